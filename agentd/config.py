@@ -1,0 +1,223 @@
+"""`agentd.toml`: pydantic models with safe defaults; the file and the environment only override.
+
+Secrets never live in this file: a model names the *environment variable* holding its key
+(`api_key_env`), the target database names the variable holding its DSN (`dsn_env`).
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from agentd.errors import ConfigError
+
+ENV_PREFIX = "AGENTD_"
+ROLES = ("proposer", "critic", "reviewer", "optimizer", "tester", "judge")
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class DaemonConfig(_Section):
+    """How the daemon runs."""
+
+    state_dir: Path = Field(Path("/var/lib/agentd"), description="Worktrees, clones, logs and the SQLite database.")
+    rescan_interval_s: float = Field(30.0, gt=0, description="Safety-net rescan of the refs, besides the file watcher.")
+    poll_interval_s: float = Field(0.2, gt=0, description="How often an idle worker looks for a queued job.")
+    lease_s: float = Field(120.0, gt=5, description="A job's lease; a worker renews it while it works.")
+    max_commits_per_scan: int = Field(10, ge=1, description="New commits on one branch enqueued per scan; older ones are recorded as skipped.")
+    log_format: Literal["console", "json"] = Field("console", description="structlog renderer.")
+
+
+class RepositoryConfig(_Section):
+    """The repository agentd watches and how its tests run."""
+
+    path: Path | None = Field(None, description="A local clone to watch.")
+    watch_branches: list[str] = Field(default_factory=lambda: ["main"], min_length=1)
+    test_command: list[str] = Field(default_factory=lambda: ["go", "test", "./..."], min_length=1)
+    test_timeout_s: int = Field(600, ge=1, description="Deadline for one run of test_command.")
+
+    @model_validator(mode="after")
+    def _needs_a_source(self) -> RepositoryConfig:
+        if self.path is None:
+            raise ValueError("set repository.path to the local clone agentd should watch")
+        return self
+
+
+class ModelConfig(_Section):
+    """One model endpoint; roles refer to it by its table name (`[models.NAME]`)."""
+
+    provider: Literal["openai", "anthropic", "scripted"]
+    model: str = Field(min_length=1)
+    base_url: str | None = Field(None, description="Any OpenAI-compatible server (Ollama, vLLM, llama.cpp).")
+    api_key_env: str | None = Field(None, description="Environment variable holding the API key.")
+    script: str | None = Field(None, description="scripted: a built-in script name or a JSON script file.")
+    wire: Literal["openai", "anthropic"] = Field("openai", description="scripted: which SDK and wire format to use.")
+    timeout_s: float = Field(120.0, gt=0)
+    max_retries: int = Field(2, ge=0)
+    retry_base_s: float = Field(0.5, gt=0, description="Backoff before the first retry (doubles, full jitter).")
+    retry_cap_s: float = Field(30.0, gt=0, description="Longest wait between retries, Retry-After included.")
+    max_tokens: int = Field(4096, ge=1)
+    temperature: float | None = Field(None, ge=0, le=2)
+
+
+class SandboxConfig(_Section):
+    """The Docker sandbox every tool call and test run happens in."""
+
+    image: str = "agentd-sandbox-go:latest"
+    memory: str = Field("2g", description="Container memory limit (Docker syntax).")
+    cpus: float = Field(1.0, gt=0)
+    pids_limit: int = Field(256, ge=16)
+    command_timeout_s: int = Field(300, ge=1, description="Default and maximum deadline of one command.")
+    output_limit: int = Field(64_000, ge=1024, description="Bytes of stdout and of stderr kept per command.")
+    user: str = Field("auto", description="'auto': uid 10001 when agentd is root, else agentd's own uid.")
+    env_allowlist: list[str] = Field(
+        default_factory=list,
+        description="Names of agentd's environment variables copied into the sandbox; nothing else of it enters.",
+    )
+    tmp_size: str = Field("512m", description="Size of the /tmp tmpfs (Docker syntax; counts against memory).")
+    home_size: str = Field("1g", description="Size of the /home/sandbox tmpfs holding the Go build cache.")
+    max_open_files: int = Field(4096, ge=64, description="RLIMIT_NOFILE of every process in the sandbox.")
+    max_processes: int = Field(
+        4096, ge=64, description="RLIMIT_NPROC; counts the sandbox uid host-wide, pids_limit bounds one container.",
+    )
+    max_file_size: int = Field(
+        1 << 30, ge=1 << 20, description="RLIMIT_FSIZE: the largest file a command may write, bytes.",
+    )
+    start_timeout_s: float = Field(10.0, gt=0, description="How long a new sandbox's runner may take to answer.")
+
+
+class StoreConfig(_Section):
+    """The database of record."""
+
+    url: str | None = Field(None, description="sqlite:////abs/path.db; default: agentd.db in the state directory.")
+
+
+class TargetDatabaseConfig(_Section):
+    """The target project's PostgreSQL, for query_database."""
+
+    dsn_env: str | None = Field(None, description="Environment variable holding the DSN.")
+    statement_timeout_ms: int = Field(5000, ge=1)
+    max_rows: int = Field(200, ge=1)
+
+
+class PolicyConfig(_Section):
+    """Which policy file governs the tools."""
+
+    file: Path | None = Field(None, description="A policy YAML; default: the packaged policies/default.yaml.")
+
+
+class TeamConfig(_Section):
+    """The team and its limits."""
+
+    max_steps_per_turn: int = Field(16, ge=1, description="Model calls one agent may make in one turn.")
+    max_rounds: int = Field(2, ge=1, description="Propose/critique rounds before giving up.")
+
+
+class Config(_Section):
+    """The whole of agentd.toml."""
+
+    daemon: DaemonConfig = Field(default_factory=DaemonConfig)
+    repository: RepositoryConfig
+    models: Annotated[dict[str, ModelConfig], Field(min_length=1)]
+    roles: dict[str, str] = Field(default_factory=dict)
+    sandbox: SandboxConfig = Field(default_factory=SandboxConfig)
+    store: StoreConfig = Field(default_factory=StoreConfig)
+    target_database: TargetDatabaseConfig = Field(default_factory=TargetDatabaseConfig)
+    policy: PolicyConfig = Field(default_factory=PolicyConfig)
+    team: TeamConfig = Field(default_factory=TeamConfig)
+
+    @model_validator(mode="after")
+    def _roles_name_models(self) -> Config:
+        if "default" not in self.models:
+            raise ValueError("define [models.default]: roles not listed in [roles] use it")
+        for role, name in self.roles.items():
+            if role not in ROLES:
+                raise ValueError(f"roles.{role}: unknown role; expected one of {', '.join(ROLES)}")
+            if name not in self.models:
+                raise ValueError(f"roles.{role} = {name!r}: no [models.{name}] table defines that model")
+        return self
+
+    def model_for(self, role: str) -> tuple[str, ModelConfig]:
+        """The (name, config) of the model a role uses."""
+        name = self.roles.get(role, "default")
+        return name, self.models[name]
+
+    @property
+    def store_url(self) -> str:
+        """The store URL, defaulting to a SQLite file in the state directory."""
+        return self.store.url or f"sqlite:///{self.daemon.state_dir / 'agentd.db'}"
+
+    def secret_env_names(self) -> set[str]:
+        """Names of every environment variable the config says holds a secret."""
+        names = {m.api_key_env for m in self.models.values() if m.api_key_env}
+        if self.target_database.dsn_env:
+            names.add(self.target_database.dsn_env)
+        return names
+
+
+def _describe(error: Any) -> str:
+    key = ".".join(str(part) for part in error["loc"]) or "(top level)"
+    message = str(error["msg"]).removeprefix("Value error, ")
+    if error["type"] == "missing":
+        return f"{key}: missing; add it to the file"
+    if error["type"] == "extra_forbidden":
+        return f"{key}: unknown key (a typo?); remove it"
+    value = error.get("input")
+    shown = repr(value) if not isinstance(value, dict) else "a table"
+    return f"{key} = {shown}: {message}"
+
+
+def _env_overrides(env: dict[str, str], data: dict[str, Any]) -> dict[str, Any]:
+    """Apply AGENTD_SECTION__KEY=value overrides; values are TOML literals or plain strings."""
+    for name, raw in env.items():
+        if not name.startswith(ENV_PREFIX) or "__" not in name:
+            continue
+        path = [part.lower() for part in name[len(ENV_PREFIX):].split("__")]
+        try:
+            value: Any = tomllib.loads(f"v = {raw}")["v"]
+        except tomllib.TOMLDecodeError:
+            value = raw
+        node = data
+        for part in path[:-1]:
+            node = node.setdefault(part, {})
+            if not isinstance(node, dict):
+                raise ConfigError(f"{name}: {'.'.join(path[:-1])} is not a table")
+        node[path[-1]] = value
+    return data
+
+
+def parse_config(text: str, source: str = "agentd.toml", env: dict[str, str] | None = None) -> Config:
+    """Parse and validate config text; every problem is named with its key, value and the fix."""
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{source}: not valid TOML: {exc}") from None
+    data = _env_overrides(dict(os.environ) if env is None else env, data)
+    try:
+        return Config.model_validate(data)
+    except ValidationError as exc:
+        problems = "; ".join(_describe(e) for e in exc.errors())
+        raise ConfigError(f"{source}: {problems}") from None
+
+
+def load_config(path: Path | str | None, env: dict[str, str] | None = None) -> Config:
+    """Load the config named by `path`, else by $AGENTD_CONFIG, else ./agentd.toml."""
+    environ = dict(os.environ) if env is None else env
+    chosen = Path(path or environ.get("AGENTD_CONFIG") or "agentd.toml")
+    try:
+        text = chosen.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"{chosen}: no such config file; create one with `agentd init REPO`") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{chosen}: cannot read: {exc}") from None
+    config = parse_config(text, str(chosen), environ)
+    if config.repository.path is not None and not config.repository.path.is_absolute():
+        resolved = (chosen.parent / config.repository.path).resolve()
+        config = config.model_copy(update={"repository": config.repository.model_copy(update={"path": resolved})})
+    return config

@@ -1,0 +1,118 @@
+-- agentd's database of record. SQLite dialect; the PostgreSQL backend keeps the same tables.
+CREATE TABLE IF NOT EXISTS projects (
+    id INTEGER PRIMARY KEY,
+    repo TEXT NOT NULL UNIQUE,
+    created_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS agents (
+    id INTEGER PRIMARY KEY,
+    name TEXT NOT NULL UNIQUE,
+    role TEXT NOT NULL,
+    model TEXT NOT NULL,
+    created_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS events (
+    id INTEGER PRIMARY KEY,
+    key TEXT NOT NULL UNIQUE,
+    type TEXT NOT NULL,
+    payload TEXT NOT NULL,
+    created_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS tasks (
+    id INTEGER PRIMARY KEY,
+    event_id INTEGER NOT NULL REFERENCES events(id),
+    project_id INTEGER REFERENCES projects(id),
+    kind TEXT NOT NULL,
+    description TEXT NOT NULL,
+    base_sha TEXT,
+    status TEXT NOT NULL DEFAULT 'queued',
+    summary TEXT NOT NULL DEFAULT '',
+    branch TEXT,
+    commit_sha TEXT,
+    tests_passed INTEGER,
+    created_at REAL NOT NULL,
+    finished_at REAL
+);
+CREATE TABLE IF NOT EXISTS jobs (
+    id INTEGER PRIMARY KEY,
+    task_id INTEGER NOT NULL UNIQUE REFERENCES tasks(id),
+    status TEXT NOT NULL DEFAULT 'queued',
+    attempts INTEGER NOT NULL DEFAULT 0,
+    lease_owner TEXT,
+    lease_expires REAL,
+    error TEXT,
+    created_at REAL NOT NULL,
+    updated_at REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS jobs_status ON jobs(status, id);
+CREATE TABLE IF NOT EXISTS debate_sessions (
+    id INTEGER PRIMARY KEY,
+    task_id INTEGER NOT NULL REFERENCES tasks(id),
+    protocol TEXT NOT NULL,
+    strategy TEXT NOT NULL,
+    status TEXT NOT NULL DEFAULT 'running',
+    verdict TEXT,
+    created_at REAL NOT NULL,
+    finished_at REAL
+);
+CREATE TABLE IF NOT EXISTS debate_turns (
+    id INTEGER PRIMARY KEY,
+    session_id INTEGER NOT NULL REFERENCES debate_sessions(id),
+    seq INTEGER NOT NULL,
+    agent TEXT NOT NULL,
+    role TEXT NOT NULL,
+    model TEXT NOT NULL,
+    content TEXT NOT NULL DEFAULT '',
+    submission TEXT,
+    status TEXT NOT NULL DEFAULT 'done',
+    input_tokens INTEGER NOT NULL DEFAULT 0,
+    output_tokens INTEGER NOT NULL DEFAULT 0,
+    latency_ms REAL NOT NULL DEFAULT 0,
+    created_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS tool_calls (
+    id INTEGER PRIMARY KEY,
+    session_id INTEGER NOT NULL REFERENCES debate_sessions(id),
+    turn_seq INTEGER NOT NULL,
+    agent TEXT NOT NULL,
+    tool TEXT NOT NULL,
+    arguments TEXT NOT NULL,
+    decision TEXT NOT NULL,
+    rule TEXT NOT NULL DEFAULT '',
+    ok INTEGER NOT NULL,
+    exit_code INTEGER,
+    duration_ms REAL NOT NULL DEFAULT 0,
+    output TEXT NOT NULL,
+    created_at REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS tool_calls_session ON tool_calls(session_id, id);
+CREATE TABLE IF NOT EXISTS usage (
+    id INTEGER PRIMARY KEY,
+    task_id INTEGER NOT NULL REFERENCES tasks(id),
+    model TEXT NOT NULL,
+    input_tokens INTEGER NOT NULL,
+    output_tokens INTEGER NOT NULL,
+    cost_usd REAL NOT NULL DEFAULT 0,
+    created_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS code_versions (
+    id INTEGER PRIMARY KEY,
+    task_id INTEGER NOT NULL REFERENCES tasks(id),
+    kind TEXT NOT NULL,
+    sha TEXT,
+    diff TEXT NOT NULL DEFAULT '',
+    tests_passed INTEGER,
+    test_output TEXT NOT NULL DEFAULT '',
+    created_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS branch_heads (
+    repo TEXT NOT NULL,
+    branch TEXT NOT NULL,
+    sha TEXT NOT NULL,
+    PRIMARY KEY (repo, branch)
+);
+CREATE TABLE IF NOT EXISTS daemons (
+    owner TEXT PRIMARY KEY,
+    pid INTEGER NOT NULL,
+    heartbeat REAL NOT NULL
+);

@@ -1,0 +1,146 @@
+"""The database of record: the `Store` seam and the records it hands out.
+
+Only the store touches the database. SQLite is the default backend (agentd.store_sqlite); a
+PostgreSQL backend implements the same protocol over the same schema.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from agentd.errors import ConfigError
+from agentd.events import Event
+
+TASK_DONE_STATES = ("fixed", "reviewed", "no_fix", "no_consensus", "failed", "cancelled")
+
+
+@dataclass(frozen=True)
+class Task:
+    """A unit of work users see: one per event."""
+
+    id: int
+    kind: str
+    description: str
+    status: str
+    base_sha: str | None
+    summary: str
+    branch: str | None
+    commit_sha: str | None
+    tests_passed: bool | None
+    event: Event
+    created_at: float
+    finished_at: float | None
+
+    @property
+    def done(self) -> bool:
+        """Whether the task reached a final state."""
+        return self.status in TASK_DONE_STATES
+
+
+@dataclass(frozen=True)
+class Lease:
+    """A worker's claim on a job until `expires` (renewed while it works)."""
+
+    job_id: int
+    task_id: int
+    owner: str
+    expires: float
+    attempts: int
+
+
+class Store(Protocol):
+    """Everything agentd persists; writes that belong together commit together."""
+
+    def enqueue(self, event: Event, description: str, base_sha: str | None) -> tuple[int, bool]:
+        """Record an event with its task and job; (task_id, created) — False if seen before."""
+        ...
+
+    def claim_job(self, owner: str, lease_s: float) -> Lease | None:
+        """Lease the oldest queued (or expired) job, or None."""
+        ...
+
+    def renew_lease(self, lease: Lease, lease_s: float) -> bool:
+        """Extend a lease; False when another worker took the job over."""
+        ...
+
+    def release_job(self, lease: Lease, reason: str) -> None:
+        """Give a job back to the queue unfinished (daemon stopping)."""
+        ...
+
+    def finish_job(self, lease: Lease, status: str, error: str | None = None) -> None:
+        """Mark a job done or failed."""
+        ...
+
+    def update_task(self, task_id: int, **fields: Any) -> None:
+        """Set task fields (status, summary, branch, commit_sha, tests_passed, finished_at)."""
+        ...
+
+    def get_task(self, task_id: int) -> Task | None:
+        """One task, or None."""
+        ...
+
+    def list_tasks(self, limit: int = 50) -> list[Task]:
+        """The newest tasks first."""
+        ...
+
+    def start_session(self, task_id: int, protocol: str, strategy: str) -> int:
+        """Open a debate session; returns its id."""
+        ...
+
+    def finish_session(self, session_id: int, status: str, verdict: dict[str, Any]) -> None:
+        """Close a debate session with its verdict."""
+        ...
+
+    def add_turn(self, session_id: int, turn: dict[str, Any]) -> int:
+        """Record one completed agent turn (written as it happens)."""
+        ...
+
+    def add_tool_call(self, session_id: int, call: dict[str, Any]) -> int:
+        """Record one tool call, allowed or refused (written as it happens)."""
+        ...
+
+    def add_usage(self, task_id: int, model: str, input_tokens: int, output_tokens: int) -> None:
+        """Record tokens one model call used."""
+        ...
+
+    def add_code_version(self, task_id: int, version: dict[str, Any]) -> None:
+        """Record a tree agentd tested (base, candidate, final)."""
+        ...
+
+    def task_record(self, task_id: int) -> dict[str, Any]:
+        """The whole record of a task: sessions, turns, tool calls, versions, usage."""
+        ...
+
+    def branch_head(self, repo: str, branch: str) -> str | None:
+        """The last head agentd saw on a branch."""
+        ...
+
+    def set_branch_head(self, repo: str, branch: str, sha: str) -> None:
+        """Remember a branch head as seen."""
+        ...
+
+    def heartbeat(self, owner: str, pid: int) -> None:
+        """Say this daemon is alive."""
+        ...
+
+    def live_daemons(self, within_s: float) -> list[str]:
+        """Owners whose heartbeat is recent."""
+        ...
+
+    def counts(self) -> dict[str, int]:
+        """Job counts by status."""
+        ...
+
+    def close(self) -> None:
+        """Close connections."""
+        ...
+
+
+def open_store(url: str) -> Store:
+    """Open the store a URL names (sqlite:///relative or sqlite:////absolute)."""
+    if url.startswith("sqlite:///"):
+        from agentd.store_sqlite import SQLiteStore  # noqa: PLC0415 - backends load on demand
+
+        return SQLiteStore(url.removeprefix("sqlite:///"))
+    raise ConfigError(f"store.url = {url!r}: expected sqlite:///PATH (PostgreSQL arrives with the service issue)")

@@ -1,0 +1,297 @@
+"""SQLite backend of the store: one file, WAL mode, one connection guarded by a lock."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from agentd.events import Event, event_from_json
+from agentd.store import Lease, Task
+
+_TASK_FIELDS = {"status", "summary", "branch", "commit_sha", "tests_passed", "finished_at", "base_sha"}
+
+
+def _task(row: sqlite3.Row) -> Task:
+    passed = row["tests_passed"]
+    return Task(
+        id=row["id"], kind=row["kind"], description=row["description"], status=row["status"],
+        base_sha=row["base_sha"], summary=row["summary"], branch=row["branch"],
+        commit_sha=row["commit_sha"], tests_passed=None if passed is None else bool(passed),
+        event=event_from_json(row["payload"]), created_at=row["created_at"], finished_at=row["finished_at"],
+    )
+
+
+class SQLiteStore:
+    """The default store: a SQLite file under the state directory."""
+
+    def __init__(self, path: str) -> None:
+        if path != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=30)
+        self._db.row_factory = sqlite3.Row
+        self._lock = threading.RLock()
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.execute("PRAGMA foreign_keys=ON")
+        self._db.executescript(resources.files("agentd").joinpath("schema.sql").read_text(encoding="utf-8"))
+
+    @contextmanager
+    def _tx(self) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._db
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+
+    def _one(self, sql: str, *args: Any) -> sqlite3.Row | None:
+        with self._lock:
+            row: sqlite3.Row | None = self._db.execute(sql, args).fetchone()
+            return row
+
+    def _all(self, sql: str, *args: Any) -> list[sqlite3.Row]:
+        with self._lock:
+            return list(self._db.execute(sql, args).fetchall())
+
+    # ------------------------------------------------------------ queue
+
+    def enqueue(self, event: Event, description: str, base_sha: str | None) -> tuple[int, bool]:
+        """Record an event with its task and job; (task_id, created) — False if seen before."""
+        now = time.time()
+        with self._tx() as db:
+            seen = db.execute(
+                "SELECT t.id FROM events e JOIN tasks t ON t.event_id = e.id WHERE e.key = ?", (event.key,)
+            ).fetchone()
+            if seen:
+                return int(seen["id"]), False
+            event_id = db.execute(
+                "INSERT INTO events(key, type, payload, created_at) VALUES (?, ?, ?, ?)",
+                (event.key, event.type, event.model_dump_json(), now),
+            ).lastrowid
+            task_id = db.execute(
+                "INSERT INTO tasks(event_id, kind, description, base_sha, created_at) VALUES (?, ?, ?, ?, ?)",
+                (event_id, event.type, description, base_sha, now),
+            ).lastrowid
+            db.execute("INSERT INTO jobs(task_id, created_at, updated_at) VALUES (?, ?, ?)", (task_id, now, now))
+            assert task_id is not None
+            return task_id, True
+
+    def claim_job(self, owner: str, lease_s: float) -> Lease | None:
+        """Lease the oldest queued (or expired) job, or None."""
+        now = time.time()
+        with self._tx() as db:
+            row = db.execute(
+                "SELECT id, task_id, attempts FROM jobs WHERE status = 'queued' "
+                "OR (status = 'running' AND lease_expires < ?) ORDER BY id LIMIT 1",
+                (now,),
+            ).fetchone()
+            if row is None:
+                return None
+            expires = now + lease_s
+            db.execute(
+                "UPDATE jobs SET status = 'running', lease_owner = ?, lease_expires = ?, attempts = attempts + 1, "
+                "updated_at = ? WHERE id = ?",
+                (owner, expires, now, row["id"]),
+            )
+            db.execute("UPDATE tasks SET status = 'running' WHERE id = ?", (row["task_id"],))
+            return Lease(row["id"], row["task_id"], owner, expires, row["attempts"] + 1)
+
+    def renew_lease(self, lease: Lease, lease_s: float) -> bool:
+        """Extend a lease; False when another worker took the job over."""
+        with self._tx() as db:
+            cursor = db.execute(
+                "UPDATE jobs SET lease_expires = ? WHERE id = ? AND lease_owner = ? AND status = 'running'",
+                (time.time() + lease_s, lease.job_id, lease.owner),
+            )
+            return cursor.rowcount == 1
+
+    def release_job(self, lease: Lease, reason: str) -> None:
+        """Give a job back to the queue unfinished (daemon stopping)."""
+        with self._tx() as db:
+            db.execute(
+                "UPDATE jobs SET status = 'queued', lease_owner = NULL, lease_expires = NULL, error = ?, "
+                "attempts = attempts - 1, updated_at = ? WHERE id = ? AND lease_owner = ?",
+                (reason, time.time(), lease.job_id, lease.owner),
+            )
+            db.execute("UPDATE tasks SET status = 'queued' WHERE id = ?", (lease.task_id,))
+
+    def finish_job(self, lease: Lease, status: str, error: str | None = None) -> None:
+        """Mark a job done or failed."""
+        with self._tx() as db:
+            db.execute(
+                "UPDATE jobs SET status = ?, error = ?, lease_expires = NULL, updated_at = ? WHERE id = ?",
+                (status, error, time.time(), lease.job_id),
+            )
+
+    # ------------------------------------------------------------ tasks
+
+    def update_task(self, task_id: int, **fields: Any) -> None:
+        """Set task fields (status, summary, branch, commit_sha, tests_passed, finished_at)."""
+        unknown = set(fields) - _TASK_FIELDS
+        if unknown:
+            raise ValueError(f"unknown task fields: {sorted(unknown)}")
+        assignments = ", ".join(f"{name} = ?" for name in fields)
+        with self._tx() as db:
+            db.execute(f"UPDATE tasks SET {assignments} WHERE id = ?", (*fields.values(), task_id))
+
+    def get_task(self, task_id: int) -> Task | None:
+        """One task, or None."""
+        row = self._one("SELECT t.*, e.payload FROM tasks t JOIN events e ON e.id = t.event_id WHERE t.id = ?", task_id)
+        return _task(row) if row else None
+
+    def list_tasks(self, limit: int = 50) -> list[Task]:
+        """The newest tasks first."""
+        rows = self._all(
+            "SELECT t.*, e.payload FROM tasks t JOIN events e ON e.id = t.event_id ORDER BY t.id DESC LIMIT ?", limit
+        )
+        return [_task(row) for row in rows]
+
+    # ------------------------------------------------------------ debate record
+
+    def start_session(self, task_id: int, protocol: str, strategy: str) -> int:
+        """Open a debate session; returns its id."""
+        with self._tx() as db:
+            session_id = db.execute(
+                "INSERT INTO debate_sessions(task_id, protocol, strategy, created_at) VALUES (?, ?, ?, ?)",
+                (task_id, protocol, strategy, time.time()),
+            ).lastrowid
+        assert session_id is not None
+        return session_id
+
+    def finish_session(self, session_id: int, status: str, verdict: dict[str, Any]) -> None:
+        """Close a debate session with its verdict."""
+        with self._tx() as db:
+            db.execute(
+                "UPDATE debate_sessions SET status = ?, verdict = ?, finished_at = ? WHERE id = ?",
+                (status, json.dumps(verdict), time.time(), session_id),
+            )
+
+    def add_turn(self, session_id: int, turn: dict[str, Any]) -> int:
+        """Record one completed agent turn (written as it happens)."""
+        with self._tx() as db:
+            db.execute(
+                "INSERT OR IGNORE INTO agents(name, role, model, created_at) VALUES (?, ?, ?, ?)",
+                (turn["agent"], turn["role"], turn["model"], time.time()),
+            )
+            turn_id = db.execute(
+                "INSERT INTO debate_turns(session_id, seq, agent, role, model, content, submission, status, "
+                "input_tokens, output_tokens, latency_ms, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    session_id, turn["seq"], turn["agent"], turn["role"], turn["model"], turn.get("content", ""),
+                    json.dumps(turn.get("submission")), turn.get("status", "done"), turn.get("input_tokens", 0),
+                    turn.get("output_tokens", 0), turn.get("latency_ms", 0.0), time.time(),
+                ),
+            ).lastrowid
+        assert turn_id is not None
+        return turn_id
+
+    def add_tool_call(self, session_id: int, call: dict[str, Any]) -> int:
+        """Record one tool call, allowed or refused (written as it happens)."""
+        with self._tx() as db:
+            call_id = db.execute(
+                "INSERT INTO tool_calls(session_id, turn_seq, agent, tool, arguments, decision, rule, ok, exit_code, "
+                "duration_ms, output, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    session_id, call["turn_seq"], call["agent"], call["tool"], call["arguments"], call["decision"],
+                    call.get("rule", ""), int(call["ok"]), call.get("exit_code"), call.get("duration_ms", 0.0),
+                    call["output"], time.time(),
+                ),
+            ).lastrowid
+        assert call_id is not None
+        return call_id
+
+    def add_usage(self, task_id: int, model: str, input_tokens: int, output_tokens: int) -> None:
+        """Record tokens one model call used."""
+        with self._tx() as db:
+            db.execute(
+                "INSERT INTO usage(task_id, model, input_tokens, output_tokens, created_at) VALUES (?, ?, ?, ?, ?)",
+                (task_id, model, input_tokens, output_tokens, time.time()),
+            )
+
+    def add_code_version(self, task_id: int, version: dict[str, Any]) -> None:
+        """Record a tree agentd tested (base, candidate, final)."""
+        passed = version.get("tests_passed")
+        with self._tx() as db:
+            db.execute(
+                "INSERT INTO code_versions(task_id, kind, sha, diff, tests_passed, test_output, created_at) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (
+                    task_id, version["kind"], version.get("sha"), version.get("diff", ""),
+                    None if passed is None else int(passed), version.get("test_output", ""), time.time(),
+                ),
+            )
+
+    def task_record(self, task_id: int) -> dict[str, Any]:
+        """The whole record of a task: sessions, turns, tool calls, versions, usage."""
+        sessions = []
+        for session in self._all("SELECT * FROM debate_sessions WHERE task_id = ? ORDER BY id", task_id):
+            record = dict(session)
+            record["verdict"] = json.loads(session["verdict"]) if session["verdict"] else None
+            record["turns"] = [
+                {**dict(t), "submission": json.loads(t["submission"]) if t["submission"] else None}
+                for t in self._all("SELECT * FROM debate_turns WHERE session_id = ? ORDER BY id", session["id"])
+            ]
+            record["tool_calls"] = [
+                {**dict(c), "arguments": json.loads(c["arguments"]), "output": json.loads(c["output"])}
+                for c in self._all("SELECT * FROM tool_calls WHERE session_id = ? ORDER BY id", session["id"])
+            ]
+            sessions.append(record)
+        versions = [dict(v) for v in self._all("SELECT * FROM code_versions WHERE task_id = ? ORDER BY id", task_id)]
+        usage = self._one(
+            "SELECT COALESCE(SUM(input_tokens), 0) AS input_tokens, COALESCE(SUM(output_tokens), 0) AS output_tokens, "
+            "COUNT(*) AS calls FROM usage WHERE task_id = ?",
+            task_id,
+        )
+        job = self._one("SELECT status, attempts, error FROM jobs WHERE task_id = ?", task_id)
+        return {
+            "sessions": sessions, "versions": versions, "usage": dict(usage) if usage else {},
+            "job": dict(job) if job else {},
+        }
+
+    # ------------------------------------------------------------ triggers and daemons
+
+    def branch_head(self, repo: str, branch: str) -> str | None:
+        """The last head agentd saw on a branch."""
+        row = self._one("SELECT sha FROM branch_heads WHERE repo = ? AND branch = ?", repo, branch)
+        return str(row["sha"]) if row else None
+
+    def set_branch_head(self, repo: str, branch: str, sha: str) -> None:
+        """Remember a branch head as seen."""
+        with self._tx() as db:
+            db.execute(
+                "INSERT INTO branch_heads(repo, branch, sha) VALUES (?, ?, ?) "
+                "ON CONFLICT(repo, branch) DO UPDATE SET sha = excluded.sha",
+                (repo, branch, sha),
+            )
+
+    def heartbeat(self, owner: str, pid: int) -> None:
+        """Say this daemon is alive."""
+        with self._tx() as db:
+            db.execute(
+                "INSERT INTO daemons(owner, pid, heartbeat) VALUES (?, ?, ?) "
+                "ON CONFLICT(owner) DO UPDATE SET heartbeat = excluded.heartbeat",
+                (owner, pid, time.time()),
+            )
+
+    def live_daemons(self, within_s: float) -> list[str]:
+        """Owners whose heartbeat is recent."""
+        rows = self._all("SELECT owner FROM daemons WHERE heartbeat > ?", time.time() - within_s)
+        return [str(row["owner"]) for row in rows]
+
+    def counts(self) -> dict[str, int]:
+        """Job counts by status."""
+        return {str(r["status"]): int(r["n"]) for r in self._all("SELECT status, COUNT(*) AS n FROM jobs GROUP BY status")}
+
+    def close(self) -> None:
+        """Close the connection."""
+        with self._lock:
+            self._db.close()

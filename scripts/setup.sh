@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# Installs what agentd needs on a Debian/Ubuntu machine and is safe to run again:
+# system packages, a running Docker engine, the Python venv, and the sandbox image.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+VENV="${VENV:-.venv}"
+PYTHON="${PYTHON:-python3}"
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+
+say() { printf '==> %s\n' "$*"; }
+
+need=()
+command -v git >/dev/null || need+=(git)
+command -v go >/dev/null || need+=(golang-go)
+command -v debootstrap >/dev/null || need+=(debootstrap)
+[ -x /usr/lib/postgresql/15/bin/initdb ] || need+=(postgresql-15)
+if ! docker info >/dev/null 2>&1 && ! command -v dockerd >/dev/null; then need+=(docker.io); fi
+if [ "${#need[@]}" -gt 0 ]; then
+    say "installing system packages: ${need[*]}"
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+fi
+
+if ! docker info >/dev/null 2>&1; then
+    say "no Docker engine answers; starting dockerd"
+    if command -v systemctl >/dev/null && systemctl list-unit-files docker.service >/dev/null 2>&1 \
+        && $SUDO systemctl start docker 2>/dev/null; then
+        :
+    else
+        $SUDO sh -c 'nohup dockerd >/var/log/agentd-dockerd.log 2>&1 &'
+    fi
+    for _ in $(seq 1 60); do docker info >/dev/null 2>&1 && break; sleep 0.5; done
+    docker info >/dev/null 2>&1 || { echo "dockerd did not start; see /var/log/agentd-dockerd.log" >&2; exit 1; }
+fi
+
+if [ ! -x "$VENV/bin/agentd" ] || [ pyproject.toml -nt "$VENV/.installed" ]; then
+    say "installing agentd and its Python dependencies into $VENV"
+    "$PYTHON" -m venv "$VENV"
+    "$VENV/bin/pip" install --quiet --upgrade pip >/dev/null
+    "$VENV/bin/pip" install --quiet -e '.[dev]'
+    touch "$VENV/.installed"
+fi
+
+say "sandbox image"
+"$VENV/bin/agentd" sandbox build --config /dev/null/agentd.toml
