@@ -30,7 +30,9 @@ class DaemonConfig(_Section):
     rescan_interval_s: float = Field(30.0, gt=0, description="Safety-net rescan of the refs, besides the file watcher.")
     poll_interval_s: float = Field(0.2, gt=0, description="How often an idle worker looks for a queued job.")
     lease_s: float = Field(120.0, gt=5, description="A job's lease; a worker renews it while it works.")
-    max_commits_per_scan: int = Field(10, ge=1, description="New commits on one branch enqueued per scan; older ones are recorded as skipped.")
+    max_commits_per_scan: int = Field(
+        10, ge=1, description="New commits on one branch enqueued per scan; older ones are recorded as skipped."
+    )
     log_format: Literal["console", "json"] = Field("console", description="structlog renderer.")
 
 
@@ -84,10 +86,14 @@ class SandboxConfig(_Section):
     home_size: str = Field("1g", description="Size of the /home/sandbox tmpfs holding the Go build cache.")
     max_open_files: int = Field(4096, ge=64, description="RLIMIT_NOFILE of every process in the sandbox.")
     max_processes: int = Field(
-        4096, ge=64, description="RLIMIT_NPROC; counts the sandbox uid host-wide, pids_limit bounds one container.",
+        4096,
+        ge=64,
+        description="RLIMIT_NPROC; counts the sandbox uid host-wide, pids_limit bounds one container.",
     )
     max_file_size: int = Field(
-        1 << 30, ge=1 << 20, description="RLIMIT_FSIZE: the largest file a command may write, bytes.",
+        1 << 30,
+        ge=1 << 20,
+        description="RLIMIT_FSIZE: the largest file a command may write, bytes.",
     )
     start_timeout_s: float = Field(10.0, gt=0, description="How long a new sandbox's runner may take to answer.")
 
@@ -178,7 +184,7 @@ def _env_overrides(env: dict[str, str], data: dict[str, Any]) -> dict[str, Any]:
     for name, raw in env.items():
         if not name.startswith(ENV_PREFIX) or "__" not in name:
             continue
-        path = [part.lower() for part in name[len(ENV_PREFIX):].split("__")]
+        path = [part.lower() for part in name[len(ENV_PREFIX) :].split("__")]
         try:
             value: Any = tomllib.loads(f"v = {raw}")["v"]
         except tomllib.TOMLDecodeError:

@@ -18,13 +18,20 @@ from agentd.errors import RepositoryError
 
 AGENTD_PREFIX = "agentd/"
 SAFE_GIT = [
-    "-c", "core.hooksPath=/dev/null",
-    "-c", "core.fsmonitor=false",
-    "-c", "safe.directory=*",
-    "-c", "protocol.ext.allow=never",
-    "-c", "user.name=agentd",
-    "-c", "user.email=agentd@localhost",
-    "-c", "commit.gpgsign=false",
+    "-c",
+    "core.hooksPath=/dev/null",
+    "-c",
+    "core.fsmonitor=false",
+    "-c",
+    "safe.directory=*",
+    "-c",
+    "protocol.ext.allow=never",
+    "-c",
+    "user.name=agentd",
+    "-c",
+    "user.email=agentd@localhost",
+    "-c",
+    "commit.gpgsign=false",
 ]
 GIT_ENV = {"GIT_CONFIG_NOSYSTEM": "1", "GIT_CONFIG_GLOBAL": os.devnull, "GIT_TERMINAL_PROMPT": "0"}
 

@@ -18,6 +18,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from agentd.errors import ConfigError
 
+SqlKind = Literal["select", "explain", "show"]
+SQL_KINDS: tuple[SqlKind, ...] = ("select", "explain", "show")
 SHELL_OPERATORS = (";", "&&", "||", "|", "`", "$(", ">", "<", "&", "\n", "${")
 
 
@@ -50,7 +52,7 @@ class PathRules(_Model):
 class SqlRules(_Model):
     """What query_database accepts."""
 
-    statements: list[Literal["select", "explain", "show"]] = Field(default_factory=lambda: ["select", "explain", "show"])
+    statements: list[SqlKind] = Field(default_factory=lambda: list(SQL_KINDS))
     denied_functions: list[str] = Field(default_factory=list)
 
 
@@ -108,9 +110,7 @@ def load_policy(path: Path | None = None) -> Policy:
     try:
         return Policy.model_validate(data or {})
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()
-        )
+        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
         raise ConfigError(f"{source}: {problems}") from None
 
 

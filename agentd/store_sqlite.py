@@ -21,10 +21,18 @@ _TASK_FIELDS = {"status", "summary", "branch", "commit_sha", "tests_passed", "fi
 def _task(row: sqlite3.Row) -> Task:
     passed = row["tests_passed"]
     return Task(
-        id=row["id"], kind=row["kind"], description=row["description"], status=row["status"],
-        base_sha=row["base_sha"], summary=row["summary"], branch=row["branch"],
-        commit_sha=row["commit_sha"], tests_passed=None if passed is None else bool(passed),
-        event=event_from_json(row["payload"]), created_at=row["created_at"], finished_at=row["finished_at"],
+        id=row["id"],
+        kind=row["kind"],
+        description=row["description"],
+        status=row["status"],
+        base_sha=row["base_sha"],
+        summary=row["summary"],
+        branch=row["branch"],
+        commit_sha=row["commit_sha"],
+        tests_passed=None if passed is None else bool(passed),
+        event=event_from_json(row["payload"]),
+        created_at=row["created_at"],
+        finished_at=row["finished_at"],
     )
 
 
@@ -186,9 +194,18 @@ class SQLiteStore:
                 "INSERT INTO debate_turns(session_id, seq, agent, role, model, content, submission, status, "
                 "input_tokens, output_tokens, latency_ms, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
-                    session_id, turn["seq"], turn["agent"], turn["role"], turn["model"], turn.get("content", ""),
-                    json.dumps(turn.get("submission")), turn.get("status", "done"), turn.get("input_tokens", 0),
-                    turn.get("output_tokens", 0), turn.get("latency_ms", 0.0), time.time(),
+                    session_id,
+                    turn["seq"],
+                    turn["agent"],
+                    turn["role"],
+                    turn["model"],
+                    turn.get("content", ""),
+                    json.dumps(turn.get("submission")),
+                    turn.get("status", "done"),
+                    turn.get("input_tokens", 0),
+                    turn.get("output_tokens", 0),
+                    turn.get("latency_ms", 0.0),
+                    time.time(),
                 ),
             ).lastrowid
         assert turn_id is not None
@@ -201,9 +218,18 @@ class SQLiteStore:
                 "INSERT INTO tool_calls(session_id, turn_seq, agent, tool, arguments, decision, rule, ok, exit_code, "
                 "duration_ms, output, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
-                    session_id, call["turn_seq"], call["agent"], call["tool"], call["arguments"], call["decision"],
-                    call.get("rule", ""), int(call["ok"]), call.get("exit_code"), call.get("duration_ms", 0.0),
-                    call["output"], time.time(),
+                    session_id,
+                    call["turn_seq"],
+                    call["agent"],
+                    call["tool"],
+                    call["arguments"],
+                    call["decision"],
+                    call.get("rule", ""),
+                    int(call["ok"]),
+                    call.get("exit_code"),
+                    call.get("duration_ms", 0.0),
+                    call["output"],
+                    time.time(),
                 ),
             ).lastrowid
         assert call_id is not None
@@ -225,8 +251,13 @@ class SQLiteStore:
                 "INSERT INTO code_versions(task_id, kind, sha, diff, tests_passed, test_output, created_at) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?)",
                 (
-                    task_id, version["kind"], version.get("sha"), version.get("diff", ""),
-                    None if passed is None else int(passed), version.get("test_output", ""), time.time(),
+                    task_id,
+                    version["kind"],
+                    version.get("sha"),
+                    version.get("diff", ""),
+                    None if passed is None else int(passed),
+                    version.get("test_output", ""),
+                    time.time(),
                 ),
             )
 
@@ -253,7 +284,9 @@ class SQLiteStore:
         )
         job = self._one("SELECT status, attempts, error FROM jobs WHERE task_id = ?", task_id)
         return {
-            "sessions": sessions, "versions": versions, "usage": dict(usage) if usage else {},
+            "sessions": sessions,
+            "versions": versions,
+            "usage": dict(usage) if usage else {},
             "job": dict(job) if job else {},
         }
 
@@ -289,7 +322,9 @@ class SQLiteStore:
 
     def counts(self) -> dict[str, int]:
         """Job counts by status."""
-        return {str(r["status"]): int(r["n"]) for r in self._all("SELECT status, COUNT(*) AS n FROM jobs GROUP BY status")}
+        return {
+            str(r["status"]): int(r["n"]) for r in self._all("SELECT status, COUNT(*) AS n FROM jobs GROUP BY status")
+        }
 
     def close(self) -> None:
         """Close the connection."""

@@ -93,7 +93,7 @@ class CommitWatcher:
                 self.wake.clear()
                 try:
                     self.scan()
-                except Exception:  # noqa: BLE001 - a failed scan is retried on the next wake-up
+                except Exception:
                     log.exception("scan failed")
                 self.wake.wait(self.config.daemon.rescan_interval_s)
         finally:

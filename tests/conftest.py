@@ -6,9 +6,14 @@ import os
 import subprocess
 from pathlib import Path
 
+import docker
 import pytest
 
+from agentd.config import SandboxConfig
 from agentd.demo import make_sample_repo
+from agentd.errors import SandboxError
+from sandbox.build import build_image
+from sandbox.docker import connect_docker
 
 IN_CI = bool(os.environ.get("CI"))
 
@@ -24,8 +29,13 @@ def need(condition: bool, reason: str) -> None:
 
 def git(repo: Path, *args: str) -> str:
     """Run git in a test repository as a user would."""
-    env = {**os.environ, "GIT_AUTHOR_NAME": "Test", "GIT_AUTHOR_EMAIL": "t@example.com",
-           "GIT_COMMITTER_NAME": "Test", "GIT_COMMITTER_EMAIL": "t@example.com"}
+    env = {
+        **os.environ,
+        "GIT_AUTHOR_NAME": "Test",
+        "GIT_AUTHOR_EMAIL": "t@example.com",
+        "GIT_COMMITTER_NAME": "Test",
+        "GIT_COMMITTER_EMAIL": "t@example.com",
+    }
     done = subprocess.run(["git", *args], cwd=repo, env=env, capture_output=True, text=True, check=True)
     return done.stdout.strip()
 
@@ -36,3 +46,19 @@ def sample_repo(tmp_path: Path) -> Path:
     repo = tmp_path / "shop"
     make_sample_repo(repo)
     return repo
+
+
+@pytest.fixture(scope="session")
+def docker_client() -> docker.DockerClient:
+    """The local Docker engine; without one the test skips, or fails when CI is set."""
+    try:
+        return connect_docker()
+    except SandboxError as exc:
+        need(False, f"Docker is not available: {exc}")
+        raise
+
+
+@pytest.fixture(scope="session")
+def sandbox_image(docker_client: docker.DockerClient) -> str:
+    """The sandbox image, built (offline when no registry answers) unless already current."""
+    return build_image(docker_client, SandboxConfig().image)

@@ -59,8 +59,18 @@ def test_deny_rules_come_before_allow_rules() -> None:
 
 @pytest.mark.parametrize(
     "command",
-    ["go test ./... ; rm -rf /", "go test && id", "go test | tee x", "echo `id`", "echo $(id)",
-     "go test > out", "cat < /etc/passwd", "sleep 1 &", "echo ${HOME}", "go test\nid"],
+    [
+        "go test ./... ; rm -rf /",
+        "go test && id",
+        "go test | tee x",
+        "echo `id`",
+        "echo $(id)",
+        "go test > out",
+        "cat < /etc/passwd",
+        "sleep 1 &",
+        "echo ${HOME}",
+        "go test\nid",
+    ],
 )
 def test_string_commands_with_shell_operators_are_refused(command: str) -> None:
     """A command string holding a shell operator is refused before any rule is consulted."""

@@ -79,15 +79,34 @@ def test_released_job_returns_to_the_queue(store: SQLiteStore) -> None:
 
 def test_debate_record_round_trips(store: SQLiteStore) -> None:
     """Sessions, turns, tool calls, usage and versions come back in task_record as written."""
-    task_id, _ = store.enqueue(
-        TaskRequested(repo="/r", description="d", base_ref="main", request_id="r1"), "d", None
-    )
+    task_id, _ = store.enqueue(TaskRequested(repo="/r", description="d", base_ref="main", request_id="r1"), "d", None)
     session = store.start_session(task_id, "debate", "round_robin")
-    store.add_turn(session, {"seq": 0, "agent": "proposer", "role": "proposer", "model": "m", "content": "hi",
-                             "submission": {"summary": "s"}, "input_tokens": 3, "output_tokens": 4})
-    store.add_tool_call(session, {"turn_seq": 0, "agent": "proposer", "tool": "code",
-                                  "arguments": json.dumps({"action": "read"}), "decision": "refused",
-                                  "rule": "git-metadata", "ok": False, "output": json.dumps({"error": "no"})})
+    store.add_turn(
+        session,
+        {
+            "seq": 0,
+            "agent": "proposer",
+            "role": "proposer",
+            "model": "m",
+            "content": "hi",
+            "submission": {"summary": "s"},
+            "input_tokens": 3,
+            "output_tokens": 4,
+        },
+    )
+    store.add_tool_call(
+        session,
+        {
+            "turn_seq": 0,
+            "agent": "proposer",
+            "tool": "code",
+            "arguments": json.dumps({"action": "read"}),
+            "decision": "refused",
+            "rule": "git-metadata",
+            "ok": False,
+            "output": json.dumps({"error": "no"}),
+        },
+    )
     store.add_usage(task_id, "m", 3, 4)
     store.add_code_version(task_id, {"kind": "base", "sha": "abc", "tests_passed": False})
     store.finish_session(session, "agreed", {"accepted": True})

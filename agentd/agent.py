@@ -1,0 +1,135 @@
+"""One agent turn: query the model, run its tool calls, append the results, check limits."""
+
+from __future__ import annotations
+
+import json
+import threading
+from dataclasses import dataclass, field
+from importlib import resources
+from typing import Any, Protocol
+
+from pydantic import ValidationError
+
+from agentd.errors import JobCancelled
+from agentd.protocols import Completion, Message, Model, ToolCall, ToolResult, ToolSpec
+from agentd.verdicts import SUBMIT_TOOLS, submit_spec
+
+NUDGE = "Use your tools to work on the task, and finish your turn by calling `{submit}`."
+
+
+def role_prompt(role: str) -> str:
+    """The system prompt of a role, shipped with the package."""
+    return resources.files("agentd").joinpath(f"prompts/{role}.md").read_text(encoding="utf-8")
+
+
+class Tools(Protocol):
+    """What an agent needs of the toolbox."""
+
+    def specs(self, role: str) -> list[ToolSpec]:
+        """The tools a role is offered."""
+        ...
+
+    def call(self, role: str, name: str, raw_arguments: str, agent: str = "", turn_seq: int = 0) -> ToolResult:
+        """Run one tool call; never raises."""
+        ...
+
+
+class Recorder(Protocol):
+    """Where a turn's usage goes as it happens."""
+
+    def usage(self, model: str, completion: Completion) -> None:
+        """Record one model call's tokens."""
+        ...
+
+
+@dataclass
+class Turn:
+    """What one agent turn produced."""
+
+    agent: str
+    role: str
+    model: str
+    submission: dict[str, Any] | None = None
+    content: str = ""
+    input_tokens: int = 0
+    output_tokens: int = 0
+    latency_ms: float = 0.0
+    steps: int = 0
+    status: str = "done"
+    tool_calls: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Participant:
+    """A named agent: its role, the model it speaks through, and the submit tool that ends its turn."""
+
+    name: str
+    role: str
+    model: Model
+    submit: str
+
+
+def _assistant(completion: Completion) -> Message:
+    return Message("assistant", completion.text, completion.tool_calls)
+
+
+def _submission(call: ToolCall) -> tuple[dict[str, Any] | None, str]:
+    """Validate a submit call; (submission, error)."""
+    try:
+        parsed = SUBMIT_TOOLS[call.name].model_validate_json(call.arguments or "{}")
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'arguments'}: {e['msg']}" for e in exc.errors())
+        return None, f"invalid {call.name}: {problems}; call it again with valid arguments"
+    return parsed.model_dump(), ""
+
+
+def run_turn(
+    who: Participant,
+    brief: str,
+    tools: Tools,
+    recorder: Recorder,
+    max_steps: int,
+    cancel: threading.Event,
+    turn_seq: int = 0,
+) -> Turn:
+    """Run one turn until the agent submits or runs out of steps."""
+    messages = [Message("system", role_prompt(who.role)), Message("user", brief)]
+    specs = [*tools.specs(who.role), submit_spec(who.submit)]
+    turn = Turn(who.name, who.role, who.model.name)
+    for _ in range(max_steps):
+        if cancel.is_set():
+            raise JobCancelled(f"{who.name} stopped: the job was cancelled")
+        completion = who.model.complete(messages, specs)
+        recorder.usage(who.model.name, completion)
+        turn.steps += 1
+        turn.input_tokens += completion.usage.input_tokens
+        turn.output_tokens += completion.usage.output_tokens
+        turn.latency_ms += completion.latency_ms
+        if completion.text:
+            turn.content = completion.text
+        messages.append(_assistant(completion))
+        if not completion.tool_calls:
+            messages.append(Message("user", NUDGE.format(submit=who.submit)))
+            continue
+        for call in completion.tool_calls:
+            output = _answer(who, call, tools, turn, turn_seq)
+            messages.append(Message("tool", json.dumps(output), tool_call_id=call.id, name=call.name))
+        if turn.submission is not None:
+            return turn
+    turn.status = "out_of_steps"
+    turn.content = f"{who.name} did not call {who.submit} within {max_steps} model calls"
+    return turn
+
+
+def _answer(who: Participant, call: ToolCall, tools: Tools, turn: Turn, turn_seq: int) -> dict[str, Any]:
+    turn.tool_calls.append(call.name)
+    if call.name == who.submit:
+        submission, error = _submission(call)
+        if submission is None:
+            return {"error": error}
+        turn.submission = submission
+        return {"ok": True, "message": "submission received"}
+    if call.name in SUBMIT_TOOLS:
+        return {"error": f"{call.name} is not your submit tool; finish with {who.submit}"}
+    result = tools.call(who.role, call.name, call.arguments, agent=who.name, turn_seq=turn_seq)
+    return {"ok": result.ok, **result.output}

@@ -1,0 +1,320 @@
+"""The `agentd` command line. Every command honours --config and $AGENTD_CONFIG."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import click
+
+from agentd.config import Config, load_config
+from agentd.errors import AgentdError
+from agentd.logs import configure_logging
+from agentd.redact import Redactor
+
+CONFIG_OPTION = click.option(
+    "--config",
+    "config_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    envvar="AGENTD_CONFIG",
+    default=Path("agentd.toml"),
+    show_default=True,
+    help="agentd.toml to use (or $AGENTD_CONFIG).",
+)
+INIT_TEMPLATE = """\
+# agentd configuration for {repo}
+# Every key has a safe default in code; this file only overrides. Secrets never go here:
+# name the environment variable that holds them (api_key_env, dsn_env).
+
+[daemon]
+state_dir = "{state}"        # worktrees, agentd's clone, logs and the SQLite database
+
+[repository]
+path = "{repo}"               # the local clone agentd watches; it only ever adds agentd/ branches
+watch_branches = ["main"]
+test_command = ["go", "test", "./..."]
+
+# The model every role uses unless [roles] says otherwise. Any OpenAI-compatible server works
+# through base_url (Ollama: http://127.0.0.1:11434/v1, vLLM: http://127.0.0.1:8000/v1).
+[models.default]
+provider = "openai"           # openai | anthropic | scripted
+model = "gpt-4.1"
+api_key_env = "OPENAI_API_KEY"
+# base_url = "http://127.0.0.1:8000/v1"
+
+# [models.claude]
+# provider = "anthropic"
+# model = "claude-sonnet-4-5"
+# api_key_env = "ANTHROPIC_API_KEY"
+
+[roles]                       # role -> model name; proposer, critic, reviewer, judge, optimizer, tester
+# critic = "claude"
+
+[sandbox]
+image = "agentd-sandbox-go:latest"   # build it with `agentd sandbox build`
+
+# [store]
+# url = "sqlite:///{state}/agentd.db"
+
+# [target_database]          # the project's PostgreSQL, for the query_database tool
+# dsn_env = "APP_DATABASE_URL"
+"""
+
+
+def _load(config_path: Path) -> Config:
+    config = load_config(config_path)
+    configure_logging(Redactor.from_environment(config.secret_env_names()), config.daemon.log_format)
+    return config
+
+
+class _Group(click.Group):
+    """Turns agentd's errors into one line on stderr and exit status 2."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except AgentdError as exc:
+            click.echo(f"agentd: error: {exc}", err=True)
+            sys.exit(2)
+
+
+@click.group(cls=_Group)
+@click.version_option(package_name="agentd")
+def main() -> None:
+    """agentd: a team of LLM agents that watches a git repository and commits proven fixes on agentd/ branches."""
+
+
+@main.command()
+@click.argument("repo", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=Path), default=Path("agentd.toml"))
+@click.option("--state-dir", type=click.Path(file_okay=False, path_type=Path), default=None)
+@click.option("--force", is_flag=True, help="Overwrite an existing file.")
+def init(repo: Path, output: Path, state_dir: Path | None, force: bool) -> None:
+    """Write a commented agentd.toml for the repository at REPO."""
+    from agentd.gitops import check_repository  # noqa: PLC0415 - keep start-up light
+
+    repo = repo.resolve()
+    check_repository(repo)
+    if output.exists() and not force:
+        raise AgentdError(f"{output} exists; pass --force to overwrite it")
+    state = (state_dir or repo.parent / ".agentd-state").resolve()
+    output.write_text(INIT_TEMPLATE.format(repo=repo, state=state), encoding="utf-8")
+    click.echo(f"wrote {output}; next: `agentd doctor --config {output}`, then `agentd run --config {output}`")
+
+
+@main.command()
+@CONFIG_OPTION
+def run(config_path: Path) -> None:
+    """Run the daemon in the foreground (SIGTERM or SIGINT stops it cleanly)."""
+    from agentd.daemon import Daemon  # noqa: PLC0415
+
+    sys.exit(Daemon(_load(config_path)).run())
+
+
+@main.command()
+@click.argument("description")
+@CONFIG_OPTION
+@click.option("--base", "base_ref", default=None, help="Branch or commit to start from (default: first watched).")
+@click.option("--kind", type=click.Choice(["fix", "feature", "optimize", "review"]), default="fix")
+@click.option("--wait", is_flag=True, help="Wait for the result (runs the job here when no daemon is running).")
+def task(description: str, config_path: Path, base_ref: str | None, kind: str, wait: bool) -> None:
+    """Ask the team for a change described in DESCRIPTION."""
+    from agentd.events import TaskRequested  # noqa: PLC0415
+    from agentd.store import open_store  # noqa: PLC0415
+
+    config = _load(config_path)
+    store = open_store(config.store_url)
+    event = TaskRequested(
+        repo=str(config.repository.path),
+        description=description,
+        kind=kind,
+        base_ref=base_ref or config.repository.watch_branches[0],
+        request_id=uuid.uuid4().hex,
+    )
+    task_id, _ = store.enqueue(event, description, None)
+    click.echo(f"task {task_id} queued")
+    if wait:
+        _wait_for(config, store, task_id)
+
+
+def _wait_for(config: Config, store: Any, task_id: int) -> None:
+    if not store.live_daemons(within_s=10):
+        from agentd.daemon import Daemon  # noqa: PLC0415
+
+        click.echo("no daemon is running; running the job here")
+        daemon = Daemon(config, store)
+        daemon.recover()
+        while not (store.get_task(task_id)).done and daemon.work_once():
+            pass
+    last = ""
+    while True:
+        found = store.get_task(task_id)
+        if found.status != last:
+            click.echo(f"task {task_id}: {found.status}")
+            last = found.status
+        if found.done:
+            break
+        time.sleep(0.5)
+    _print_task_line(found)
+    sys.exit(0 if found.status in {"fixed", "reviewed"} else 1)
+
+
+def _print_task_line(found: Any) -> None:
+    branch = f" on {found.branch} ({(found.commit_sha or '')[:7]})" if found.branch else ""
+    click.echo(f"task {found.id} {found.status}{branch}: {found.summary.splitlines()[0] if found.summary else ''}")
+
+
+@main.command()
+@CONFIG_OPTION
+@click.option("--limit", default=20, show_default=True)
+def status(config_path: Path, limit: int) -> None:
+    """The queue and the latest tasks."""
+    from agentd.store import open_store  # noqa: PLC0415
+
+    config = _load(config_path)
+    store = open_store(config.store_url)
+    live = store.live_daemons(within_s=10)
+    click.echo(f"daemon: {'running (' + ', '.join(live) + ')' if live else 'not running'}")
+    counts = store.counts()
+    click.echo("jobs: " + (", ".join(f"{k} {v}" for k, v in sorted(counts.items())) or "none"))
+    click.echo(f"{'ID':>4}  {'KIND':6}  {'STATUS':12}  {'BRANCH':28}  DESCRIPTION")
+    for item in store.list_tasks(limit):
+        click.echo(
+            f"{item.id:>4}  {item.kind:6}  {item.status:12}  {item.branch or '-':28}  "
+            f"{item.description.splitlines()[0][:60]}"
+        )
+
+
+@main.command()
+@click.argument("task_id", type=int)
+@CONFIG_OPTION
+@click.option("--json", "as_json", is_flag=True, help="Print the whole record as JSON.")
+def show(task_id: int, config_path: Path, as_json: bool) -> None:
+    """The debate of a task: turns, tool calls with their decisions, verdict, commit."""
+    from agentd.report import render_task  # noqa: PLC0415
+    from agentd.store import open_store  # noqa: PLC0415
+
+    store = open_store(_load(config_path).store_url)
+    found = store.get_task(task_id)
+    if found is None:
+        raise AgentdError(f"no task {task_id}; `agentd status` lists them")
+    record = store.task_record(task_id)
+    if as_json:
+        click.echo(json.dumps({"task": _task_dict(found), **record}, indent=2, default=str))
+    else:
+        click.echo(render_task(found, record))
+
+
+def _task_dict(found: Any) -> dict[str, Any]:
+    return {
+        k: getattr(found, k)
+        for k in (
+            "id",
+            "kind",
+            "description",
+            "status",
+            "base_sha",
+            "summary",
+            "branch",
+            "commit_sha",
+            "tests_passed",
+            "created_at",
+            "finished_at",
+        )
+    }
+
+
+@main.group()
+def sandbox() -> None:
+    """The sandbox image."""
+
+
+@sandbox.command("build")
+@CONFIG_OPTION
+@click.option("--mode", type=click.Choice(["auto", "dockerfile", "offline"]), default="auto", show_default=True)
+@click.option("--force", is_flag=True, help="Rebuild even when the image is up to date.")
+def sandbox_build(config_path: Path, mode: str, force: bool) -> None:
+    """Build the sandbox image (from the Dockerfile when a registry answers, else offline); idempotent."""
+    from agentd.config import SandboxConfig  # noqa: PLC0415
+    from sandbox.build import build_image  # noqa: PLC0415
+    from sandbox.docker import connect_docker  # noqa: PLC0415
+
+    image = _load(config_path).sandbox.image if config_path.exists() else SandboxConfig().image
+    tag = build_image(connect_docker(), image, mode=mode, force=force, log=click.echo)  # type: ignore[arg-type]
+    click.echo(f"sandbox image ready: {tag}")
+
+
+@main.command()
+@CONFIG_OPTION
+def doctor(config_path: Path) -> None:
+    """Check the Docker engine, the image, git, the models and the database; print a fix for each problem."""
+    from agentd.doctor import run_checks  # noqa: PLC0415
+
+    checks = run_checks(_load(config_path), dict(os.environ))
+    for check in checks:
+        click.echo(f"{'OK  ' if check.ok else 'FAIL'}  {check.name}: {check.detail}")
+    sys.exit(0 if all(c.ok for c in checks) else 1)
+
+
+@main.command()
+@click.option("--json", "as_json", is_flag=True, help="Print {repository, branch, commit, tests_passed}.")
+@click.option("--dir", "workdir", type=click.Path(file_okay=False, path_type=Path), default=None)
+def demo(as_json: bool, workdir: Path | None) -> None:
+    """Create a sample Go repository, break a test, and watch the team fix it on an agentd/ branch."""
+    from agentd.demo import run_demo  # noqa: PLC0415
+
+    configure_logging(Redactor.from_environment(), "console", level=30)
+    say = (lambda _text: None) if as_json else click.echo
+    result = run_demo(workdir.resolve() if workdir else None, say=say)
+    if as_json:
+        click.echo(
+            json.dumps(
+                {
+                    "repository": result.repository,
+                    "branch": result.branch,
+                    "commit": result.commit,
+                    "tests_passed": result.tests_passed,
+                }
+            )
+        )
+    sys.exit(0 if result.branch and result.tests_passed else 1)
+
+
+@main.group()
+def policy() -> None:
+    """Inspect the tool policy."""
+
+
+@policy.command("check")
+@CONFIG_OPTION
+@click.option("--command", "command", default=None, help="A command line to judge.")
+@click.option("--path", "path", default=None, help="A workspace-relative path to judge (as a write).")
+@click.option("--sql", "sql", default=None, help="A SQL statement to judge.")
+@click.option("--role", default="proposer", show_default=True)
+def policy_check(config_path: Path, command: str | None, path: str | None, sql: str | None, role: str) -> None:
+    """Print the decision on a command, path or SQL statement, and the rule that made it."""
+    from agentd.policy import check_command, check_path, load_policy, split_command  # noqa: PLC0415
+
+    config = _load(config_path) if config_path.exists() else None
+    rules = load_policy(config.policy.file if config else None)
+    if sum(x is not None for x in (command, path, sql)) != 1:
+        raise AgentdError("give exactly one of --command, --path, --sql")
+    if command is not None:
+        try:
+            decision = check_command(rules, split_command(command), role)
+        except ValueError as exc:
+            click.echo(f"deny (rule: shell-syntax): {exc}")
+            sys.exit(1)
+    elif path is not None:
+        decision = check_path(rules, path, write=True, role=role)
+    else:
+        from tools.sql_guard import check_sql  # noqa: PLC0415
+
+        decision = check_sql(sql or "", rules.sql)
+    click.echo(str(decision))
+    sys.exit(0 if decision.allowed else 1)

@@ -1,0 +1,184 @@
+"""The daemon: a trigger thread, a worker loop and a heartbeat, stopped cleanly by SIGTERM/SIGINT.
+
+On stop, the running job is cancelled at its next step (model call or tool call), its container
+and worktree are removed and its lease is given back, so a restart picks the job up again.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import threading
+import time
+import uuid
+from types import FrameType
+
+import structlog
+
+from agentd.config import Config
+from agentd.errors import AgentdError, JobCancelled
+from agentd.gitops import Mirror
+from agentd.job import Job, JobDeps
+from agentd.models import build_model
+from agentd.policy import load_policy
+from agentd.protocols import Model
+from agentd.redact import Redactor
+from agentd.store import Lease, Store, open_store
+from agentd.triggers import CommitWatcher
+from sandbox.docker import DockerSandboxFactory
+
+log = structlog.get_logger("agentd.daemon")
+HEARTBEAT_S = 2.0
+STOP_GRACE_S = 10.0
+TEAM_ROLES = ("proposer", "critic", "judge", "reviewer")
+
+
+def build_models(config: Config) -> dict[str, Model]:
+    """One model per team role, as [roles] and [models] say (a shared model is built once)."""
+    built: dict[str, Model] = {}
+    by_role = {}
+    for role in TEAM_ROLES:
+        name, model_config = config.model_for(role)
+        if name not in built:
+            built[name] = build_model(name, model_config)
+        by_role[role] = built[name]
+    return by_role
+
+
+def build_deps(config: Config, store: Store) -> JobDeps:
+    """Wire the parts a job needs from the config; fails fast with a clear error."""
+    assert config.repository.path is not None
+    policy = load_policy(config.policy.file)
+    redactor = Redactor.from_environment(config.secret_env_names())
+    mirror = Mirror(config.repository.path, config.daemon.state_dir / "repo.git")
+    mirror.ensure()
+    sandboxes = DockerSandboxFactory(config.sandbox, config.daemon.state_dir / "run")
+    query = None
+    if config.target_database.dsn_env:
+        from tools.query import QueryDatabaseTool  # noqa: PLC0415 - psycopg loads only when a database is set
+
+        dsn = os.environ.get(config.target_database.dsn_env)
+        query = QueryDatabaseTool(dsn, config.target_database, policy.sql)
+    return JobDeps(config, store, mirror, sandboxes, build_models(config), policy, redactor, query)
+
+
+class Daemon:
+    """agentd in the foreground: watch, work, stop cleanly."""
+
+    def __init__(self, config: Config, store: Store | None = None) -> None:
+        self.config = config
+        self.store = store or open_store(config.store_url)
+        self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+        self.stop_event = threading.Event()
+        self.cancel = threading.Event()
+        self.deps = build_deps(config, self.store)
+        self.watcher = CommitWatcher(config, self.store, self.deps.mirror)
+        self._lease: Lease | None = None
+        self._job: Job | None = None
+
+    def recover(self) -> None:
+        """Remove what a previous run left behind: containers, worktrees."""
+        assert isinstance(self.deps.sandboxes, DockerSandboxFactory)
+        reaped = self.deps.sandboxes.reap()
+        worktrees = self.config.daemon.state_dir / "worktrees"
+        leftovers = list(worktrees.iterdir()) if worktrees.is_dir() else []
+        for path in leftovers:
+            self.deps.mirror.remove_worktree(path)
+        if reaped or leftovers:
+            log.info("recovered", containers=reaped, worktrees=len(leftovers))
+
+    def request_stop(self, signum: int = signal.SIGTERM, _frame: FrameType | None = None) -> None:
+        """Ask the daemon to stop: no new job, the running one is cancelled at its next step."""
+        log.info("stopping", signal=signal.Signals(signum).name)
+        self.stop_event.set()
+        self.cancel.set()
+        self.watcher.stop()
+        job = self._job
+        if job is not None:
+            threading.Thread(target=job.abort, name="abort", daemon=True).start()
+
+    def run(self, install_signals: bool = True) -> int:
+        """Run until stopped; returns the exit code."""
+        if install_signals:
+            signal.signal(signal.SIGTERM, self.request_stop)
+            signal.signal(signal.SIGINT, self.request_stop)
+        self.recover()
+        self.store.heartbeat(self.owner, os.getpid())
+        threads = [
+            threading.Thread(target=self.watcher.run, args=(self.stop_event,), name="trigger", daemon=True),
+            threading.Thread(target=self._heartbeat, name="heartbeat", daemon=True),
+            threading.Thread(target=self._work, name="worker", daemon=True),
+        ]
+        for thread in threads:
+            thread.start()
+        log.info("agentd running", repository=str(self.config.repository.path), owner=self.owner)
+        while not self.stop_event.wait(0.5):
+            pass
+        deadline = time.monotonic() + STOP_GRACE_S
+        for thread in threads:
+            thread.join(timeout=max(0.1, deadline - time.monotonic()))
+        self._hand_back_unfinished()
+        self.store.close()
+        log.info("agentd stopped")
+        return 0
+
+    def _hand_back_unfinished(self) -> None:
+        """A job still blocked (e.g. in a slow model call) after the grace period: clean up and requeue it."""
+        job, lease = self._job, self._lease
+        if job is None or lease is None:
+            return
+        job.abort()
+        job.cleanup()
+        self.store.release_job(lease, "daemon stopped before the job could finish")
+        log.info("job released", task=lease.task_id, reason="daemon stopping")
+
+    def _work(self) -> None:
+        while not self.stop_event.is_set():
+            if not self.work_once():
+                self.stop_event.wait(self.config.daemon.poll_interval_s)
+
+    def _heartbeat(self) -> None:
+        while not self.stop_event.wait(HEARTBEAT_S):
+            self.store.heartbeat(self.owner, os.getpid())
+            lease = self._lease
+            if lease is not None and not self.store.renew_lease(lease, self.config.daemon.lease_s):
+                log.warning("lease lost; cancelling job", job=lease.job_id)
+                self.cancel.set()
+
+    def work_once(self) -> bool:
+        """Claim and run one job; False when the queue was empty."""
+        lease = self.store.claim_job(self.owner, self.config.daemon.lease_s)
+        if lease is None:
+            return False
+        self._lease = lease
+        started = time.monotonic()
+        try:
+            self._job = Job(self.deps, lease, self.cancel)
+            status = self._job.run()
+            self.store.finish_job(lease, "done")
+            log.info("job done", task=lease.task_id, status=status, seconds=round(time.monotonic() - started, 1))
+        except JobCancelled as exc:
+            self.store.release_job(lease, str(exc))
+            log.info("job released", task=lease.task_id, reason=str(exc))
+        except Exception as exc:
+            if self.cancel.is_set():
+                self.store.release_job(lease, f"stopped while running: {exc}")
+                log.info("job released", task=lease.task_id, reason="daemon stopping")
+            elif isinstance(exc, AgentdError):
+                self._fail(lease, str(exc))
+            else:
+                log.exception("job crashed", task=lease.task_id)
+                self._fail(lease, f"{type(exc).__name__}: {exc}")
+        finally:
+            self._lease = None
+            self._job = None
+            if not self.stop_event.is_set():
+                self.cancel.clear()
+        return True
+
+    def _fail(self, lease: Lease, error: str) -> None:
+        message = self.deps.redactor.text(error)
+        self.store.finish_job(lease, "failed", message)
+        self.store.update_task(lease.task_id, status="failed", summary=message, finished_at=time.time())
+        log.error("job failed", task=lease.task_id, error=message)

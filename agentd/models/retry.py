@@ -1,0 +1,246 @@
+"""The retry policy as data: every exception the OpenAI and Anthropic SDKs export → what to do.
+
+`retry` tries the same model again after a backoff; `fallback` gives up on this model at once so a
+`FallbackModel` can try the next; `fail` stops the job with a message for the user. A retryable
+error that outlasts its retries is treated like `fallback`. The table is keyed by class name, the
+same in both SDKs; a subclass the SDKs do not export resolves through its nearest listed base.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from email.utils import parsedate_to_datetime
+from typing import Literal, TypeVar
+
+import anthropic
+import openai
+import structlog
+
+from agentd.errors import ModelHTTPError
+
+Action = Literal["retry", "fallback", "fail"]
+SDK_MODULES = (openai, anthropic)
+SDK_ERRORS: tuple[type[Exception], ...] = (openai.OpenAIError, anthropic.AnthropicError)
+T = TypeVar("T")
+log = structlog.get_logger("agentd.models")
+
+
+@dataclass(frozen=True)
+class Rule:
+    """What to do about one kind of provider error, and what to tell the user."""
+
+    action: Action
+    message: str
+
+
+def _r(action: Action, message: str) -> Rule:
+    return Rule(action, message)
+
+
+_NET = "cannot reach the model endpoint; check base_url and the network"
+_BUSY = "the provider is overloaded or failing; retrying"
+_SPEND = "the account's spending limit is reached; raise it or use another model"
+_AUTH = "the API key was refused; check the key in the variable named by api_key_env"
+_DENIED = "the API key may not use this model or endpoint; check the account's permissions"
+_BAD = "the provider rejected the request as invalid; likely an agentd bug, please report it"
+_CLIENT = "the SDK failed before any request was sent; check the model configuration"
+_LARGE = "the request is too large for this model"
+_UNUSED = "raised only by SDK features agentd does not use"
+
+RULES: Mapping[str, Rule] = {
+    # base classes: reached only by errors no more specific entry names
+    "OpenAIError": _r("fail", _CLIENT),
+    "AnthropicError": _r("fail", _CLIENT),
+    "APIError": _r("fallback", "the provider failed in an unexpected way"),
+    "APIStatusError": _r("fallback", "the provider answered with an unexpected error status"),
+    # transport
+    "APIConnectionError": _r("retry", _NET),
+    "APITimeoutError": _r("retry", "the model did not answer within timeout_s; retrying"),
+    "APIResponseValidationError": _r("fallback", "the SDK cannot read the response"),
+    # 4xx
+    "BadRequestError": _r("fail", _BAD),
+    "AuthenticationError": _r("fail", _AUTH),
+    "OAuthError": _r("fail", _AUTH),
+    "PermissionDeniedError": _r("fail", _DENIED),
+    "SandboxEgressRestrictedError": _r("fail", _DENIED),
+    "NotFoundError": _r("fail", "no such model or endpoint; check model and base_url"),
+    "ConflictError": _r("retry", "the provider reported a conflicting request; retrying"),
+    "UnprocessableEntityError": _r("fail", _BAD),
+    "RequestTimeoutError": _r("retry", "the provider timed out reading the request; retrying"),
+    "PreconditionFailedError": _r("fail", _BAD),
+    "ContentTooLargeError": _r("fallback", _LARGE),
+    "RequestTooLargeError": _r("fallback", _LARGE),
+    "RequestBodyTooLargeAfterDecodingError": _r("fallback", _LARGE),
+    "RequestHeaderFieldsTooLargeError": _r("fail", _BAD),
+    "RequestBodyEncodingInvalidError": _r("fail", _BAD),
+    "RequestBodyEncodingUnsupportedError": _r("fail", _BAD),
+    "ClientClosedRequestError": _r("retry", "the request was closed before the answer; retrying"),
+    "RateLimitError": _r("retry", "rate limited by the provider; waiting as it asks"),
+    "RampLimitExceededError": _r("retry", "the account's usage ramp limit is reached; waiting"),
+    "ContractSpendLimitReachedError": _r("fallback", _SPEND),
+    "EnforcedSpendLimitReachedError": _r("fallback", _SPEND),
+    "PaymentRequiredError": _r("fallback", "the provider wants payment; check billing"),
+    "LinkedOrganizationBillingUnavailableError": _r("fallback", "billing is unavailable; check it"),
+    "LinkedOrganizationSpendLimitReachedError": _r("fallback", _SPEND),
+    "OrganizationOnHoldError": _r("fallback", "the provider account is on hold"),
+    "OrganizationTypeNotSupportedError": _r("fail", _DENIED),
+    "ParentOrganizationRequiredError": _r("fail", _DENIED),
+    "ClaudeCodeKeyCreatorNotMemberError": _r("fail", _AUTH),
+    "ClaudeCodeVersionTooOldError": _r("fail", "the SDK is too old for this account; upgrade it"),
+    "CMEKKeyDisabledError": _r("fallback", "the account's encryption key is disabled"),
+    "CMEKKeyNetworkBlockedError": _r("fallback", "the account's encryption key is unreachable"),
+    # 5xx
+    "InternalServerError": _r("retry", _BUSY),
+    "ServiceUnavailableError": _r("retry", _BUSY),
+    "OverloadedError": _r("retry", _BUSY),
+    "GatewayTimeoutError": _r("retry", _BUSY),
+    "DeadlineExceededError": _r("retry", _BUSY),
+    "CMEKContextUnavailableError": _r("retry", _BUSY),
+    "CMEKKeyUnreachableError": _r("fallback", "the account's encryption key is unreachable"),
+    "HTTPNotImplementedError": _r("fallback", "the endpoint does not implement this request"),
+    # raised by the SDKs outside a plain request
+    "CredentialsError": _r("fail", _AUTH),
+    "IdentityTokenFileError": _r("fail", _AUTH),
+    "WorkloadIdentityError": _r("fail", _AUTH),
+    "RetryableError": _r("retry", "the SDK marked the attempt as retryable"),
+    "LengthFinishReasonError": _r("fallback", "the answer was cut off at max_tokens"),
+    "ContentFilterFinishReasonError": _r("fallback", "a content filter stopped the answer"),
+    "APIWebhookValidationError": _r("fail", _UNUSED),
+    "InvalidWebhookSignatureError": _r("fail", _UNUSED),
+    "WebSocketConnectionClosedError": _r("fail", _UNUSED),
+    "WebSocketQueueFullError": _r("fail", _UNUSED),
+}
+UNKNOWN = Rule("fail", "an unexpected error came from the model client")
+
+
+def exported_errors(module: object) -> dict[str, type[BaseException]]:
+    """Public exception classes a module exports at top level, by name."""
+    found: dict[str, type[BaseException]] = {}
+    for name in dir(module):
+        value = getattr(module, name)
+        is_error = isinstance(value, type) and issubclass(value, BaseException)
+        if is_error and not name.startswith("_"):
+            found[name] = value
+    return found
+
+
+RETRY_TABLE: dict[type[BaseException], Rule] = {
+    cls: RULES[name] for module in SDK_MODULES for name, cls in exported_errors(module).items() if name in RULES
+}
+
+
+def rule_for(exc: BaseException) -> Rule:
+    """The rule for an exception: its own class's, else its nearest base's that the table names."""
+    for cls in type(exc).__mro__:
+        if cls in RETRY_TABLE:
+            return RETRY_TABLE[cls]
+        if cls.__module__.split(".")[0] in ("openai", "anthropic") and cls.__name__ in RULES:
+            return RULES[cls.__name__]
+    return UNKNOWN
+
+
+def retry_after_s(exc: BaseException) -> float | None:
+    """Seconds the provider asked us to wait (`retry-after-ms` or `retry-after`), if it did."""
+    response = getattr(exc, "response", None)
+    headers = getattr(response, "headers", None)
+    if headers is None:
+        return None
+    for name, scale in (("retry-after-ms", 0.001), ("retry-after", 1.0)):
+        raw = headers.get(name)
+        if raw is None:
+            continue
+        try:
+            return max(0.0, float(raw) * scale)
+        except ValueError:
+            pass
+        try:
+            return max(0.0, parsedate_to_datetime(raw).timestamp() - time.time())
+        except (TypeError, ValueError):
+            continue
+    return None
+
+
+@dataclass(frozen=True)
+class Backoff:
+    """Exponential backoff with full jitter; a provider's Retry-After wins, both capped."""
+
+    base_s: float = 0.5
+    cap_s: float = 30.0
+
+    def delay(self, attempt: int, retry_after: float | None = None, rng: random.Random | None = None) -> float:
+        """Seconds to wait before retry number `attempt` (0 for the first retry)."""
+        if retry_after is not None:
+            return min(retry_after, self.cap_s)
+        ceiling = min(self.cap_s, self.base_s * 2**attempt)
+        return (rng or _JITTER).uniform(0.0, ceiling)
+
+
+_JITTER = random.Random()  # noqa: S311 - jitter spreads retries; it protects no secret
+
+
+class ModelUnavailableError(ModelHTTPError):
+    """This model cannot answer now (retries exhausted, or the table says `fallback`);
+    a `FallbackModel` tries its next model."""
+
+
+def redact(text: str, secrets: Sequence[str]) -> str:
+    """`text` with every secret (of 4+ characters) replaced by `[redacted]`."""
+    for secret in secrets:
+        if len(secret) >= 4:
+            text = text.replace(secret, "[redacted]")
+    return text
+
+
+def error_for(exc: BaseException, rule: Rule, label: str, attempts: int, secrets: Sequence[str] = ()) -> ModelHTTPError:
+    """The agentd error to raise for a provider exception; never carries a secret."""
+    status = getattr(exc, "status_code", None)
+    status = status if isinstance(status, int) else None
+    detail = redact(str(exc), secrets)[:300]
+    where = type(exc).__name__ + (f", HTTP {status}" if status else "")
+    message = f"{label}: {rule.message} [{where}; {attempts} attempt(s)]: {detail}"
+    if rule.action == "fail":
+        return ModelHTTPError(message, status)
+    return ModelUnavailableError(message, status)
+
+
+def call_with_retries(
+    call: Callable[[], T],
+    *,
+    label: str,
+    max_retries: int,
+    backoff: Backoff,
+    secrets: Sequence[str] = (),
+    sleep: Callable[[float], None] = time.sleep,
+) -> T:
+    """Run `call`, retrying SDK errors the table says to retry, at most `max_retries` times.
+
+    Raises ModelHTTPError for `fail`, ModelUnavailableError for `fallback` or exhausted retries.
+    The SDK exception is not chained: its text may echo the key, so only the redacted copy goes on.
+    """
+    attempt = 0
+    while True:
+        failure: ModelHTTPError | None = None
+        try:
+            return call()
+        except SDK_ERRORS as exc:
+            rule = rule_for(exc)
+            if rule.action != "retry" or attempt >= max_retries:
+                failure = error_for(exc, rule, label, attempt + 1, secrets)
+            else:
+                wait = backoff.delay(attempt, retry_after_s(exc))
+                log.warning(
+                    "model_retry",
+                    model=label,
+                    error=type(exc).__name__,
+                    status=getattr(exc, "status_code", None),
+                    attempt=attempt + 1,
+                    delay_s=round(wait, 3),
+                )
+        # raised outside `except`, so not even __context__ keeps the SDK error (it may echo the key)
+        if failure is not None:
+            raise failure
+        sleep(wait)
+        attempt += 1

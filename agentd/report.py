@@ -1,0 +1,82 @@
+"""Plain-text and Markdown views of a task's record, for `agentd show` and report files."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+from agentd.store import Task
+
+
+def _when(stamp: float | None) -> str:
+    return datetime.fromtimestamp(stamp, UTC).strftime("%Y-%m-%d %H:%M:%S UTC") if stamp else "-"
+
+
+def _short(value: Any, limit: int = 160) -> str:
+    text = value if isinstance(value, str) else json.dumps(value)
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _call_line(call: dict[str, Any]) -> str:
+    marker = {"allowed": "✓", "refused": "✗ REFUSED", "invalid": "✗ INVALID", "failed": "! FAILED"}
+    outcome = marker.get(call["decision"], call["decision"])
+    exit_code = f" exit={call['exit_code']}" if call.get("exit_code") is not None else ""
+    rule = f" [{call['rule']}]" if call.get("rule") else ""
+    error = (
+        f" — {_short(call['output'].get('error', ''), 120)}" if not call["ok"] and call["output"].get("error") else ""
+    )
+    return (
+        f"      {call['tool']}({_short(call['arguments'], 100)}) {outcome}{rule}{exit_code} "
+        f"{call['duration_ms']:.0f}ms{error}"
+    )
+
+
+def render_task(task: Task, record: dict[str, Any]) -> str:
+    """The debate of one task as text: turns with their tool calls, the verdict and the commit."""
+    lines = [
+        f"task {task.id} ({task.kind}) — {task.status}",
+        f"  {task.description.splitlines()[0] if task.description else ''}",
+        f"  created {_when(task.created_at)}, finished {_when(task.finished_at)}",
+        f"  base {task.base_sha or '-'}",
+    ]
+    for version in record["versions"]:
+        verdict = {1: "pass", 0: "FAIL"}.get(version["tests_passed"], "-")
+        lines.append(
+            f"  tests on {version['kind']} tree: {verdict}" + (f" ({version['sha'][:7]})" if version["sha"] else "")
+        )
+    for session in record["sessions"]:
+        lines.append(
+            f"\ndebate session {session['id']} ({session['protocol']}, {session['strategy']}): {session['status']}"
+        )
+        calls = session["tool_calls"]
+        for turn in session["turns"]:
+            lines.append(
+                f"  [{turn['seq']}] {turn['agent']} ({turn['model']}) — {turn['status']}, "
+                f"{turn['input_tokens']}+{turn['output_tokens']} tokens"
+            )
+            if turn["content"]:
+                lines.append(f"      says: {_short(turn['content'])}")
+            lines.extend(_call_line(c) for c in calls if c["turn_seq"] == turn["seq"] and c["agent"] == turn["agent"])
+            if turn["submission"]:
+                lines.append(f"      submits: {_short(turn['submission'], 300)}")
+        if session["verdict"]:
+            verdict = session["verdict"]
+            lines.append(
+                f"  verdict: {'accepted' if verdict['accepted'] else 'not accepted'} — {_short(verdict['reason'])}"
+            )
+            if verdict.get("votes"):
+                lines.append(f"  votes: {', '.join(verdict['votes'])}")
+    usage = record.get("usage") or {}
+    lines.append(
+        f"\nusage: {usage.get('calls', 0)} model calls, {usage.get('input_tokens', 0)} input + "
+        f"{usage.get('output_tokens', 0)} output tokens"
+    )
+    if task.branch:
+        lines.append(f"commit: {task.commit_sha} on {task.branch} (tests passed: {task.tests_passed})")
+    else:
+        lines.append("commit: none")
+    if task.summary:
+        lines.append(f"summary: {task.summary}")
+    return "\n".join(lines)

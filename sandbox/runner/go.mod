@@ -1,0 +1,3 @@
+module agentd/runner
+
+go 1.19
