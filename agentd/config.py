@@ -96,6 +96,9 @@ class SandboxConfig(_Section):
         description="RLIMIT_FSIZE: the largest file a command may write, bytes.",
     )
     start_timeout_s: float = Field(10.0, gt=0, description="How long a new sandbox's runner may take to answer.")
+    network: str | None = Field(
+        None, description="One Docker network a sandbox may join (to reach the target database); none by default."
+    )
 
 
 class StoreConfig(_Section):

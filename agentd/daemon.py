@@ -16,12 +16,12 @@ from types import FrameType
 
 import structlog
 
-from agentd.config import Config
+from agentd.config import Config, SandboxConfig
 from agentd.errors import AgentdError, JobCancelled
 from agentd.gitops import Mirror
 from agentd.job import Job, JobDeps
 from agentd.models import build_model
-from agentd.policy import load_policy
+from agentd.policy import Policy, load_policy
 from agentd.protocols import Model
 from agentd.redact import Redactor
 from agentd.store import Lease, Store, open_store
@@ -46,6 +46,13 @@ def build_models(config: Config) -> dict[str, Model]:
     return by_role
 
 
+def sandbox_config(config: Config, policy: Policy) -> SandboxConfig:
+    """The sandbox settings with the policy's additions: variables it lets in, the network it names."""
+    allow = sorted({*config.sandbox.env_allowlist, *policy.sandbox_env})
+    network = config.sandbox.network or policy.sandbox_network
+    return config.sandbox.model_copy(update={"env_allowlist": allow, "network": network})
+
+
 def build_deps(config: Config, store: Store) -> JobDeps:
     """Wire the parts a job needs from the config; fails fast with a clear error."""
     assert config.repository.path is not None
@@ -53,7 +60,7 @@ def build_deps(config: Config, store: Store) -> JobDeps:
     redactor = Redactor.from_environment(config.secret_env_names())
     mirror = Mirror(config.repository.path, config.daemon.state_dir / "repo.git")
     mirror.ensure()
-    sandboxes = DockerSandboxFactory(config.sandbox, config.daemon.state_dir / "run")
+    sandboxes = DockerSandboxFactory(sandbox_config(config, policy), config.daemon.state_dir / "run")
     query = None
     if config.target_database.dsn_env:
         from tools.query import QueryDatabaseTool  # noqa: PLC0415 - psycopg loads only when a database is set

@@ -73,6 +73,9 @@ class Policy(_Model):
     sql: SqlRules = Field(default_factory=SqlRules)
     roles: dict[str, RoleRules] = Field(default_factory=dict)
     sandbox_env: list[str] = Field(default_factory=list, description="agentd variables a sandbox may see.")
+    sandbox_network: str | None = Field(
+        None, description="One Docker network sandboxes may join (the target database's); no network otherwise."
+    )
 
     def role(self, role: str) -> RoleRules:
         """The limits for one role (none when unlisted)."""
