@@ -13,6 +13,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from agentd.budget import BudgetConfig, Price
 from agentd.errors import ConfigError
 
 ENV_PREFIX = "AGENTD_"
@@ -40,15 +41,26 @@ class RepositoryConfig(_Section):
     """The repository agentd watches and how its tests run."""
 
     path: Path | None = Field(None, description="A local clone to watch.")
+    url: str | None = Field(None, description="Instead of path: any git URL or a bare repository agentd clones.")
+    default_branch: str = Field("main", description="Base of pull requests when no webhook names one.")
+    pull_requests: bool = Field(False, description="Review pull-request heads (refs/pull/N/head, GitLab's too).")
+    poll_interval_s: float = Field(30.0, gt=0, description="url mode: how often to fetch the remote.")
+    push: bool = Field(False, description="url mode: push agentd/ branches to the remote (never anything else).")
+    max_concurrent_jobs: int = Field(1, ge=1, description="Jobs of this repository running at once.")
     watch_branches: list[str] = Field(default_factory=lambda: ["main"], min_length=1)
     test_command: list[str] = Field(default_factory=lambda: ["go", "test", "./..."], min_length=1)
     test_timeout_s: int = Field(600, ge=1, description="Deadline for one run of test_command.")
 
     @model_validator(mode="after")
     def _needs_a_source(self) -> RepositoryConfig:
-        if self.path is None:
-            raise ValueError("set repository.path to the local clone agentd should watch")
+        if (self.path is None) == (self.url is None):
+            raise ValueError("set exactly one of repository.path (a local clone) or repository.url (a remote)")
         return self
+
+    @property
+    def source(self) -> str:
+        """Where commits come from: the local path or the remote URL."""
+        return str(self.path) if self.path is not None else str(self.url)
 
 
 class ModelConfig(_Section):
@@ -101,6 +113,23 @@ class SandboxConfig(_Section):
     )
 
 
+class WebhookConfig(_Section):
+    """GitHub-style webhooks (push, pull_request); off unless `listen` is set."""
+
+    listen: str | None = Field(None, description="host:port to listen on, e.g. 127.0.0.1:8766.")
+    secret_env: str = Field("AGENTD_WEBHOOK_SECRET", description="Environment variable holding the HMAC secret.")
+    path: str = Field("/webhook", description="URL path of the endpoint.")
+
+
+class ForgeConfig(_Section):
+    """Where agentd posts its one review comment per pull request; off unless `kind` is set."""
+
+    kind: Literal["github"] | None = None
+    api_url: str = "https://api.github.com"
+    repository: str | None = Field(None, description="owner/name on the forge.")
+    token_env: str = Field("GITHUB_TOKEN", description="Environment variable holding the API token.")
+
+
 class StoreConfig(_Section):
     """The database of record."""
 
@@ -140,6 +169,15 @@ class Config(_Section):
     target_database: TargetDatabaseConfig = Field(default_factory=TargetDatabaseConfig)
     policy: PolicyConfig = Field(default_factory=PolicyConfig)
     team: TeamConfig = Field(default_factory=TeamConfig)
+    budget: BudgetConfig = Field(
+        default_factory=BudgetConfig, description="Hard money and token limits, checked before every model call."
+    )
+    prices: dict[str, Price] = Field(
+        default_factory=dict,
+        description='USD per 1M tokens by model id, e.g. [prices."gpt-4.1"]; an unpriced model is counted as free.',
+    )
+    webhook: WebhookConfig = Field(default_factory=WebhookConfig)
+    forge: ForgeConfig = Field(default_factory=ForgeConfig)
 
     @model_validator(mode="after")
     def _roles_name_models(self) -> Config:
@@ -167,6 +205,10 @@ class Config(_Section):
         names = {m.api_key_env for m in self.models.values() if m.api_key_env}
         if self.target_database.dsn_env:
             names.add(self.target_database.dsn_env)
+        if self.webhook.listen:
+            names.add(self.webhook.secret_env)
+        if self.forge.kind:
+            names.add(self.forge.token_env)
         return names
 
 
@@ -178,8 +220,9 @@ def _describe(error: Any) -> str:
     if error["type"] == "extra_forbidden":
         return f"{key}: unknown key (a typo?); remove it"
     value = error.get("input")
-    shown = repr(value) if not isinstance(value, dict) else "a table"
-    return f"{key} = {shown}: {message}"
+    if isinstance(value, dict):
+        return f"[{key}]: {message}"
+    return f"{key} = {value!r}: {message}"
 
 
 def _env_overrides(env: dict[str, str], data: dict[str, Any]) -> dict[str, Any]:

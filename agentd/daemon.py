@@ -17,15 +17,15 @@ from types import FrameType
 import structlog
 
 from agentd.config import Config, SandboxConfig
-from agentd.errors import AgentdError, JobCancelled
+from agentd.errors import AgentdError
 from agentd.gitops import Mirror
-from agentd.job import Job, JobDeps
+from agentd.job import Job, JobDeps, write_report
 from agentd.models import build_model
 from agentd.policy import Policy, load_policy
 from agentd.protocols import Model
 from agentd.redact import Redactor
 from agentd.store import Lease, Store, open_store
-from agentd.triggers import CommitWatcher
+from agentd.triggers import RefWatcher
 from sandbox.docker import DockerSandboxFactory
 
 log = structlog.get_logger("agentd.daemon")
@@ -55,10 +55,15 @@ def sandbox_config(config: Config, policy: Policy) -> SandboxConfig:
 
 def build_deps(config: Config, store: Store) -> JobDeps:
     """Wire the parts a job needs from the config; fails fast with a clear error."""
-    assert config.repository.path is not None
     policy = load_policy(config.policy.file)
     redactor = Redactor.from_environment(config.secret_env_names())
-    mirror = Mirror(config.repository.path, config.daemon.state_dir / "repo.git")
+    repository = config.repository
+    mirror = Mirror(
+        repository.source,
+        config.daemon.state_dir / "repo.git",
+        push=repository.path is not None or repository.push,
+        pull_requests=repository.pull_requests,
+    )
     mirror.ensure()
     sandboxes = DockerSandboxFactory(sandbox_config(config, policy), config.daemon.state_dir / "run")
     query = None
@@ -80,7 +85,7 @@ class Daemon:
         self.stop_event = threading.Event()
         self.cancel = threading.Event()
         self.deps = build_deps(config, self.store)
-        self.watcher = CommitWatcher(config, self.store, self.deps.mirror)
+        self.watcher = RefWatcher(config, self.store, self.deps.mirror)
         self._lease: Lease | None = None
         self._job: Job | None = None
 
@@ -119,7 +124,7 @@ class Daemon:
         ]
         for thread in threads:
             thread.start()
-        log.info("agentd running", repository=str(self.config.repository.path), owner=self.owner)
+        log.info("agentd running", repository=self.config.repository.source, owner=self.owner)
         while not self.stop_event.wait(0.5):
             pass
         deadline = time.monotonic() + STOP_GRACE_S
@@ -155,7 +160,7 @@ class Daemon:
 
     def work_once(self) -> bool:
         """Claim and run one job; False when the queue was empty."""
-        lease = self.store.claim_job(self.owner, self.config.daemon.lease_s)
+        lease = self.store.claim_job(self.owner, self.config.daemon.lease_s, self.config.repository.max_concurrent_jobs)
         if lease is None:
             return False
         self._lease = lease
@@ -165,11 +170,17 @@ class Daemon:
             status = self._job.run()
             self.store.finish_job(lease, "done")
             log.info("job done", task=lease.task_id, status=status, seconds=round(time.monotonic() - started, 1))
-        except JobCancelled as exc:
-            self.store.release_job(lease, str(exc))
-            log.info("job released", task=lease.task_id, reason=str(exc))
         except Exception as exc:
-            if self.cancel.is_set():
+            if self.store.cancel_requested(lease):
+                self.store.finish_job(lease, "cancelled", "superseded by a newer head")
+                self.store.update_task(
+                    lease.task_id,
+                    status="superseded",
+                    finished_at=time.time(),
+                    summary="superseded by a newer head before it finished",
+                )
+                log.info("job superseded", task=lease.task_id)
+            elif self.cancel.is_set():
                 self.store.release_job(lease, f"stopped while running: {exc}")
                 log.info("job released", task=lease.task_id, reason="daemon stopping")
             elif isinstance(exc, AgentdError):
@@ -189,3 +200,7 @@ class Daemon:
         self.store.finish_job(lease, "failed", message)
         self.store.update_task(lease.task_id, status="failed", summary=message, finished_at=time.time())
         log.error("job failed", task=lease.task_id, error=message)
+        try:
+            write_report(self.deps, lease.task_id)  # a failed job still leaves its report
+        except Exception:
+            log.exception("report failed", task=lease.task_id)

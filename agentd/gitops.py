@@ -78,25 +78,75 @@ def clean_nested_git(workspace: Path) -> list[str]:
     return removed
 
 
-class Mirror:
-    """agentd's own clone of the watched repository, under the state directory."""
+PULL_REFSPECS = (
+    "+refs/pull/*/head:refs/remotes/origin/pull/*",  # GitHub, Gitea, Forgejo
+    "+refs/merge-requests/*/head:refs/remotes/origin/merge-requests/*",  # GitLab
+)
 
-    def __init__(self, source: Path, clone_dir: Path) -> None:
-        self.source = source
+
+def _looks_like_url(source: str) -> bool:
+    return "://" in source or ("@" in source and ":" in source)
+
+
+class Mirror:
+    """agentd's own clone of the watched repository (a local path or a remote URL), under the state directory.
+
+    `push` says whether agentd/ branches go back to the source: always for a local clone (that is
+    where its user reads them), for a remote only when the config says `push = true`.
+    """
+
+    def __init__(self, source: str | Path, clone_dir: Path, *, push: bool = True, pull_requests: bool = False) -> None:
+        self.source = str(source)
         self.path = clone_dir
+        self.push = push
+        self.pull_requests = pull_requests
+
+    @property
+    def is_local(self) -> bool:
+        """Whether the source is a local non-bare clone that agentd may watch with inotify."""
+        return Path(self.source).is_dir() and not self.source.endswith(".git")
 
     def ensure(self) -> None:
         """Create the clone on first use."""
-        check_repository(self.source)
+        if Path(self.source).is_absolute() or not _looks_like_url(self.source):
+            check_repository(Path(self.source))
         if (self.path / "HEAD").exists():
             return
         self.path.parent.mkdir(parents=True, exist_ok=True)
         run_git(self.path.parent, "init", "--bare", "--quiet", str(self.path))
-        run_git(self.path, "remote", "add", "origin", str(self.source))
+        run_git(self.path, "remote", "add", "origin", self.source)
 
     def fetch(self) -> None:
-        """Fetch the source's branches (agentd's own included) into refs/remotes/origin/."""
-        run_git(self.path, "fetch", "--quiet", "--prune", "--no-tags", "origin", "+refs/heads/*:refs/remotes/origin/*")
+        """Fetch branches (and pull-request heads) of the source into refs/remotes/origin/."""
+        refspecs = ["+refs/heads/*:refs/remotes/origin/*"]
+        if self.pull_requests:
+            refspecs += PULL_REFSPECS
+        run_git(self.path, "fetch", "--quiet", "--prune", "--no-tags", "origin", *refspecs)
+
+    def pull_heads(self) -> dict[int, str]:
+        """Pull/merge-request number -> head sha, as last fetched."""
+        listing = run_git(
+            self.path,
+            "for-each-ref",
+            "--format=%(refname) %(objectname)",
+            "refs/remotes/origin/pull",
+            "refs/remotes/origin/merge-requests",
+        )
+        heads: dict[int, str] = {}
+        for line in listing.splitlines():
+            ref, sha = line.split()
+            number = ref.rsplit("/", 1)[-1]
+            if number.isdigit():
+                heads[int(number)] = sha
+        return heads
+
+    def merge_base(self, a: str, b: str) -> str:
+        """The best common ancestor of two commits."""
+        return run_git(self.path, "merge-base", a, b)
+
+    def diff(self, base: str, head: str, max_bytes: int = 60_000) -> str:
+        """The patch from base to head (capped), for reviews."""
+        return run_git(self.path, "diff", "--stat", "--patch", "--no-color", "--no-ext-diff", base, head)[:max_bytes]
 
     def head(self, branch: str) -> str | None:
         """The fetched head of a branch, or None if the branch does not exist."""
@@ -162,16 +212,23 @@ class Mirror:
     # ------------------------------------------------------------ publishing
 
     def published(self, branch: str) -> str | None:
-        """The sha of an agentd/ branch in the source repository (as last fetched), or None."""
-        return self.head(branch)
+        """The sha of an agentd/ branch: in the source when agentd pushes there, else in its own clone."""
+        if self.push:
+            return self.head(branch)
+        try:
+            return run_git(self.path, "rev-parse", "--verify", "--quiet", f"refs/heads/{branch}^{{commit}}")
+        except RepositoryError:
+            return None
 
     def publish(self, sha: str, branch: str) -> str:
-        """Create `branch` (an agentd/ ref) at `sha` in the source repository; never moves another ref.
+        """Create `branch` (an agentd/ ref) at `sha` in agentd's clone and, when pushing, in the source.
 
-        Publishing is idempotent: if the branch already points at `sha`, nothing happens.
+        Only agentd/ refs are ever written, and never by force: a branch that already holds other
+        work makes the push fail instead of overwriting it.
         """
         if not branch.startswith(AGENTD_PREFIX):
             raise RepositoryError(f"refusing to publish {branch!r}: agentd only writes agentd/ branches")
         run_git(self.path, "update-ref", f"refs/heads/{branch}", sha)
-        run_git(self.path, "push", "--quiet", "--no-verify", "origin", f"{sha}:refs/heads/{branch}")
+        if self.push:
+            run_git(self.path, "push", "--quiet", "--no-verify", "origin", f"{sha}:refs/heads/{branch}")
         return sha

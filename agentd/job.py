@@ -19,8 +19,9 @@ from agentd.errors import JobCancelled
 from agentd.events import CommitPushed, Event, PullRequestUpdated, TaskRequested
 from agentd.gitops import Mirror
 from agentd.policy import Policy
-from agentd.protocols import CommandResult, Model, Sandbox, SandboxFactory
+from agentd.protocols import CommandResult, Forge, Model, Sandbox, SandboxFactory
 from agentd.redact import Redactor
+from agentd.report import render_markdown
 from agentd.store import Lease, Store, Task
 from agentd.team import Session, Team, TeamResult, evidence
 from tools.code import CodeTool
@@ -44,6 +45,29 @@ class JobDeps:
     policy: Policy
     redactor: Redactor
     query: QueryDatabaseTool | None = None
+    forge: Forge | None = None
+
+
+def write_report(deps: JobDeps, task_id: int) -> Path | None:
+    """Write the task's Markdown report under the state directory (also for failed jobs); post it on the PR."""
+    task = deps.store.get_task(task_id)
+    if task is None:
+        return None
+    markdown = deps.redactor.text(render_markdown(task, deps.store.task_record(task_id)))
+    path = deps.config.daemon.state_dir / "reports" / f"task-{task_id}.md"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(markdown, encoding="utf-8")
+    event = task.event
+    if deps.forge is not None and isinstance(event, PullRequestUpdated):
+        from agentd.forge import comment_for  # noqa: PLC0415 - only with a forge configured
+
+        repo = deps.config.repository.source
+        known = deps.store.forge_comment(repo, event.number)
+        comment_id = deps.forge.upsert_review_comment(
+            event.number, comment_for(event.number, event.head_sha, markdown), known
+        )
+        deps.store.set_forge_comment(repo, event.number, comment_id)
+    return path
 
 
 def branch_for(task: Task) -> str:
@@ -155,12 +179,15 @@ class Job:
         session_id = store.start_session(self.task.id, "debate", "round_robin")
         team = self._team(sandbox, session_id)
         event = self.task.event
-        if isinstance(event, CommitPushed) and baseline.ok:
-            result = team.review(self.deps.mirror.show(base), shown)
-            store.finish_session(session_id, "reviewed", _verdict(result))
-            return self._finish("reviewed", result.summary or result.reason, tests_passed=True)
+        findings: list[dict[str, object]] = []
+        if isinstance(event, CommitPushed | PullRequestUpdated):
+            review = team.review(self._change(event, base), shown)
+            findings = [f for f in review.findings if f.get("severity") in {"major", "critical"}]
+            if baseline.ok and not findings:
+                store.finish_session(session_id, "reviewed", _verdict(review))
+                return self._finish("reviewed", review.summary or review.reason, tests_passed=True)
         result = team.fix(
-            self._problem(event, shown),
+            self._problem(event, shown, findings),
             lambda: self.deps.mirror.stage(self.worktree),
             lambda: self._candidate_test(sandbox),
         )
@@ -173,13 +200,28 @@ class Job:
             )
         return self._gate_and_publish(session_id, result, branch)
 
-    def _problem(self, event: Event, shown: str) -> str:
+    def _change(self, event: CommitPushed | PullRequestUpdated, base: str) -> str:
+        """What to review: a commit's own patch, or a PR's diff against its merge base."""
+        mirror = self.deps.mirror
+        if isinstance(event, CommitPushed):
+            return mirror.show(base)
+        target = mirror.head(event.base_branch)
+        return mirror.diff(mirror.merge_base(target, base) if target else f"{base}~1", base)
+
+    def _problem(self, event: Event, shown: str, findings: list[dict[str, object]]) -> str:
         if isinstance(event, TaskRequested):
             return f"Task ({event.kind}): {event.description}\n\nThe tests before any change:\n{shown}"
-        return (
-            f"{self.task.description}\n\nThis commit makes the tests fail. Find the cause and fix the code "
-            f"(not the tests, unless a test is clearly wrong).\n\n{shown}"
+        what = "This pull request" if isinstance(event, PullRequestUpdated) else "This commit"
+        problem = (
+            f"{self.task.description}\n\n{what} needs a fix. Change the code (not the tests, unless a test is "
+            f"clearly wrong) so the tests pass and the findings below are resolved.\n\n{shown}"
         )
+        if findings:
+            problem += "\n\nThe reviewer's blocking findings:\n" + "\n".join(
+                f"- [{f.get('severity')}] {f.get('file') or ''}:{f.get('line') or ''} {f.get('message')}"
+                for f in findings
+            )
+        return problem
 
     def _candidate_test(self, sandbox: Sandbox) -> tuple[CommandResult, str]:
         result = self._test(sandbox)
@@ -246,6 +288,7 @@ class Job:
         self.deps.store.update_task(
             self.task.id, status=status, summary=self.deps.redactor.text(summary), finished_at=time.time(), **fields
         )
+        write_report(self.deps, self.task.id)
         return status
 
 

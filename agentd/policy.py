@@ -149,12 +149,50 @@ def argv_matches(pattern: list[str], argv: list[str]) -> bool:
     return _token_matches(head, argv[0]) and argv_matches(rest, argv[1:])
 
 
+# Wrapper options whose value is the next argument: unknown, `env -u ls sh` would be judged as `ls`.
+WRAPPER_VALUE_OPTIONS: dict[str, frozenset[str]] = {
+    "env": frozenset({"-u", "--unset", "-C", "--chdir"}),
+    "timeout": frozenset({"-s", "--signal", "-k", "--kill-after"}),
+    "nice": frozenset({"-n", "--adjustment"}),
+    "stdbuf": frozenset({"-i", "-o", "-e", "--input", "--output", "--error"}),
+    "ionice": frozenset({"-c", "--class", "-n", "--classdata", "-p", "--pid", "-P", "--pgid", "-u", "--uid"}),
+    "time": frozenset({"-f", "--format", "-o", "--output"}),
+}
+# Wrapper options that make the command out of a string (`env -S 'sh -c id'`): nothing after them can be judged.
+WRAPPER_SPLIT_OPTIONS: dict[str, frozenset[str]] = {"env": frozenset({"-S", "--split-string"})}
+
+
+def _wrapper_option(wrapper: str, option: str) -> tuple[bool, bool]:
+    """(takes the next argument as its value, builds the command from a string) for one wrapper option."""
+    values = WRAPPER_VALUE_OPTIONS.get(wrapper, frozenset())
+    splits = WRAPPER_SPLIT_OPTIONS.get(wrapper, frozenset())
+    if option.startswith("--"):
+        name = option.split("=", 1)[0]
+        return name in values and "=" not in option, name in splits
+    for position, letter in enumerate(option[1:], 1):  # a cluster (-iu): the first option taking a value ends it
+        if f"-{letter}" in splits:
+            return False, True
+        if f"-{letter}" in values:
+            return position == len(option) - 1, False
+    return False, False
+
+
 def unwrap(argv: list[str], wrappers: list[str]) -> list[str]:
-    """Strip wrapper commands (`env A=1`, `timeout 5`, `nice -n 5`) to find the real command."""
+    """Strip wrapper commands (`env A=1`, `timeout 5`, `nice -n 5`) to find the real command.
+
+    An option that builds the command from a string (`env -S`) ends the look-through there, so the
+    option itself is judged as the command, and refused.
+    """
     while argv and argv[0] in wrappers:
-        argv = argv[1:]
+        wrapper, argv = argv[0], argv[1:]
         # wrapper options, their values, and env assignments come before the real command
         while argv and (argv[0].startswith("-") or "=" in argv[0] or argv[0].replace(".", "").isdigit()):
+            if argv[0].startswith("-"):
+                takes_value, splits = _wrapper_option(wrapper, argv[0])
+                if splits:
+                    return argv
+                if takes_value:
+                    argv = argv[1:]
             argv = argv[1:]
     return argv
 

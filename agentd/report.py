@@ -80,3 +80,45 @@ def render_task(task: Task, record: dict[str, Any]) -> str:
     if task.summary:
         lines.append(f"summary: {task.summary}")
     return "\n".join(lines)
+
+
+def _findings(record: dict[str, Any]) -> list[dict[str, Any]]:
+    found = []
+    for session in record["sessions"]:
+        for turn in session["turns"]:
+            submission = turn.get("submission") or {}
+            for finding in submission.get("findings", []) if isinstance(submission, dict) else []:
+                found.append({**finding, "by": turn["agent"]})
+    return found
+
+
+def render_markdown(task: Task, record: dict[str, Any]) -> str:
+    """The review report as Markdown: summary, findings with file:line, evidence, votes, commit."""
+    lines = [f"## agentd review — task {task.id}: {task.status}", "", task.description, ""]
+    if task.summary:
+        lines += ["### Summary", "", task.summary, ""]
+    findings = _findings(record)
+    lines += ["### Findings", ""]
+    if findings:
+        lines += ["| severity | where | finding | by |", "| --- | --- | --- | --- |"]
+        for f in findings:
+            where = f"`{f.get('file')}:{f.get('line')}`" if f.get("file") else "-"
+            message = str(f.get("message", "")).replace("|", "\\|").replace("\n", " ")
+            lines.append(f"| {f.get('severity')} | {where} | {message} | {f['by']} |")
+    else:
+        lines.append("No findings.")
+    lines += ["", "### Evidence (agentd's own test runs)", ""]
+    for version in record["versions"]:
+        outcome = {1: "passed", 0: "FAILED"}.get(version["tests_passed"], "not run")
+        sha = f" `{version['sha'][:7]}`" if version["sha"] else ""
+        lines.append(f"- {version['kind']} tree{sha}: tests {outcome}")
+    for session in record["sessions"]:
+        votes = (session.get("verdict") or {}).get("votes")
+        if votes:
+            lines += ["", f"### Votes (session {session['id']})", "", ", ".join(votes)]
+    lines += ["", "### Result", ""]
+    if task.branch:
+        lines.append(f"Fix committed on `{task.branch}` (`{(task.commit_sha or '')[:12]}`), tests green.")
+    else:
+        lines.append("No commit.")
+    return "\n".join(lines) + "\n"

@@ -23,6 +23,7 @@ CREATE TABLE IF NOT EXISTS tasks (
     event_id INTEGER NOT NULL REFERENCES events(id),
     project_id INTEGER REFERENCES projects(id),
     kind TEXT NOT NULL,
+    subject TEXT,
     description TEXT NOT NULL,
     base_sha TEXT,
     status TEXT NOT NULL DEFAULT 'queued',
@@ -40,6 +41,7 @@ CREATE TABLE IF NOT EXISTS jobs (
     attempts INTEGER NOT NULL DEFAULT 0,
     lease_owner TEXT,
     lease_expires REAL,
+    cancel_requested INTEGER NOT NULL DEFAULT 0,
     error TEXT,
     created_at REAL NOT NULL,
     updated_at REAL NOT NULL
@@ -110,6 +112,16 @@ CREATE TABLE IF NOT EXISTS branch_heads (
     branch TEXT NOT NULL,
     sha TEXT NOT NULL,
     PRIMARY KEY (repo, branch)
+);
+CREATE TABLE IF NOT EXISTS webhook_deliveries (
+    delivery_id TEXT PRIMARY KEY,
+    received_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS forge_comments (
+    repo TEXT NOT NULL,
+    pr INTEGER NOT NULL,
+    comment_id TEXT NOT NULL,
+    PRIMARY KEY (repo, pr)
 );
 CREATE TABLE IF NOT EXISTS daemons (
     owner TEXT PRIMARY KEY,

@@ -12,7 +12,7 @@ from typing import Any, Protocol
 from agentd.errors import ConfigError
 from agentd.events import Event
 
-TASK_DONE_STATES = ("fixed", "reviewed", "no_fix", "no_consensus", "failed", "cancelled")
+TASK_DONE_STATES = ("fixed", "reviewed", "no_fix", "no_consensus", "failed", "cancelled", "superseded")
 
 
 @dataclass(frozen=True)
@@ -56,12 +56,20 @@ class Store(Protocol):
         """Record an event with its task and job; (task_id, created) — False if seen before."""
         ...
 
-    def claim_job(self, owner: str, lease_s: float) -> Lease | None:
-        """Lease the oldest queued (or expired) job, or None."""
+    def claim_job(self, owner: str, lease_s: float, max_running: int | None = None) -> Lease | None:
+        """Lease the oldest queued (or expired) job, or None; at most `max_running` jobs hold live leases."""
         ...
 
     def renew_lease(self, lease: Lease, lease_s: float) -> bool:
-        """Extend a lease; False when another worker took the job over."""
+        """Extend a lease; False when another worker took the job over or it was asked to stop."""
+        ...
+
+    def supersede(self, subject: str, keep_task_id: int) -> list[int]:
+        """Cancel the unfinished tasks of a subject (a PR) other than the newest; returns their ids."""
+        ...
+
+    def cancel_requested(self, lease: Lease) -> bool:
+        """Whether the job was asked to stop (superseded)."""
         ...
 
     def release_job(self, lease: Lease, reason: str) -> None:
@@ -118,6 +126,18 @@ class Store(Protocol):
 
     def set_branch_head(self, repo: str, branch: str, sha: str) -> None:
         """Remember a branch head as seen."""
+        ...
+
+    def remember_delivery(self, delivery_id: str) -> bool:
+        """Record a webhook delivery id; False when it was seen before (a replay)."""
+        ...
+
+    def forge_comment(self, repo: str, pr: int) -> str | None:
+        """The id of agentd's review comment on a pull request, if it posted one."""
+        ...
+
+    def set_forge_comment(self, repo: str, pr: int, comment_id: str) -> None:
+        """Remember agentd's review comment on a pull request."""
         ...
 
     def heartbeat(self, owner: str, pid: int) -> None:

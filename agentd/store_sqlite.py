@@ -12,7 +12,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from agentd.events import Event, event_from_json
+from agentd.events import Event, PullRequestUpdated, event_from_json
 from agentd.store import Lease, Task
 
 _TASK_FIELDS = {"status", "summary", "branch", "commit_sha", "tests_passed", "finished_at", "base_sha"}
@@ -85,18 +85,28 @@ class SQLiteStore:
                 "INSERT INTO events(key, type, payload, created_at) VALUES (?, ?, ?, ?)",
                 (event.key, event.type, event.model_dump_json(), now),
             ).lastrowid
+            subject = f"pr:{event.number}" if isinstance(event, PullRequestUpdated) else None
             task_id = db.execute(
-                "INSERT INTO tasks(event_id, kind, description, base_sha, created_at) VALUES (?, ?, ?, ?, ?)",
-                (event_id, event.type, description, base_sha, now),
+                "INSERT INTO tasks(event_id, kind, subject, description, base_sha, created_at) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                (event_id, event.type, subject, description, base_sha, now),
             ).lastrowid
             db.execute("INSERT INTO jobs(task_id, created_at, updated_at) VALUES (?, ?, ?)", (task_id, now, now))
-            assert task_id is not None
-            return task_id, True
+        assert task_id is not None
+        if subject is not None:
+            self.supersede(subject, task_id)  # one job per PR: a newer head cancels the older ones
+        return task_id, True
 
-    def claim_job(self, owner: str, lease_s: float) -> Lease | None:
-        """Lease the oldest queued (or expired) job, or None."""
+    def claim_job(self, owner: str, lease_s: float, max_running: int | None = None) -> Lease | None:
+        """Lease the oldest queued (or expired) job, or None; at most `max_running` jobs hold live leases."""
         now = time.time()
         with self._tx() as db:
+            if max_running is not None:
+                running = db.execute(
+                    "SELECT COUNT(*) FROM jobs WHERE status = 'running' AND lease_expires >= ?", (now,)
+                ).fetchone()[0]
+                if running >= max_running:
+                    return None
             row = db.execute(
                 "SELECT id, task_id, attempts FROM jobs WHERE status = 'queued' "
                 "OR (status = 'running' AND lease_expires < ?) ORDER BY id LIMIT 1",
@@ -117,10 +127,42 @@ class SQLiteStore:
         """Extend a lease; False when another worker took the job over."""
         with self._tx() as db:
             cursor = db.execute(
-                "UPDATE jobs SET lease_expires = ? WHERE id = ? AND lease_owner = ? AND status = 'running'",
+                "UPDATE jobs SET lease_expires = ? WHERE id = ? AND lease_owner = ? AND status = 'running' "
+                "AND cancel_requested = 0",
                 (time.time() + lease_s, lease.job_id, lease.owner),
             )
             return cursor.rowcount == 1
+
+    def supersede(self, subject: str, keep_task_id: int) -> list[int]:
+        """Cancel the unfinished tasks of a subject (a PR) other than the newest; returns their ids.
+
+        Queued ones end at once; running ones are asked to stop (their worker sees it on its next
+        lease renewal).
+        """
+        with self._tx() as db:
+            rows = db.execute(
+                "SELECT t.id AS task_id, j.id AS job_id, j.status FROM tasks t JOIN jobs j ON j.task_id = t.id "
+                "WHERE t.subject = ? AND t.id != ? AND j.status IN ('queued', 'running')",
+                (subject, keep_task_id),
+            ).fetchall()
+            now = time.time()
+            for row in rows:
+                if row["status"] == "queued":
+                    db.execute(
+                        "UPDATE jobs SET status = 'cancelled', updated_at = ? WHERE id = ?", (now, row["job_id"])
+                    )
+                    db.execute(
+                        "UPDATE tasks SET status = 'superseded', finished_at = ?, summary = ? WHERE id = ?",
+                        (now, f"superseded by task {keep_task_id}", row["task_id"]),
+                    )
+                else:
+                    db.execute("UPDATE jobs SET cancel_requested = 1 WHERE id = ?", (row["job_id"],))
+            return [int(row["task_id"]) for row in rows]
+
+    def cancel_requested(self, lease: Lease) -> bool:
+        """Whether the job was asked to stop (superseded)."""
+        row = self._one("SELECT cancel_requested FROM jobs WHERE id = ?", lease.job_id)
+        return bool(row and row["cancel_requested"])
 
     def release_job(self, lease: Lease, reason: str) -> None:
         """Give a job back to the queue unfinished (daemon stopping)."""
@@ -304,6 +346,29 @@ class SQLiteStore:
                 "INSERT INTO branch_heads(repo, branch, sha) VALUES (?, ?, ?) "
                 "ON CONFLICT(repo, branch) DO UPDATE SET sha = excluded.sha",
                 (repo, branch, sha),
+            )
+
+    def remember_delivery(self, delivery_id: str) -> bool:
+        """Record a webhook delivery id; False when it was seen before (a replay)."""
+        with self._tx() as db:
+            cursor = db.execute(
+                "INSERT OR IGNORE INTO webhook_deliveries(delivery_id, received_at) VALUES (?, ?)",
+                (delivery_id, time.time()),
+            )
+            return cursor.rowcount == 1
+
+    def forge_comment(self, repo: str, pr: int) -> str | None:
+        """The id of agentd's review comment on a pull request, if it posted one."""
+        row = self._one("SELECT comment_id FROM forge_comments WHERE repo = ? AND pr = ?", repo, pr)
+        return str(row["comment_id"]) if row else None
+
+    def set_forge_comment(self, repo: str, pr: int, comment_id: str) -> None:
+        """Remember agentd's review comment on a pull request."""
+        with self._tx() as db:
+            db.execute(
+                "INSERT INTO forge_comments(repo, pr, comment_id) VALUES (?, ?, ?) "
+                "ON CONFLICT(repo, pr) DO UPDATE SET comment_id = excluded.comment_id",
+                (repo, pr, comment_id),
             )
 
     def heartbeat(self, owner: str, pid: int) -> None:

@@ -157,7 +157,7 @@ class Team:
 
     def review(self, change: str, shown: str) -> TeamResult:
         """Review a change whose tests agentd saw pass; no patch results."""
-        turn = self._turn("reviewer", f"Review this commit.\n\n```diff\n{_tail(change, 30_000)}\n```\n\n{shown}")
+        turn = self._turn("reviewer", f"Review this change.\n\n```diff\n{_tail(change, 30_000)}\n```\n\n{shown}")
         if turn.submission is None:
             return TeamResult(False, "", f"the reviewer gave no review: {turn.content}")
         findings = list(turn.submission.get("findings", []))

@@ -1,8 +1,9 @@
-"""Commit trigger: new commits on the watched branches of a local repository become jobs.
+"""Ref trigger: new commits on watched branches, and new pull-request heads, become jobs.
 
-A watchdog observer on the repository's refs wakes the scanner within a second of a commit; a
-periodic rescan is the safety net. Each commit is enqueued once (its idempotency key is
-`commit:<sha>`), also across restarts, because the last seen head of each branch is stored.
+For a local clone a watchdog observer on its refs wakes the scanner within a second of a commit,
+and a periodic rescan is the safety net; a remote is polled every `poll_interval_s`. Each commit
+is enqueued once (key `commit:<sha>`) and each PR head once (key `pr:<n>:<sha>`), also across
+restarts, because the last seen head of each branch and PR is stored.
 """
 
 from __future__ import annotations
@@ -13,9 +14,10 @@ from pathlib import Path
 import structlog
 from watchdog.events import FileSystemEvent, FileSystemEventHandler
 from watchdog.observers import Observer
+from watchdog.observers.api import BaseObserver
 
 from agentd.config import Config
-from agentd.events import CommitPushed
+from agentd.events import CommitPushed, PullRequestUpdated
 from agentd.gitops import Mirror, run_git
 from agentd.store import Store
 
@@ -33,20 +35,42 @@ class _Wake(FileSystemEventHandler):
             self.wake.set()
 
 
-class CommitWatcher:
-    """Turns new commits on watched branches into CommitPushed jobs."""
+class RefWatcher:
+    """Turns new commits on watched branches into CommitPushed jobs and new PR heads into PullRequestUpdated."""
 
     def __init__(self, config: Config, store: Store, mirror: Mirror) -> None:
-        assert config.repository.path is not None
         self.config = config
         self.store = store
         self.mirror = mirror
-        self.repo = str(config.repository.path)
+        self.repo = config.repository.source
         self.wake = threading.Event()
 
     def scan(self) -> list[int]:
-        """Fetch, compare each watched branch with its last seen head, enqueue new commits; returns task ids."""
+        """Fetch, compare branch and PR heads with the last seen ones, enqueue what is new; returns task ids."""
         self.mirror.fetch()
+        first_run = all(self.store.branch_head(self.repo, b) is None for b in self.config.repository.watch_branches)
+        created = self._scan_branches()
+        if self.config.repository.pull_requests:
+            created += self._scan_pull_requests(first_run)
+        return created
+
+    def _scan_pull_requests(self, first_run: bool) -> list[int]:
+        created = []
+        for number, head in sorted(self.mirror.pull_heads().items()):
+            key = f"pull/{number}"
+            if self.store.branch_head(self.repo, key) == head:
+                continue
+            if not first_run and OWN_TRAILER not in self.mirror.commit_message(head):
+                base = self.config.repository.default_branch
+                event = PullRequestUpdated(repo=self.repo, number=number, head_sha=head, base_branch=base)
+                task_id, new = self.store.enqueue(event, f"PR #{number} head {head[:7]} -> {base}", head)
+                if new:
+                    log.info("pull request enqueued", pr=number, head=head[:12], task=task_id)
+                    created.append(task_id)
+            self.store.set_branch_head(self.repo, key, head)
+        return created
+
+    def _scan_branches(self) -> list[int]:
         created: list[int] = []
         for branch in self.config.repository.watch_branches:
             head = self.mirror.head(branch)
@@ -75,19 +99,33 @@ class CommitWatcher:
                 created.append(task_id)
         return created
 
-    def _git_dir(self) -> Path:
+    def _git_dir(self) -> Path | None:
+        if not self.mirror.is_local and not self.repo.endswith(".git"):
+            return None  # a remote URL: polled, not watched
         root = Path(self.repo)
+        if not root.is_dir():
+            return None
         return (root / run_git(root, "rev-parse", "--git-dir")).resolve()
 
-    def run(self, stop: threading.Event) -> None:
-        """Scan on every ref change and every rescan interval until `stop` is set."""
+    def _observe(self) -> BaseObserver | None:
         git_dir = self._git_dir()
+        if git_dir is None:
+            return None
         observer = Observer()
         handler = _Wake(self.wake)
         observer.schedule(handler, str(git_dir), recursive=False)
-        if (git_dir / "refs" / "heads").is_dir():
-            observer.schedule(handler, str(git_dir / "refs" / "heads"), recursive=True)
+        for refs in ("refs/heads", "refs/pull", "refs/merge-requests"):
+            if (git_dir / refs).is_dir():
+                observer.schedule(handler, str(git_dir / refs), recursive=True)
         observer.start()
+        return observer
+
+    def run(self, stop: threading.Event) -> None:
+        """Scan on every ref change (a repository on this machine) and every rescan/poll interval, until `stop`."""
+        observer = self._observe()
+        interval = self.config.repository.poll_interval_s
+        if observer is not None and self.mirror.is_local:
+            interval = self.config.daemon.rescan_interval_s
         try:
             while not stop.is_set():
                 self.wake.clear()
@@ -95,10 +133,11 @@ class CommitWatcher:
                     self.scan()
                 except Exception:
                     log.exception("scan failed")
-                self.wake.wait(self.config.daemon.rescan_interval_s)
+                self.wake.wait(interval)
         finally:
-            observer.stop()
-            observer.join(timeout=5)
+            if observer is not None:
+                observer.stop()
+                observer.join(timeout=5)
 
     def stop(self) -> None:
         """Wake the loop so it sees the stop flag."""

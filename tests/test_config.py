@@ -61,7 +61,8 @@ def test_store_url_defaults_to_state_dir() -> None:
         (('critic = "claude"', 'critic = "gpt5"'), "roles.critic = 'gpt5': no [models.gpt5]"),
         (('critic = "claude"', 'poet = "claude"'), "roles.poet: unknown role"),
         (('image = "agentd-sandbox-go:latest"', 'imgae = "x"'), "sandbox.imgae: unknown key"),
-        (('path = "/srv/repos/app"', ""), "set repository.path"),
+        (('path = "/srv/repos/app"', ""), "[repository]: set exactly one of repository.path"),
+        (('path = "/srv/repos/app"', 'path = "/a"\nurl = "/b.git"'), "set exactly one of repository.path"),
         (("[models.default]", "[models.other]"), "define [models.default]"),
     ],
 )

@@ -9,7 +9,7 @@ from pathlib import Path
 from agentd.config import Config, parse_config
 from agentd.gitops import Mirror
 from agentd.store_sqlite import SQLiteStore
-from agentd.triggers import CommitWatcher
+from agentd.triggers import RefWatcher
 from tests.conftest import git
 
 
@@ -22,13 +22,13 @@ def config_for(repo: Path, state: Path) -> Config:
     )
 
 
-def watcher(repo: Path, tmp_path: Path) -> tuple[CommitWatcher, SQLiteStore]:
+def watcher(repo: Path, tmp_path: Path) -> tuple[RefWatcher, SQLiteStore]:
     """A watcher over `repo` with its own store and clone."""
     config = config_for(repo, tmp_path / "state")
     store = SQLiteStore(str(tmp_path / "state" / "agentd.db"))
     mirror = Mirror(repo, tmp_path / "state" / "repo.git")
     mirror.ensure()
-    return CommitWatcher(config, store, mirror), store
+    return RefWatcher(config, store, mirror), store
 
 
 def new_commit(repo: Path, name: str, message: str | None = None) -> str:

@@ -1,0 +1,169 @@
+"""Pull requests on a remote: a bare repository stands in for the forge, PR heads live at refs/pull/N/head."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from agentd.config import load_config
+from agentd.daemon import Daemon
+from agentd.demo import BROKEN_CART_GO
+from agentd.store import Task, open_store
+from tests.conftest import git
+
+pytestmark = pytest.mark.docker
+
+
+def forge(sample_repo: Path, tmp_path: Path) -> tuple[Path, Path]:
+    """A bare 'forge' repository holding main, and a developer's clone of it."""
+    remote = tmp_path / "forge" / "shop.git"
+    git(tmp_path, "clone", "-q", "--bare", str(sample_repo), str(remote))
+    dev = tmp_path / "dev"
+    git(tmp_path, "clone", "-q", str(remote), str(dev))
+    return remote, dev
+
+
+def push_pr(dev: Path, number: int, files: dict[str, str], message: str) -> str:
+    """Commit files on a feature branch and publish it as the forge does, at refs/pull/N/head."""
+    for name, text in files.items():
+        (dev / name).parent.mkdir(parents=True, exist_ok=True)
+        (dev / name).write_text(text)
+        git(dev, "add", name)
+    git(dev, "commit", "-q", "-m", message)
+    git(dev, "push", "-q", "--force", "origin", f"HEAD:refs/pull/{number}/head")
+    return git(dev, "rev-parse", "HEAD")
+
+
+def write_config(tmp_path: Path, remote: Path) -> Path:
+    """Remote mode: agentd keeps its own clone, reviews PRs, pushes agentd/ branches."""
+    path = tmp_path / "agentd.toml"
+    path.write_text(
+        f'[daemon]\nstate_dir = "{tmp_path / "state"}"\n'
+        f'[repository]\nurl = "{remote}"\ndefault_branch = "main"\nwatch_branches = ["main"]\n'
+        "pull_requests = true\npoll_interval_s = 0.2\npush = true\n"
+        '[models.default]\nprovider = "scripted"\nmodel = "m"\nscript = "demo"\n'
+    )
+    return path
+
+
+def tasks(config_path: Path) -> list[Task]:
+    """Every task in the store, oldest first."""
+    db = load_config(config_path).daemon.state_dir / "agentd.db"
+    if not db.exists():
+        return []
+    store = open_store(f"sqlite:///{db}")
+    found = list(reversed(store.list_tasks(100)))
+    store.close()
+    return found
+
+
+def run_daemon(config_path: Path, until: Callable[[], bool], timeout_s: float = 300) -> None:
+    """Run the daemon in a thread until `until()` holds."""
+    daemon = Daemon(load_config(config_path))
+    thread = threading.Thread(target=daemon.run, kwargs={"install_signals": False}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + timeout_s
+    try:
+        while time.monotonic() < deadline and not until():
+            time.sleep(0.1)
+    finally:
+        daemon.request_stop()
+        thread.join(timeout=30)
+
+
+def watching(config_path: Path) -> bool:
+    """Whether the daemon has taken its baseline of the remote."""
+    db = load_config(config_path).daemon.state_dir / "agentd.db"
+    return (
+        db.exists()
+        and open_store(f"sqlite:///{db}").branch_head(str(load_config(config_path).repository.url), "main") is not None
+    )
+
+
+def test_pr_gets_a_review_report_and_the_agreed_fix_on_the_remote(
+    sample_repo: Path, tmp_path: Path, sandbox_image: str
+) -> None:
+    """A PR head that breaks a test yields a stored review report and agentd/pr-7, built on the PR head, on the remote."""
+    remote, dev = forge(sample_repo, tmp_path)
+    config_path = write_config(tmp_path, remote)
+    pushed: list[str] = []
+
+    def done() -> bool:
+        if not pushed and watching(config_path):
+            git(dev, "checkout", "-q", "-b", "feature")
+            pushed.append(push_pr(dev, 7, {"cart/cart.go": BROKEN_CART_GO}, "cart: apply quantities at checkout"))
+        return bool(pushed) and any(t.done for t in tasks(config_path))
+
+    run_daemon(config_path, done)
+    (task,) = tasks(config_path)
+    assert task.kind == "pr"
+    assert task.status == "fixed", task.summary
+    assert task.branch == "agentd/pr-7"
+    assert git(remote, "rev-parse", "agentd/pr-7") == task.commit_sha
+    assert git(remote, "rev-parse", "agentd/pr-7^") == pushed[0]
+    assert sorted(git(remote, "for-each-ref", "--format=%(refname)").split()) == [
+        "refs/heads/agentd/pr-7",
+        "refs/heads/main",
+        "refs/pull/7/head",
+    ]
+    report = (tmp_path / "state" / "reports" / f"task-{task.id}.md").read_text()
+    for fragment in (
+        "agentd review",
+        "### Findings",
+        "### Evidence",
+        "base tree",
+        "tests FAILED",
+        "final tree",
+        "tests passed",
+        "### Votes",
+        "agentd/pr-7",
+    ):
+        assert fragment in report
+
+
+def test_five_quick_pushes_make_one_review_of_the_latest_head(
+    sample_repo: Path, tmp_path: Path, sandbox_image: str
+) -> None:
+    """Five quick pushes to one PR end in one finished review, of the latest head; the rest are superseded."""
+    remote, dev = forge(sample_repo, tmp_path)
+    config_path = write_config(tmp_path, remote)
+    heads: list[str] = []
+
+    def done() -> bool:
+        if not heads and watching(config_path):
+            git(dev, "checkout", "-q", "-b", "feature")
+            for i in range(5):
+                heads.append(push_pr(dev, 9, {f"notes/{i}.md": f"note {i}\n"}, f"notes: {i}"))
+                time.sleep(0.15)
+        finished = [t for t in tasks(config_path) if t.done]
+        return len(heads) == 5 and bool(finished) and all(t.done for t in tasks(config_path))
+
+    run_daemon(config_path, done)
+    found = tasks(config_path)
+    reviewed = [t for t in found if t.status == "reviewed"]
+    assert len(reviewed) == 1
+    assert reviewed[0].event.head_sha == heads[-1]  # type: ignore[union-attr]
+    assert all(t.status == "superseded" for t in found if t is not reviewed[0])
+    assert git(remote, "for-each-ref", "--format=%(refname)", "refs/heads/agentd") == ""
+
+
+def test_agentd_never_reacts_to_its_own_branches(sample_repo: Path, tmp_path: Path, sandbox_image: str) -> None:
+    """Pushes to agentd/ branches and a PR whose head is agentd's own commit make no job."""
+    remote, dev = forge(sample_repo, tmp_path)
+    config_path = write_config(tmp_path, remote)
+    state: dict[str, float] = {}
+
+    def done() -> bool:
+        if not state and watching(config_path):
+            git(dev, "checkout", "-q", "-b", "agentd/pr-3")
+            push_pr(dev, 3, {"x.md": "x\n"}, "agentd: fix\n\nAgentd-Task: 1")
+            git(dev, "push", "-q", "origin", "HEAD:refs/heads/agentd/pr-3")
+            state["pushed"] = time.monotonic()
+        return bool(state) and time.monotonic() - state["pushed"] > 2.0  # ten polls
+
+    run_daemon(config_path, done)
+    assert tasks(config_path) == []
