@@ -87,7 +87,7 @@ def watching(config_path: Path) -> bool:
 def test_pr_gets_a_review_report_and_the_agreed_fix_on_the_remote(
     sample_repo: Path, tmp_path: Path, sandbox_image: str
 ) -> None:
-    """A PR head that breaks a test yields a stored review report and agentd/pr-7, built on the PR head, on the remote."""
+    """A PR head that breaks a test yields a stored report and agentd/pr-7, built on the PR head, on the remote."""
     remote, dev = forge(sample_repo, tmp_path)
     config_path = write_config(tmp_path, remote)
     pushed: list[str] = []
