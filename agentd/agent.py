@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import threading
 from dataclasses import dataclass, field
@@ -17,6 +18,7 @@ from agentd.verdicts import SUBMIT_TOOLS, submit_spec
 NUDGE = "Use your tools to work on the task, and finish your turn by calling `{submit}`."
 
 
+@functools.cache
 def role_prompt(role: str) -> str:
     """The system prompt of a role, shipped with the package."""
     return resources.files("agentd").joinpath(f"prompts/{role}.md").read_text(encoding="utf-8")
@@ -57,6 +59,8 @@ class Turn:
     steps: int = 0
     status: str = "done"
     tool_calls: list[str] = field(default_factory=list)
+    seq: int = 0
+    last_call: tuple[str, str, str] | None = None  # (tool, arguments, result) of the previous call
 
 
 @dataclass(frozen=True)
@@ -67,6 +71,8 @@ class Participant:
     role: str
     model: Model
     submit: str
+    priority: int = 0
+    phase: str = ""  # e.g. "vote": told to the model in the system prompt, so a role can play several parts
 
 
 def _assistant(completion: Completion) -> Message:
@@ -93,9 +99,12 @@ def run_turn(
     turn_seq: int = 0,
 ) -> Turn:
     """Run one turn until the agent submits or runs out of steps."""
-    messages = [Message("system", role_prompt(who.role)), Message("user", brief)]
+    system = role_prompt(who.role) + (f"\nPhase: {who.phase}\n" if who.phase else "")
+    if who.name != who.role:
+        system += f"Name: {who.name}\n"
+    messages = [Message("system", system), Message("user", brief)]
     specs = [*tools.specs(who.role), submit_spec(who.submit)]
-    turn = Turn(who.name, who.role, who.model.name)
+    turn = Turn(who.name, who.role, who.model.name, seq=turn_seq)
     for _ in range(max_steps):
         if cancel.is_set():
             raise JobCancelled(f"{who.name} stopped: the job was cancelled")
@@ -113,7 +122,13 @@ def run_turn(
             continue
         for call in completion.tool_calls:
             output = _answer(who, call, tools, turn, turn_seq)
-            messages.append(Message("tool", json.dumps(output), tool_call_id=call.id, name=call.name))
+            text = json.dumps(output)
+            messages.append(Message("tool", text, tool_call_id=call.id, name=call.name))
+            if call.name != who.submit and turn.last_call == (call.name, call.arguments, text):
+                turn.status = "stuck"
+                turn.content = f"{who.name} repeated {call.name} with the same arguments and the same result"
+                return turn
+            turn.last_call = (call.name, call.arguments, text)
         if turn.submission is not None:
             return turn
     turn.status = "out_of_steps"

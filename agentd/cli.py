@@ -182,6 +182,15 @@ def status(config_path: Path, limit: int) -> None:
     click.echo(f"daemon: {'running (' + ', '.join(live) + ')' if live else 'not running'}")
     counts = store.counts()
     click.echo("jobs: " + (", ".join(f"{k} {v}" for k, v in sorted(counts.items())) or "none"))
+    stats = store.model_stats()
+    if stats:
+        click.echo(f"{'KIND':8}  {'MODEL':32}  {'RUNS':>4}  {'AGREED':>6}  {'GREEN':>5}  {'USD/RUN':>8}")
+        for row in stats:
+            runs = max(1, int(row["runs"]))
+            click.echo(
+                f"{row['kind']:8}  {row['model'][:32]:32}  {row['runs']:>4}  {row['agreed']:>6}  "
+                f"{row['green']:>5}  {float(row['cost_usd']) / runs:>8.4f}"
+            )
     click.echo(f"{'ID':>4}  {'KIND':6}  {'STATUS':12}  {'BRANCH':28}  DESCRIPTION")
     for item in store.list_tasks(limit):
         click.echo(

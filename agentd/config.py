@@ -17,7 +17,20 @@ from agentd.budget import BudgetConfig, Price
 from agentd.errors import ConfigError
 
 ENV_PREFIX = "AGENTD_"
-ROLES = ("proposer", "critic", "reviewer", "optimizer", "tester", "judge")
+ROLES = (
+    "proposer",
+    "critic",
+    "reviewer",
+    "optimizer",
+    "tester",
+    "judge",
+    "moderator",
+    "panelist",
+    "observer",
+    "evaluator",
+    "supervisor",
+    "worker",
+)
 
 
 class _Section(BaseModel):
@@ -130,10 +143,22 @@ class ForgeConfig(_Section):
     token_env: str = Field("GITHUB_TOKEN", description="Environment variable holding the API token.")
 
 
+class ApiConfig(_Section):
+    """The REST API, Prometheus metrics and web dashboard; off unless `listen` is set."""
+
+    listen: str | None = Field(None, description="host:port to listen on, e.g. 127.0.0.1:8765.")
+    token_env: str = Field("AGENTD_API_TOKEN", description="Environment variable holding the bearer token.")
+
+
 class StoreConfig(_Section):
     """The database of record."""
 
-    url: str | None = Field(None, description="sqlite:////abs/path.db; default: agentd.db in the state directory.")
+    url: str | None = Field(
+        None, description="sqlite:////abs/path.db or postgresql://host/db; default: agentd.db in the state directory."
+    )
+    url_env: str | None = Field(
+        None, description="Environment variable holding the store URL (use it for a PostgreSQL DSN with a password)."
+    )
 
 
 class TargetDatabaseConfig(_Section):
@@ -154,7 +179,43 @@ class TeamConfig(_Section):
     """The team and its limits."""
 
     max_steps_per_turn: int = Field(16, ge=1, description="Model calls one agent may make in one turn.")
-    max_rounds: int = Field(2, ge=1, description="Propose/critique rounds before giving up.")
+
+
+Stage = Literal["critique", "optimize", "test"]
+STAGES: tuple[Stage, ...] = ("critique", "optimize", "test")
+
+
+class DebateConfig(_Section):
+    """How the team agrees: protocol, who speaks when, how votes count."""
+
+    protocol: Literal["auto", "vote", "debate", "negotiation"] = Field(
+        "auto", description="auto: vote first, escalate to debate when the surviving patches disagree or all fail."
+    )
+    strategy: Literal["broadcast", "round_robin", "moderator_led", "hierarchical", "priority"] = Field(
+        "broadcast", description="Who speaks when, inside a phase with several speakers."
+    )
+    proposers: int = Field(3, ge=1, le=8, description="Independent proposers in the vote protocol.")
+    max_rounds: int = Field(3, ge=1, description="Debate rounds (propose → … → judge) before giving up.")
+    consensus: Literal["majority", "supermajority", "unanimous", "weighted"] = "supermajority"
+    voters: list[str] = Field(default_factory=lambda: ["critic", "judge"], min_length=1)
+    panel: list[str] = Field(
+        default_factory=lambda: ["proposer", "critic", "optimizer"],
+        min_length=2,
+        description="Participants of the negotiation protocol.",
+    )
+    stages: list[Stage] = Field(
+        default_factory=lambda: list(STAGES),
+        description="Debate stages between propose/revise and judge.",
+    )
+    priorities: dict[str, int] = Field(default_factory=dict, description="Role -> priority (highest speaks first).")
+
+
+class OptimizerConfig(_Section):
+    """When agentd keeps an optimization: its own interleaved before/after benchmark must show the gain."""
+
+    min_gain: float = Field(0.05, ge=0, description="Smallest change of the median ns/op that counts (0.05 = 5%).")
+    bench_count: int = Field(10, ge=2, description="Interleaved rounds of base and candidate benchmark runs.")
+    alpha: float = Field(0.05, gt=0, lt=1, description="Significance level of the Mann-Whitney U test.")
 
 
 class Config(_Section):
@@ -163,12 +224,15 @@ class Config(_Section):
     daemon: DaemonConfig = Field(default_factory=DaemonConfig)
     repository: RepositoryConfig
     models: Annotated[dict[str, ModelConfig], Field(min_length=1)]
-    roles: dict[str, str] = Field(default_factory=dict)
+    roles: dict[str, str | list[str]] = Field(
+        default_factory=dict, description="Role -> model name, or a fallback chain of names (first preferred)."
+    )
     sandbox: SandboxConfig = Field(default_factory=SandboxConfig)
     store: StoreConfig = Field(default_factory=StoreConfig)
     target_database: TargetDatabaseConfig = Field(default_factory=TargetDatabaseConfig)
     policy: PolicyConfig = Field(default_factory=PolicyConfig)
     team: TeamConfig = Field(default_factory=TeamConfig)
+    debate: DebateConfig = Field(default_factory=DebateConfig)
     budget: BudgetConfig = Field(
         default_factory=BudgetConfig, description="Hard money and token limits, checked before every model call."
     )
@@ -178,26 +242,44 @@ class Config(_Section):
     )
     webhook: WebhookConfig = Field(default_factory=WebhookConfig)
     forge: ForgeConfig = Field(default_factory=ForgeConfig)
+    api: ApiConfig = Field(default_factory=ApiConfig)
+    optimizer: OptimizerConfig = Field(
+        default_factory=OptimizerConfig, description="When an optimization is kept: agentd's own benchmark gate."
+    )
 
     @model_validator(mode="after")
     def _roles_name_models(self) -> Config:
         if "default" not in self.models:
             raise ValueError("define [models.default]: roles not listed in [roles] use it")
-        for role, name in self.roles.items():
+        for role, names in self.roles.items():
             if role not in ROLES:
                 raise ValueError(f"roles.{role}: unknown role; expected one of {', '.join(ROLES)}")
-            if name not in self.models:
-                raise ValueError(f"roles.{role} = {name!r}: no [models.{name}] table defines that model")
+            for name in [names] if isinstance(names, str) else names:
+                if name not in self.models:
+                    raise ValueError(f"roles.{role} = {name!r}: no [models.{name}] table defines that model")
+        for role in [*self.debate.voters, *self.debate.panel, *self.debate.priorities]:
+            if role not in ROLES:
+                raise ValueError(f"debate: unknown role {role!r}; expected one of {', '.join(ROLES)}")
         return self
 
     def model_for(self, role: str) -> tuple[str, ModelConfig]:
-        """The (name, config) of the model a role uses."""
-        name = self.roles.get(role, "default")
+        """The (name, config) of the model a role prefers."""
+        name = self.chain_for(role)[0]
         return name, self.models[name]
+
+    def chain_for(self, role: str) -> list[str]:
+        """The model names a role uses, first preferred (a fallback chain)."""
+        names = self.roles.get(role, "default")
+        return [names] if isinstance(names, str) else list(names) or ["default"]
 
     @property
     def store_url(self) -> str:
-        """The store URL, defaulting to a SQLite file in the state directory."""
+        """The store URL ($url_env, else url, else a SQLite file in the state directory)."""
+        if self.store.url_env:
+            from_env = os.environ.get(self.store.url_env)
+            if not from_env:
+                raise ConfigError(f"store.url_env: {self.store.url_env} is not set; export the store DSN in it")
+            return from_env
         return self.store.url or f"sqlite:///{self.daemon.state_dir / 'agentd.db'}"
 
     def secret_env_names(self) -> set[str]:
@@ -207,8 +289,12 @@ class Config(_Section):
             names.add(self.target_database.dsn_env)
         if self.webhook.listen:
             names.add(self.webhook.secret_env)
+        if self.store.url_env:
+            names.add(self.store.url_env)
         if self.forge.kind:
             names.add(self.forge.token_env)
+        if self.api.listen:
+            names.add(self.api.token_env)
         return names
 
 

@@ -12,38 +12,28 @@ import socket
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from types import FrameType
 
 import structlog
 
+from agentd.api import ApiServer
 from agentd.config import Config, SandboxConfig
-from agentd.errors import AgentdError
+from agentd.errors import AgentdError, ConfigError
 from agentd.gitops import Mirror
 from agentd.job import Job, JobDeps, write_report
-from agentd.models import build_model
+from agentd.modelpool import ModelPool
 from agentd.policy import Policy, load_policy
-from agentd.protocols import Model
+from agentd.protocols import Forge
 from agentd.redact import Redactor
 from agentd.store import Lease, Store, open_store
 from agentd.triggers import RefWatcher
+from agentd.webhook import WebhookServer
 from sandbox.docker import DockerSandboxFactory
 
 log = structlog.get_logger("agentd.daemon")
 HEARTBEAT_S = 2.0
 STOP_GRACE_S = 10.0
-TEAM_ROLES = ("proposer", "critic", "judge", "reviewer")
-
-
-def build_models(config: Config) -> dict[str, Model]:
-    """One model per team role, as [roles] and [models] say (a shared model is built once)."""
-    built: dict[str, Model] = {}
-    by_role = {}
-    for role in TEAM_ROLES:
-        name, model_config = config.model_for(role)
-        if name not in built:
-            built[name] = build_model(name, model_config)
-        by_role[role] = built[name]
-    return by_role
 
 
 def sandbox_config(config: Config, policy: Policy) -> SandboxConfig:
@@ -72,7 +62,45 @@ def build_deps(config: Config, store: Store) -> JobDeps:
 
         dsn = os.environ.get(config.target_database.dsn_env)
         query = QueryDatabaseTool(dsn, config.target_database, policy.sql)
-    return JobDeps(config, store, mirror, sandboxes, build_models(config), policy, redactor, query)
+    return JobDeps(
+        config, store, mirror, sandboxes, ModelPool(config, store), policy, redactor, query, build_forge(config)
+    )
+
+
+def _secret(name: str, what: str) -> str:
+    value = os.environ.get(name, "")
+    if not value:
+        raise ConfigError(f"{what}: environment variable {name} is not set; export it or remove the section")
+    return value
+
+
+def build_forge(config: Config) -> Forge | None:
+    """The forge agentd posts its review comments to, when [forge] names one."""
+    if config.forge.kind != "github":
+        return None
+    if not config.forge.repository:
+        raise ConfigError("forge.repository: set it to the owner/name of the repository on GitHub")
+    from agentd.forge import GitHubForge  # noqa: PLC0415 - only with a forge configured
+
+    return GitHubForge(config.forge.api_url, config.forge.repository, _secret(config.forge.token_env, "[forge]"))
+
+
+def build_webhook(config: Config, store: Store, wake: Callable[[int], None]) -> WebhookServer | None:
+    """The webhook endpoint, when [webhook] listen is set."""
+    if not config.webhook.listen:
+        return None
+    secret = _secret(config.webhook.secret_env, "[webhook]").encode()
+    repo = config.repository
+    return WebhookServer(
+        config.webhook.listen,
+        config.webhook.path,
+        secret,
+        store,
+        repo.source,
+        repo.watch_branches,
+        repo.pull_requests,
+        on_enqueued=wake,
+    )
 
 
 class Daemon:
@@ -86,7 +114,9 @@ class Daemon:
         self.cancel = threading.Event()
         self.deps = build_deps(config, self.store)
         self.watcher = RefWatcher(config, self.store, self.deps.mirror)
+        self.webhook = build_webhook(config, self.store, lambda _task: None)
         self._lease: Lease | None = None
+        self.api: ApiServer | None = None
         self._job: Job | None = None
 
     def recover(self) -> None:
@@ -115,7 +145,14 @@ class Daemon:
         if install_signals:
             signal.signal(signal.SIGTERM, self.request_stop)
             signal.signal(signal.SIGINT, self.request_stop)
+        # Built before anything is touched: it refuses to start when its token variable is empty.
+        self.api = api = ApiServer(self.config, self.store, self.deps.redactor) if self.config.api.listen else None
         self.recover()
+        if api is not None:
+            api.start()
+        if self.webhook is not None:
+            self.webhook.start()
+            log.info("webhook listening", url=self.webhook.url)
         self.store.heartbeat(self.owner, os.getpid())
         threads = [
             threading.Thread(target=self.watcher.run, args=(self.stop_event,), name="trigger", daemon=True),
@@ -127,6 +164,10 @@ class Daemon:
         log.info("agentd running", repository=self.config.repository.source, owner=self.owner)
         while not self.stop_event.wait(0.5):
             pass
+        if api is not None:
+            api.stop()
+        if self.webhook is not None:
+            self.webhook.stop()
         deadline = time.monotonic() + STOP_GRACE_S
         for thread in threads:
             thread.join(timeout=max(0.1, deadline - time.monotonic()))
@@ -142,6 +183,10 @@ class Daemon:
             return
         job.abort()
         job.cleanup()
+        task = self.store.get_task(lease.task_id)
+        if task is not None and task.done:
+            self.store.finish_job(lease, "done")
+            return
         self.store.release_job(lease, "daemon stopped before the job could finish")
         log.info("job released", task=lease.task_id, reason="daemon stopping")
 
@@ -171,7 +216,11 @@ class Daemon:
             self.store.finish_job(lease, "done")
             log.info("job done", task=lease.task_id, status=status, seconds=round(time.monotonic() - started, 1))
         except Exception as exc:
-            if self.store.cancel_requested(lease):
+            task = self.store.get_task(lease.task_id)
+            if task is not None and task.done:
+                self.store.finish_job(lease, "done")  # finished before the stop; only the clean-up was cut short
+                log.info("job done", task=lease.task_id, status=task.status, note="clean-up interrupted")
+            elif self.store.cancel_requested(lease):
                 self.store.finish_job(lease, "cancelled", "superseded by a newer head")
                 self.store.update_task(
                     lease.task_id,

@@ -73,6 +73,10 @@ test_command = ["go", "test", "./..."]
 provider = "scripted"
 model = "scripted-demo"
 script = "demo"
+
+[prices."scripted-demo"]         # dollars per million tokens; the scripted model is free
+input_usd_per_mtok = 0.0
+output_usd_per_mtok = 0.0
 """
 
 
@@ -150,7 +154,7 @@ def run_demo(workdir: Path | None = None, say: Callable[[str], None] = print, ti
         sha = break_the_build(repo)
         emit(f"committed {sha[:7]} 'cart: apply quantities at checkout' (breaks TestTotal)")
         _wait(lambda: _task_for(store, sha) is not None, 30, "the commit to be picked up")
-        emit("agentd saw the commit; the team is at work (proposer -> critic -> judge)")
+        emit("agentd saw the commit; the team is at work (independent proposers, agentd tests each, a vote)")
         _wait(lambda: (t := _task_for(store, sha)) is not None and t.done, timeout_s, "the team to finish")
         task = _task_for(store, sha)
         assert task is not None

@@ -8,6 +8,7 @@ switched off, so nothing a sandbox wrote into a workspace can make git run a pro
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 from pathlib import Path
@@ -192,7 +193,8 @@ class Mirror:
         """Remove a worktree and its metadata; safe when it does not exist."""
         if path.exists():
             shutil.rmtree(path, ignore_errors=True)
-        run_git(self.path, "worktree", "prune")
+        with contextlib.suppress(RepositoryError):  # housekeeping: a concurrent prune may hold the lock
+            run_git(self.path, "worktree", "prune")
 
     def stage(self, worktree: Path) -> str:
         """Stage everything in a worktree (after removing planted .git entries); returns the staged diff."""

@@ -6,6 +6,8 @@ that would be published; only a green commit gets an agentd/ branch.
 
 from __future__ import annotations
 
+import json
+import re
 import threading
 import time
 from dataclasses import dataclass
@@ -13,24 +15,24 @@ from pathlib import Path
 
 import structlog
 
-from agentd.agent import Participant
+from agentd.budget import BudgetGuard, cost_usd
 from agentd.config import Config
-from agentd.errors import JobCancelled
+from agentd.debate import Outcome, Session, Team, evidence
+from agentd.errors import BudgetExceeded, JobCancelled
 from agentd.events import CommitPushed, Event, PullRequestUpdated, TaskRequested
 from agentd.gitops import Mirror
+from agentd.modelpool import ModelPool
+from agentd.perf import sqlpath
+from agentd.perf.runner import compare
 from agentd.policy import Policy
-from agentd.protocols import CommandResult, Forge, Model, Sandbox, SandboxFactory
+from agentd.protocols import Forge, SandboxFactory
 from agentd.redact import Redactor
 from agentd.report import render_markdown
 from agentd.store import Lease, Store, Task
-from agentd.team import Session, Team, TeamResult, evidence
-from tools.code import CodeTool
-from tools.execute import ExecuteCommandTool
+from agentd.workbench import BenchConfig, JobBench, JobLane
 from tools.query import QueryDatabaseTool
-from tools.registry import Toolbox
 
 log = structlog.get_logger("agentd.job")
-SUBMIT_OF = {"proposer": "submit_patch", "critic": "submit_review", "reviewer": "submit_review", "judge": "cast_vote"}
 
 
 @dataclass
@@ -41,7 +43,7 @@ class JobDeps:
     store: Store
     mirror: Mirror
     sandboxes: SandboxFactory
-    models: dict[str, Model]  # role -> model
+    models: ModelPool
     policy: Policy
     redactor: Redactor
     query: QueryDatabaseTool | None = None
@@ -80,15 +82,15 @@ def branch_for(task: Task) -> str:
     return f"agentd/task-{task.id}"
 
 
-def commit_message(task: Task, session_id: int, result: TeamResult) -> str:
+def commit_message(task: Task, session_id: int, outcome: Outcome) -> str:
     """The published commit's message: the agreed summary and agentd's trailers."""
-    title, _, body = result.summary.strip().partition("\n")
+    title, _, body = outcome.summary.strip().partition("\n")
     body = body.strip()
     trailers = (
         f"Agentd-Task: {task.id}\n"
-        f"Agentd-Debate: session {session_id}, proposer -> critic -> judge\n"
-        f"Agentd-Votes: {', '.join(result.votes)}\n"
-        f"Agentd-Models: {', '.join(result.models)}\n"
+        f"Agentd-Debate: session {session_id}, protocol {outcome.protocol}\n"
+        f"Agentd-Votes: {', '.join(outcome.votes)}\n"
+        f"Agentd-Models: {', '.join(outcome.models)}\n"
     )
     return f"agentd: {(title or 'agreed fix')[:72]}\n\n" + (f"{body}\n\n" if body else "") + trailers
 
@@ -105,47 +107,67 @@ class Job:
             raise LookupError(f"task {lease.task_id} vanished from the store")
         self.task = task
         self.state = deps.config.daemon.state_dir
-        self.worktree = self.state / "worktrees" / f"task-{task.id}"
         self.log = log.bind(task=task.id, job=lease.job_id)
-        self._open: list[Sandbox] = []
+        self.session_id = 0
+        self.bench: JobBench | None = None
+        self.sql_cases: list[sqlpath.SqlCase] = []
+
+    def _optimizing(self) -> bool:
+        event = self.task.event
+        return isinstance(event, TaskRequested) and event.kind == "optimize"
 
     def abort(self) -> None:
         """Stop the job now (daemon stopping): remove its containers so a running command ends."""
         self.cancel.set()
-        for sandbox in list(self._open):
-            sandbox.close()
+        if self.bench is not None:
+            self.bench.abort()
 
     def cleanup(self) -> None:
-        """Remove the job's worktrees (used when the job thread cannot finish by itself)."""
-        for path in (self.worktree, self.worktree.with_name(f"{self.worktree.name}-gate")):
-            self.deps.mirror.remove_worktree(path)
-
-    def _sandbox(self, workspace: Path, name: str) -> Sandbox:
-        if self.cancel.is_set():
-            raise JobCancelled("the job was cancelled")
-        sandbox = self.deps.sandboxes.open(workspace, name)
-        self._open.append(sandbox)
-        return sandbox
+        """Remove the job's containers and worktrees (also when its thread cannot finish by itself)."""
+        if self.bench is not None:
+            self.bench.close()
 
     def run(self) -> str:
         """Do the job; returns the task's final status."""
-        store, mirror = self.deps.store, self.deps.mirror
+        mirror, config = self.deps.mirror, self.deps.config
         mirror.fetch()
         branch = branch_for(self.task)
         base = self._base_sha(self.task.event)
-        store.update_task(self.task.id, base_sha=base)
+        self.deps.store.update_task(self.task.id, base_sha=base)
+        event = self.task.event
+        if isinstance(event, PullRequestUpdated) and mirror.pull_requests:
+            current = mirror.pull_heads().get(event.number)
+            if current is not None and current != event.head_sha:
+                return self._finish("superseded", f"PR #{event.number} moved on to {current[:7]} before this ran")
         already = self._already_published(branch)
         if already:
             return self._finish(
                 "fixed", "published earlier; nothing to redo", branch=branch, commit_sha=already, tests_passed=True
             )
-        mirror.add_worktree(self.worktree, base)
-        sandbox = self._sandbox(self.worktree, f"task-{self.task.id}")
+        self.bench = JobBench(
+            BenchConfig(
+                self.task.id,
+                base,
+                self.state / "worktrees",
+                config.repository.test_command,
+                config.repository.test_timeout_s,
+                config.sandbox.command_timeout_s,
+                mirror,
+                self.deps.sandboxes,
+                self.deps.store,
+                self.deps.policy,
+                self.deps.redactor,
+                self.deps.query,
+                lambda: self.session_id,
+                self.cancel.is_set,
+            )
+        )
         try:
-            return self._work(sandbox, base, branch)
+            return self._work(base, branch)
+        except BudgetExceeded as exc:
+            return self._finish("no_fix", f"Stopped: {exc}. Nothing was committed.")
         finally:
-            sandbox.close()
-            mirror.remove_worktree(self.worktree)
+            self.bench.close()
 
     def _base_sha(self, event: Event) -> str:
         if isinstance(event, CommitPushed):
@@ -160,45 +182,78 @@ class Job:
             return sha
         return None
 
-    def _test(self, sandbox: Sandbox) -> CommandResult:
-        command = self.deps.config.repository.test_command
-        result = sandbox.run(command, timeout_s=self.deps.config.repository.test_timeout_s)
-        if self.cancel.is_set():
-            raise JobCancelled("the job was cancelled during a test run")
-        return result
+    def _team(self) -> Team:
+        deps, store = self.deps, self.deps.store
+        resumed = store.running_session(self.task.id)
+        if resumed is not None:
+            self.session_id, turns = resumed
+            self.log.info("resuming debate", session=self.session_id, turns=len(turns))
+        else:
+            self.session_id = store.start_session(
+                self.task.id, deps.config.debate.protocol, deps.config.debate.strategy
+            )
+            turns = []
+        replay = {t["submission"]["key"]: t for t in turns if t.get("submission") and "key" in t["submission"]}
+        prices = deps.config.prices
+        session = Session(
+            store, self.task.id, self.session_id, replay, price=lambda model, usage: cost_usd(model, usage, prices)
+        )
+        midnight = time.time() - time.time() % 86_400
+        guard = BudgetGuard(deps.config.budget, store.spent_since(midnight), prices=prices)
+        models = deps.models.for_job(self.task.kind, guard)
+        return Team(models, session, deps.config.debate, self.cancel, deps.config.team.max_steps_per_turn)
 
-    def _work(self, sandbox: Sandbox, base: str, branch: str) -> str:
+    def _work(self, base: str, branch: str) -> str:
+        assert self.bench is not None
         config, store = self.deps.config, self.deps.store
-        baseline = self._test(sandbox)
+        team = self._team()
+        main = self.bench.lane("main")
+        baseline = main.run_tests()
         shown = evidence(baseline, config.repository.test_command)
         store.add_code_version(
             self.task.id,
             {"kind": "base", "sha": base, "tests_passed": baseline.ok, "test_output": self.deps.redactor.text(shown)},
         )
         self.log.info("baseline tested", tests_passed=baseline.ok)
-        session_id = store.start_session(self.task.id, "debate", "round_robin")
-        team = self._team(sandbox, session_id)
         event = self.task.event
         findings: list[dict[str, object]] = []
         if isinstance(event, CommitPushed | PullRequestUpdated):
-            review = team.review(self._change(event, base), shown)
+            review = team.review(self._change(event, base), shown, main.tools)
             findings = [f for f in review.findings if f.get("severity") in {"major", "critical"}]
             if baseline.ok and not findings:
-                store.finish_session(session_id, "reviewed", _verdict(review))
+                store.finish_session(self.session_id, "reviewed", _verdict(review))
+                self._learn(team, review, green=True)
                 return self._finish("reviewed", review.summary or review.reason, tests_passed=True)
-        result = team.fix(
-            self._problem(event, shown, findings),
-            lambda: self.deps.mirror.stage(self.worktree),
-            lambda: self._candidate_test(sandbox),
-        )
-        store.finish_session(session_id, "agreed" if result.accepted else "rejected", _verdict(result))
-        if not result.accepted:
+        problem = self._problem(event, shown, findings)
+        if self._optimizing() and self.deps.query is not None and self.deps.query.dsn:
+            self.sql_cases = sqlpath.collect(self.deps.query.dsn, main.worktree, self.deps.policy.sql)
+            problem += "\n\n" + self.deps.redactor.text(sqlpath.describe(self.sql_cases, main.worktree))
+        outcome = team.decide(problem, self.bench)
+        store.finish_session(self.session_id, "agreed" if outcome.accepted else "rejected", _verdict(outcome))
+        self._learn(team, outcome, green=bool(outcome.tests and outcome.tests.ok))
+        if not outcome.accepted or outcome.lane is None:
+            flag = " A person should look." if outcome.flagged_for_person else ""
             return self._finish(
-                "no_fix",
-                f"{result.summary}\n\nNot committed: {result.reason}".strip(),
-                tests_passed=bool(result.tests and result.tests.ok),
+                "no_fix" if not outcome.flagged_for_person else "no_consensus",
+                f"{outcome.summary}\n\nNot committed: {outcome.reason}.{flag}".strip(),
+                tests_passed=bool(outcome.tests and outcome.tests.ok),
             )
-        return self._gate_and_publish(session_id, result, branch)
+        assert isinstance(outcome.lane, JobLane)
+        return self._gate_and_publish(outcome, outcome.lane, branch)
+
+    def _learn(self, team: Team, outcome: Outcome, green: bool) -> None:
+        """Add this task's outcome to the record of each model the team used (adaptive choice)."""
+        usage = self.deps.store.task_record(self.task.id)["usage"]
+        names = {m.split(" | ")[0] for m in team.used_models.values()}
+        for name in names:
+            self.deps.store.record_model_outcome(
+                self.task.kind,
+                name,
+                outcome.accepted,
+                green,
+                float(usage.get("cost_usd", 0.0)) / max(1, len(names)),
+                0.0,
+            )
 
     def _change(self, event: CommitPushed | PullRequestUpdated, base: str) -> str:
         """What to review: a commit's own patch, or a PR's diff against its merge base."""
@@ -223,33 +278,59 @@ class Job:
             )
         return problem
 
-    def _candidate_test(self, sandbox: Sandbox) -> tuple[CommandResult, str]:
-        result = self._test(sandbox)
-        shown = evidence(result, self.deps.config.repository.test_command)
-        self.deps.store.add_code_version(
-            self.task.id,
-            {
-                "kind": "candidate",
-                "diff": self.deps.mirror.stage(self.worktree),
-                "tests_passed": result.ok,
-                "test_output": self.deps.redactor.text(shown),
-            },
-        )
-        return result, shown
+    def _speed_gate(self, lane: JobLane) -> tuple[bool, list[str], str]:
+        """For an optimization: agentd's own interleaved before/after benchmark must show the gain.
 
-    def _gate_and_publish(self, session_id: int, result: TeamResult, branch: str) -> str:
+        Returns (kept, commit trailers, the measurement in words).
+        """
+        assert self.bench is not None
+        packages = benchmark_packages(lane.diff(), lane.worktree)
+        if not packages:
+            return False, [], "no benchmark covers the changed packages, so agentd could not measure a gain"
+        base = self.bench.lane("perf-base")
+        cpus = str(max(1, int(self.deps.config.sandbox.cpus)))
+        trailers: list[str] = []
+        said: list[str] = []
+        kept = True
+        for package in packages:
+            comparison = compare(
+                base.sandbox, lane.sandbox, package, ".", settings=self.deps.config.optimizer, env={"GOMAXPROCS": cpus}
+            )
+            self.deps.store.add_code_version(
+                self.task.id, {"kind": f"benchmark:{package}", "test_output": json.dumps(comparison.to_dict())}
+            )
+            trailers += comparison.trailers()
+            said += [f"{b.name}: {b.describe()}" for b in comparison.benchmarks]
+            kept = kept and comparison.shows_gain
+        return kept, trailers, "; ".join(said)
+
+    def _gate_and_publish(self, outcome: Outcome, lane: JobLane, branch: str) -> str:
+        assert self.bench is not None
         mirror, store = self.deps.mirror, self.deps.store
-        diff = mirror.stage(self.worktree)
-        sha = mirror.commit(
-            self.worktree, commit_message(self.task, session_id, result), self.state / f"task-{self.task.id}.msg"
-        )
-        gate_tree = mirror.add_worktree(self.state / "worktrees" / f"task-{self.task.id}-gate", sha)
-        gate = self._sandbox(gate_tree, f"task-{self.task.id}-gate")
-        try:
-            final = self._test(gate)
-        finally:
-            gate.close()
-            mirror.remove_worktree(gate_tree)
+        diff = lane.diff()
+        message = commit_message(self.task, self.session_id, outcome)
+        if self._optimizing():
+            dsn = self.deps.query.dsn if self.deps.query is not None else None
+            if dsn and sqlpath.added_indexes(diff):
+                kept, trailers, measured = sqlpath.migration_gate(dsn, diff, self.sql_cases)
+            else:
+                kept, trailers, measured = self._speed_gate(lane)
+            if not kept:
+                gain = self.deps.config.optimizer.min_gain
+                return self._finish(
+                    "no_fix",
+                    f"{outcome.summary}\n\nNot committed: agentd's own benchmark shows no significant gain "
+                    f"above {gain:.0%}: {measured}",
+                    tests_passed=bool(outcome.tests and outcome.tests.ok),
+                )
+            message += "".join(f"{line}\n" for line in trailers)
+            outcome.summary = f"{outcome.summary}\n\nMeasured by agentd: {measured}"
+        sha = mirror.commit(lane.worktree, message, self.state / f"task-{self.task.id}.msg")
+        _, gate = self.bench.open_gate(sha)
+        final = gate.run(self.deps.config.repository.test_command, timeout_s=self.deps.config.repository.test_timeout_s)
+        gate.close()
+        if self.cancel.is_set():
+            raise JobCancelled("the job was cancelled during the gate")
         shown = evidence(final, self.deps.config.repository.test_command)
         store.add_code_version(
             self.task.id,
@@ -263,26 +344,11 @@ class Job:
         )
         if not final.ok:
             return self._finish(
-                "no_fix", f"{result.summary}\n\nNot committed: the gate's fresh test run failed.", tests_passed=False
+                "no_fix", f"{outcome.summary}\n\nNot committed: the gate's fresh test run failed.", tests_passed=False
             )
         mirror.publish(sha, branch)
         self.log.info("published", branch=branch, commit=sha)
-        return self._finish("fixed", result.summary, branch=branch, commit_sha=sha, tests_passed=True)
-
-    def _team(self, sandbox: Sandbox, session_id: int) -> Team:
-        deps = self.deps
-        session = Session(deps.store, self.task.id, session_id)
-        toolbox = Toolbox(
-            CodeTool(self.worktree, deps.policy),
-            ExecuteCommandTool(sandbox, deps.policy, deps.config.sandbox.command_timeout_s),
-            deps.query,
-            deps.policy,
-            deps.redactor,
-            audit=lambda record: deps.store.add_tool_call(session_id, record),
-        )
-        participants = {role: Participant(role, role, model, SUBMIT_OF[role]) for role, model in deps.models.items()}
-        team_config = deps.config.team
-        return Team(participants, toolbox, session, self.cancel, team_config.max_steps_per_turn, team_config.max_rounds)
+        return self._finish("fixed", outcome.summary, branch=branch, commit_sha=sha, tests_passed=True)
 
     def _finish(self, status: str, summary: str, **fields: object) -> str:
         self.deps.store.update_task(
@@ -292,17 +358,25 @@ class Job:
         return status
 
 
-def _verdict(result: TeamResult) -> dict[str, object]:
+def benchmark_packages(diff: str, worktree: Path) -> list[str]:
+    """Packages a diff changes that have Go benchmarks (./dir), for the optimization gate."""
+    dirs = sorted({str(Path(path).parent) for path in re.findall(r"^\+\+\+ b/(\S+\.go)$", diff, re.MULTILINE)})
+    found = []
+    for directory in dirs:
+        tests = (worktree / directory).glob("*_test.go")
+        if any("func Benchmark" in test.read_text(errors="replace") for test in tests):
+            found.append("." if directory == "." else f"./{directory}")
+    return found
+
+
+def _verdict(outcome: Outcome) -> dict[str, object]:
     return {
-        "accepted": result.accepted,
-        "summary": result.summary,
-        "reason": result.reason,
-        "votes": result.votes,
-        "models": result.models,
-        "findings": result.findings,
+        "accepted": outcome.accepted,
+        "summary": outcome.summary,
+        "reason": outcome.reason,
+        "protocol": outcome.protocol,
+        "votes": outcome.votes,
+        "models": outcome.models,
+        "findings": outcome.findings,
+        **outcome.record,
     }
-
-
-def worktree_root(state_dir: Path) -> Path:
-    """Where job worktrees live."""
-    return state_dir / "worktrees"

@@ -57,8 +57,8 @@ class Sandbox(Protocol):
 class SandboxFactory(Protocol):
     """Opens a sandbox over a workspace; one per job, one more for the gate."""
 
-    def open(self, workspace: Path, job_id: str, *, read_only: bool = False) -> Sandbox:
-        """Start a sandbox with `workspace` mounted; the caller closes it."""
+    def open(self, workspace: Path, job_id: str, *, read_only: bool = False, cache_dir: Path | None = None) -> Sandbox:
+        """Start a sandbox with `workspace` mounted (and a job's shared build cache); the caller closes it."""
         ...
 
 

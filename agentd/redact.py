@@ -10,7 +10,8 @@ from typing import Any
 MASK = "[REDACTED]"
 # Names that hold secrets even when no config names them.
 SECRET_NAME = re.compile(r"(KEY|TOKEN|SECRET|PASSWORD|PASSWD|DSN|DATABASE_URL|CREDENTIAL)", re.IGNORECASE)
-_DSN_PASSWORD = re.compile(r"(?P<head>[a-z][a-z0-9+.-]*://[^:/@\s]+:)(?P<password>[^@\s]+)(?P<tail>@)")
+# Bounded scheme and password: unbounded, every letter of a long word began a scan to its end (quadratic).
+_DSN_PASSWORD = re.compile(r"(?P<head>[a-z][a-z0-9+.-]{0,31}://[^:/@\s]+:)(?P<password>[^@\s]{1,1024})(?P<tail>@)")
 
 
 class Redactor:

@@ -33,6 +33,42 @@ def _call_line(call: dict[str, Any]) -> str:
     )
 
 
+def _protocol_lines(verdict: dict[str, Any], prefix: str = "") -> list[str]:
+    """The protocol's own record: vote candidates and ballots, or the negotiation's table, critiques, votes."""
+    lines: list[str] = []
+    if verdict.get("protocol") == "vote" and verdict.get("candidates") is not None:
+        lines.append(f"  {prefix}vote: {len(verdict['candidates'])} candidate(s), groups {verdict.get('groups')}")
+        for candidate in verdict["candidates"]:
+            lines.append(f"    candidate {candidate['id']}: tests {candidate['tests']}")
+        for ballot in verdict.get("ballots", []):
+            lines.append(f"    ballot {ballot['voter']} -> {ballot['candidate_id']} ({ballot['confidence']:.2f})")
+    if verdict.get("protocol") == "negotiation":
+        lines.append(f"  {prefix}proposals:")
+        lines.append(f"    {'PARTICIPANT':12} {'APPROACH':60} CHANGES  RISKS  ESTIMATE")
+        for row in verdict.get("proposals", []):
+            lines.append(
+                f"    {row['participant']:12} {_short(row.get('approach', ''), 60):60} "
+                f"{len(row.get('changes', [])):>7}  {len(row.get('risks', [])):>5}  {row.get('estimate_minutes')}"
+            )
+        for who, critique in (verdict.get("critiques") or {}).items():
+            objections = "; ".join(
+                f"{o['participant']}: {o['reason']} ({o['severity']})" for o in critique.get("objections", [])
+            )
+            lines.append(f"  critique {who}: supports {critique.get('supports', [])}; objects {objections or '-'}")
+        lines.append(f"  first vote (support): {verdict.get('first_vote')}; kept {verdict.get('kept')}")
+        second = ", ".join(f"{v['voter']}->{v['candidate_id']}" for v in verdict.get("second_vote", []))
+        lines.append(f"  second vote: {second or '-'}")
+    if verdict.get("decision"):
+        decision = verdict["decision"]
+        lines.append(
+            f"  {prefix}decision: winner {decision.get('winner')}, agreed {decision.get('agreed')}, "
+            f"support {decision.get('support', 0):.2f} ({decision.get('rule')})"
+        )
+    for dropped in verdict.get("dropped", []) or []:
+        lines.append(f"  dropped from the quorum: {dropped['participant']} — {_short(dropped['reason'], 100)}")
+    return lines
+
+
 def render_task(task: Task, record: dict[str, Any]) -> str:
     """The debate of one task as text: turns with their tool calls, the verdict and the commit."""
     lines = [
@@ -63,11 +99,14 @@ def render_task(task: Task, record: dict[str, Any]) -> str:
                 lines.append(f"      submits: {_short(turn['submission'], 300)}")
         if session["verdict"]:
             verdict = session["verdict"]
+            lines.extend(_protocol_lines(verdict.get("escalated_from") or {}, "escalated from: "))
+            lines.extend(_protocol_lines(verdict))
             lines.append(
-                f"  verdict: {'accepted' if verdict['accepted'] else 'not accepted'} — {_short(verdict['reason'])}"
+                f"  verdict ({verdict.get('protocol', session['protocol'])}): "
+                f"{'accepted' if verdict['accepted'] else 'not accepted'} — {_short(verdict['reason'])}"
             )
             if verdict.get("votes"):
-                lines.append(f"  votes: {', '.join(verdict['votes'])}")
+                lines.append(f"  votes: {', '.join(str(v) for v in verdict['votes'])}")
     usage = record.get("usage") or {}
     lines.append(
         f"\nusage: {usage.get('calls', 0)} model calls, {usage.get('input_tokens', 0)} input + "

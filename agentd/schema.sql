@@ -113,6 +113,16 @@ CREATE TABLE IF NOT EXISTS branch_heads (
     sha TEXT NOT NULL,
     PRIMARY KEY (repo, branch)
 );
+CREATE TABLE IF NOT EXISTS model_stats (
+    kind TEXT NOT NULL,
+    model TEXT NOT NULL,
+    runs INTEGER NOT NULL DEFAULT 0,
+    agreed INTEGER NOT NULL DEFAULT 0,
+    green INTEGER NOT NULL DEFAULT 0,
+    cost_usd REAL NOT NULL DEFAULT 0,
+    latency_ms REAL NOT NULL DEFAULT 0,
+    PRIMARY KEY (kind, model)
+);
 CREATE TABLE IF NOT EXISTS webhook_deliveries (
     delivery_id TEXT PRIMARY KEY,
     received_at REAL NOT NULL

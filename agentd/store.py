@@ -1,17 +1,20 @@
 """The database of record: the `Store` seam and the records it hands out.
 
 Only the store touches the database. SQLite is the default backend (agentd.store_sqlite); a
-PostgreSQL backend implements the same protocol over the same schema.
+PostgreSQL backend (agentd.store_postgres) implements the same protocol over the same schema.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 from agentd.errors import ConfigError
 from agentd.events import Event
+from agentd.redact import MASK, Redactor
 
+_KEYWORD_PASSWORD = re.compile(r"(password\s*=\s*)[^\s&]+", re.IGNORECASE)
 TASK_DONE_STATES = ("fixed", "reviewed", "no_fix", "no_consensus", "failed", "cancelled", "superseded")
 
 
@@ -88,8 +91,12 @@ class Store(Protocol):
         """One task, or None."""
         ...
 
-    def list_tasks(self, limit: int = 50) -> list[Task]:
-        """The newest tasks first."""
+    def list_tasks(self, limit: int = 50, status: str | None = None) -> list[Task]:
+        """The newest tasks first, only those in `status` when it is given."""
+        ...
+
+    def list_history(self, limit: int = 50) -> list[dict[str, Any]]:
+        """Finished tasks, latest first, each with its token totals and model calls."""
         ...
 
     def start_session(self, task_id: int, protocol: str, strategy: str) -> int:
@@ -108,8 +115,26 @@ class Store(Protocol):
         """Record one tool call, allowed or refused (written as it happens)."""
         ...
 
-    def add_usage(self, task_id: int, model: str, input_tokens: int, output_tokens: int) -> None:
-        """Record tokens one model call used."""
+    def add_usage(self, task_id: int, model: str, input_tokens: int, output_tokens: int, cost_usd: float = 0.0) -> None:
+        """Record tokens (and the cost) one model call used."""
+        ...
+
+    def spent_since(self, since: float) -> float:
+        """Dollars spent on model calls since a time (for the daily budget)."""
+        ...
+
+    def running_session(self, task_id: int) -> tuple[int, list[dict[str, Any]]] | None:
+        """An unfinished debate session of a task and its completed turns (to resume after a crash)."""
+        ...
+
+    def record_model_outcome(
+        self, kind: str, model: str, agreed: bool, green: bool, cost_usd: float, latency_ms: float
+    ) -> None:
+        """Add one task's outcome to a model's record for a kind of task."""
+        ...
+
+    def model_stats(self) -> list[dict[str, Any]]:
+        """Per (task kind, model): runs, agreed, green, cost and latency totals."""
         ...
 
     def add_code_version(self, task_id: int, version: dict[str, Any]) -> None:
@@ -118,6 +143,18 @@ class Store(Protocol):
 
     def task_record(self, task_id: int) -> dict[str, Any]:
         """The whole record of a task: sessions, turns, tool calls, versions, usage."""
+        ...
+
+    def task_activity(self, task_id: int, after_turn: int, after_call: int, limit: int = 500) -> dict[str, Any]:
+        """A task's turns and tool calls with ids above the given ones, oldest first (for live streams)."""
+        ...
+
+    def list_sessions(self, limit: int = 50) -> list[dict[str, Any]]:
+        """Debate sessions, newest first, with their verdicts and turn and tool-call counts."""
+        ...
+
+    def list_agents(self) -> list[dict[str, Any]]:
+        """The agents that ever took a turn: name, role, model."""
         ...
 
     def branch_head(self, repo: str, branch: str) -> str | None:
@@ -152,15 +189,25 @@ class Store(Protocol):
         """Job counts by status."""
         ...
 
+    def stats(self) -> dict[str, Any]:
+        """Totals for metrics: jobs, tasks and tool calls by status or decision; tokens and model calls."""
+        ...
+
     def close(self) -> None:
         """Close connections."""
         ...
 
 
 def open_store(url: str) -> Store:
-    """Open the store a URL names (sqlite:///relative or sqlite:////absolute)."""
+    """Open the store a URL names: sqlite:///relative, sqlite:////absolute, or postgresql://… (postgres://…)."""
     if url.startswith("sqlite:///"):
         from agentd.store_sqlite import SQLiteStore  # noqa: PLC0415 - backends load on demand
 
         return SQLiteStore(url.removeprefix("sqlite:///"))
-    raise ConfigError(f"store.url = {url!r}: expected sqlite:///PATH (PostgreSQL arrives with the service issue)")
+    if url.startswith(("postgresql://", "postgres://")):
+        from agentd.store_postgres import PostgresStore  # noqa: PLC0415 - psycopg loads only for PostgreSQL
+
+        return PostgresStore(url)
+    # a mistyped DSN may still hold a password, in URL or key=value form
+    shown = _KEYWORD_PASSWORD.sub(rf"\g<1>{MASK}", Redactor().text(url))
+    raise ConfigError(f"store.url = {shown!r}: expected sqlite:///PATH or postgresql://USER@HOST/DATABASE")

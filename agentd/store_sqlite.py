@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from agentd.events import Event, PullRequestUpdated, event_from_json
-from agentd.store import Lease, Task
+from agentd.store import TASK_DONE_STATES, Lease, Task
 
 _TASK_FIELDS = {"status", "summary", "branch", "commit_sha", "tests_passed", "finished_at", "base_sha"}
 
@@ -34,6 +34,37 @@ def _task(row: sqlite3.Row) -> Task:
         created_at=row["created_at"],
         finished_at=row["finished_at"],
     )
+
+
+def _turn_row(row: sqlite3.Row) -> dict[str, Any]:
+    return {**dict(row), "submission": json.loads(row["submission"]) if row["submission"] else None}
+
+
+def _call_row(row: sqlite3.Row) -> dict[str, Any]:
+    return {**dict(row), "arguments": json.loads(row["arguments"]), "output": json.loads(row["output"])}
+
+
+_DONE_IN = ", ".join(f"'{state}'" for state in TASK_DONE_STATES)
+
+
+def _supersede(db: sqlite3.Connection, subject: str, keep_task_id: int) -> list[int]:
+    """Inside a transaction: end the subject's other queued jobs, ask its running ones to stop."""
+    rows = db.execute(
+        "SELECT t.id AS task_id, j.id AS job_id, j.status FROM tasks t JOIN jobs j ON j.task_id = t.id "
+        "WHERE t.subject = ? AND t.id != ? AND j.status IN ('queued', 'running')",
+        (subject, keep_task_id),
+    ).fetchall()
+    now = time.time()
+    for row in rows:
+        if row["status"] == "queued":
+            db.execute("UPDATE jobs SET status = 'cancelled', updated_at = ? WHERE id = ?", (now, row["job_id"]))
+            db.execute(
+                "UPDATE tasks SET status = 'superseded', finished_at = ?, summary = ? WHERE id = ?",
+                (now, f"superseded by task {keep_task_id}", row["task_id"]),
+            )
+        else:
+            db.execute("UPDATE jobs SET cancel_requested = 1 WHERE id = ?", (row["job_id"],))
+    return [int(row["task_id"]) for row in rows]
 
 
 class SQLiteStore:
@@ -92,9 +123,9 @@ class SQLiteStore:
                 (event_id, event.type, subject, description, base_sha, now),
             ).lastrowid
             db.execute("INSERT INTO jobs(task_id, created_at, updated_at) VALUES (?, ?, ?)", (task_id, now, now))
-        assert task_id is not None
-        if subject is not None:
-            self.supersede(subject, task_id)  # one job per PR: a newer head cancels the older ones
+            assert task_id is not None
+            if subject is not None:
+                _supersede(db, subject, task_id)  # one job per PR: a newer head cancels the older ones
         return task_id, True
 
     def claim_job(self, owner: str, lease_s: float, max_running: int | None = None) -> Lease | None:
@@ -140,24 +171,7 @@ class SQLiteStore:
         lease renewal).
         """
         with self._tx() as db:
-            rows = db.execute(
-                "SELECT t.id AS task_id, j.id AS job_id, j.status FROM tasks t JOIN jobs j ON j.task_id = t.id "
-                "WHERE t.subject = ? AND t.id != ? AND j.status IN ('queued', 'running')",
-                (subject, keep_task_id),
-            ).fetchall()
-            now = time.time()
-            for row in rows:
-                if row["status"] == "queued":
-                    db.execute(
-                        "UPDATE jobs SET status = 'cancelled', updated_at = ? WHERE id = ?", (now, row["job_id"])
-                    )
-                    db.execute(
-                        "UPDATE tasks SET status = 'superseded', finished_at = ?, summary = ? WHERE id = ?",
-                        (now, f"superseded by task {keep_task_id}", row["task_id"]),
-                    )
-                else:
-                    db.execute("UPDATE jobs SET cancel_requested = 1 WHERE id = ?", (row["job_id"],))
-            return [int(row["task_id"]) for row in rows]
+            return _supersede(db, subject, keep_task_id)
 
     def cancel_requested(self, lease: Lease) -> bool:
         """Whether the job was asked to stop (superseded)."""
@@ -167,12 +181,13 @@ class SQLiteStore:
     def release_job(self, lease: Lease, reason: str) -> None:
         """Give a job back to the queue unfinished (daemon stopping)."""
         with self._tx() as db:
-            db.execute(
+            released = db.execute(
                 "UPDATE jobs SET status = 'queued', lease_owner = NULL, lease_expires = NULL, error = ?, "
                 "attempts = attempts - 1, updated_at = ? WHERE id = ? AND lease_owner = ?",
                 (reason, time.time(), lease.job_id, lease.owner),
-            )
-            db.execute("UPDATE tasks SET status = 'queued' WHERE id = ?", (lease.task_id,))
+            ).rowcount
+            if released == 1:  # only the worker that still holds the job may put its task back
+                db.execute("UPDATE tasks SET status = 'queued' WHERE id = ?", (lease.task_id,))
 
     def finish_job(self, lease: Lease, status: str, error: str | None = None) -> None:
         """Mark a job done or failed."""
@@ -198,12 +213,30 @@ class SQLiteStore:
         row = self._one("SELECT t.*, e.payload FROM tasks t JOIN events e ON e.id = t.event_id WHERE t.id = ?", task_id)
         return _task(row) if row else None
 
-    def list_tasks(self, limit: int = 50) -> list[Task]:
-        """The newest tasks first."""
+    def list_tasks(self, limit: int = 50, status: str | None = None) -> list[Task]:
+        """The newest tasks first, only those in `status` when it is given."""
+        where, args = ("WHERE t.status = ? ", (status,)) if status is not None else ("", ())
         rows = self._all(
-            "SELECT t.*, e.payload FROM tasks t JOIN events e ON e.id = t.event_id ORDER BY t.id DESC LIMIT ?", limit
+            f"SELECT t.*, e.payload FROM tasks t JOIN events e ON e.id = t.event_id {where}ORDER BY t.id DESC LIMIT ?",
+            *args,
+            limit,
         )
         return [_task(row) for row in rows]
+
+    def list_history(self, limit: int = 50) -> list[dict[str, Any]]:
+        """Finished tasks, latest first, each with its token totals and model calls."""
+        rows = self._all(
+            "SELECT t.id, t.kind, t.description, t.status, t.branch, t.commit_sha, t.tests_passed, t.created_at, "
+            "t.finished_at, COALESCE(u.input_tokens, 0) AS input_tokens, "
+            "COALESCE(u.output_tokens, 0) AS output_tokens, COALESCE(u.calls, 0) AS model_calls "
+            "FROM tasks t LEFT JOIN (SELECT task_id, SUM(input_tokens) AS input_tokens, "
+            "SUM(output_tokens) AS output_tokens, COUNT(*) AS calls FROM usage GROUP BY task_id) u "
+            f"ON u.task_id = t.id WHERE t.status IN ({_DONE_IN}) ORDER BY t.finished_at DESC, t.id DESC LIMIT ?",
+            limit,
+        )
+        return [
+            {**dict(r), "tests_passed": None if r["tests_passed"] is None else bool(r["tests_passed"])} for r in rows
+        ]
 
     # ------------------------------------------------------------ debate record
 
@@ -277,13 +310,49 @@ class SQLiteStore:
         assert call_id is not None
         return call_id
 
-    def add_usage(self, task_id: int, model: str, input_tokens: int, output_tokens: int) -> None:
-        """Record tokens one model call used."""
+    def add_usage(self, task_id: int, model: str, input_tokens: int, output_tokens: int, cost_usd: float = 0.0) -> None:
+        """Record tokens (and the cost) one model call used."""
         with self._tx() as db:
             db.execute(
-                "INSERT INTO usage(task_id, model, input_tokens, output_tokens, created_at) VALUES (?, ?, ?, ?, ?)",
-                (task_id, model, input_tokens, output_tokens, time.time()),
+                "INSERT INTO usage(task_id, model, input_tokens, output_tokens, cost_usd, created_at) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                (task_id, model, input_tokens, output_tokens, cost_usd, time.time()),
             )
+
+    def spent_since(self, since: float) -> float:
+        """Dollars spent on model calls since a time (for the daily budget)."""
+        row = self._one("SELECT COALESCE(SUM(cost_usd), 0) AS usd FROM usage WHERE created_at >= ?", since)
+        return float(row["usd"]) if row else 0.0
+
+    def running_session(self, task_id: int) -> tuple[int, list[dict[str, Any]]] | None:
+        """An unfinished debate session of a task and its completed turns (to resume after a crash)."""
+        row = self._one(
+            "SELECT id FROM debate_sessions WHERE task_id = ? AND status = 'running' ORDER BY id DESC LIMIT 1", task_id
+        )
+        if row is None:
+            return None
+        turns = [
+            {**dict(t), "submission": json.loads(t["submission"]) if t["submission"] else None}
+            for t in self._all("SELECT * FROM debate_turns WHERE session_id = ? ORDER BY seq", row["id"])
+        ]
+        return int(row["id"]), turns
+
+    def record_model_outcome(
+        self, kind: str, model: str, agreed: bool, green: bool, cost_usd: float, latency_ms: float
+    ) -> None:
+        """Add one task's outcome to a model's record for a kind of task."""
+        with self._tx() as db:
+            db.execute(
+                "INSERT INTO model_stats(kind, model, runs, agreed, green, cost_usd, latency_ms) "
+                "VALUES (?, ?, 1, ?, ?, ?, ?) ON CONFLICT(kind, model) DO UPDATE SET runs = runs + 1, "
+                "agreed = agreed + excluded.agreed, green = green + excluded.green, "
+                "cost_usd = cost_usd + excluded.cost_usd, latency_ms = latency_ms + excluded.latency_ms",
+                (kind, model, int(agreed), int(green), cost_usd, latency_ms),
+            )
+
+    def model_stats(self) -> list[dict[str, Any]]:
+        """Per (task kind, model): runs, agreed, green, cost and latency totals."""
+        return [dict(r) for r in self._all("SELECT * FROM model_stats ORDER BY kind, model")]
 
     def add_code_version(self, task_id: int, version: dict[str, Any]) -> None:
         """Record a tree agentd tested (base, candidate, final)."""
@@ -321,7 +390,7 @@ class SQLiteStore:
         versions = [dict(v) for v in self._all("SELECT * FROM code_versions WHERE task_id = ? ORDER BY id", task_id)]
         usage = self._one(
             "SELECT COALESCE(SUM(input_tokens), 0) AS input_tokens, COALESCE(SUM(output_tokens), 0) AS output_tokens, "
-            "COUNT(*) AS calls FROM usage WHERE task_id = ?",
+            "COUNT(*) AS calls, COALESCE(SUM(cost_usd), 0) AS cost_usd FROM usage WHERE task_id = ?",
             task_id,
         )
         job = self._one("SELECT status, attempts, error FROM jobs WHERE task_id = ?", task_id)
@@ -331,6 +400,38 @@ class SQLiteStore:
             "usage": dict(usage) if usage else {},
             "job": dict(job) if job else {},
         }
+
+    def task_activity(self, task_id: int, after_turn: int, after_call: int, limit: int = 500) -> dict[str, Any]:
+        """A task's turns and tool calls with ids above the given ones, oldest first (for live streams)."""
+        turns = self._all(
+            "SELECT d.* FROM debate_turns d JOIN debate_sessions s ON s.id = d.session_id "
+            "WHERE s.task_id = ? AND d.id > ? ORDER BY d.id LIMIT ?",
+            task_id,
+            after_turn,
+            limit,
+        )
+        calls = self._all(
+            "SELECT c.* FROM tool_calls c JOIN debate_sessions s ON s.id = c.session_id "
+            "WHERE s.task_id = ? AND c.id > ? ORDER BY c.id LIMIT ?",
+            task_id,
+            after_call,
+            limit,
+        )
+        return {"turns": [_turn_row(t) for t in turns], "tool_calls": [_call_row(c) for c in calls]}
+
+    def list_sessions(self, limit: int = 50) -> list[dict[str, Any]]:
+        """Debate sessions, newest first, with their verdicts and turn and tool-call counts."""
+        rows = self._all(
+            "SELECT s.*, (SELECT COUNT(*) FROM debate_turns d WHERE d.session_id = s.id) AS turns, "
+            "(SELECT COUNT(*) FROM tool_calls c WHERE c.session_id = s.id) AS tool_calls "
+            "FROM debate_sessions s ORDER BY s.id DESC LIMIT ?",
+            limit,
+        )
+        return [{**dict(r), "verdict": json.loads(r["verdict"]) if r["verdict"] else None} for r in rows]
+
+    def list_agents(self) -> list[dict[str, Any]]:
+        """The agents that ever took a turn: name, role, model."""
+        return [dict(r) for r in self._all("SELECT name, role, model, created_at FROM agents ORDER BY name")]
 
     # ------------------------------------------------------------ triggers and daemons
 
@@ -389,6 +490,27 @@ class SQLiteStore:
         """Job counts by status."""
         return {
             str(r["status"]): int(r["n"]) for r in self._all("SELECT status, COUNT(*) AS n FROM jobs GROUP BY status")
+        }
+
+    def stats(self) -> dict[str, Any]:
+        """Totals for metrics: jobs, tasks and tool calls by status or decision; tokens and model calls."""
+
+        def grouped(sql: str) -> dict[str, int]:
+            return {str(r[0]): int(r[1]) for r in self._all(sql)}
+
+        usage = self._one(
+            "SELECT COALESCE(SUM(input_tokens), 0), COALESCE(SUM(output_tokens), 0), COUNT(*), "
+            "COALESCE(SUM(cost_usd), 0) FROM usage"
+        )
+        assert usage is not None
+        return {
+            "jobs": grouped("SELECT status, COUNT(*) FROM jobs GROUP BY status"),
+            "tasks": grouped("SELECT status, COUNT(*) FROM tasks GROUP BY status"),
+            "tool_calls": grouped("SELECT decision, COUNT(*) FROM tool_calls GROUP BY decision"),
+            "input_tokens": int(usage[0]),
+            "output_tokens": int(usage[1]),
+            "model_calls": int(usage[2]),
+            "cost_usd": float(usage[3]),
         }
 
     def close(self) -> None:

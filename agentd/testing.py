@@ -26,6 +26,8 @@ from agentd.errors import ConfigError
 
 SCRIPTS_DIR = Path(__file__).with_name("scripts")
 ROLE_LINE = re.compile(r"^Role:\s*(\S+)", re.MULTILINE)
+PHASE_LINE = re.compile(r"^Phase:\s*(\S+)", re.MULTILINE)
+NAME_LINE = re.compile(r"^Name:\s*(\S+)", re.MULTILINE)
 MALFORMED_ARGUMENTS = '{"action": "read", "file_path": '
 STEP_KEYS = frozenset({"text", "tool_calls", "error", "retry_after", "malformed", "name", "delay_s", "usage"})
 Step = Mapping[str, Any]
@@ -340,12 +342,24 @@ class ScriptedModelServer:
         system, first_user, n = _conversation(wire, body)
         found = ROLE_LINE.search(system)
         role = found.group(1) if found else ""
+        role = self._script_key(system, role)
         step = self._step_for(role, n, f"{system}\0{first_user}")
         if "error" in step:
             return _error_reply(wire, step, headers)
         ids = f"{role or 'none'}_{n}"
         render = _anthropic_reply if wire == "anthropic" else _openai_reply
         return Reply(200, {}, render(step, body, ids), float(step.get("delay_s", 0.0)))
+
+    def _script_key(self, system: str, role: str) -> str:
+        """The most specific script key for a request: name@phase, name, role@phase, role."""
+        phase = PHASE_LINE.search(system)
+        name = NAME_LINE.search(system)
+        keys = []
+        for who in ([name.group(1)] if name else []) + [role]:
+            if phase:
+                keys.append(f"{who}@{phase.group(1)}")
+            keys.append(who)
+        return next((key for key in keys if key in self.script.turns), role)
 
     def _step_for(self, role: str, n: int, conversation: str) -> Step:
         """The step answering turn `n` of `role`; faults count attempts per conversation."""

@@ -46,22 +46,72 @@ class SubmitReview(_Submission):
 
 
 class CastVote(_Submission):
-    """The judge's end of turn: accept or reject, citing evidence."""
+    """A voter's end of turn: accept or reject (a candidate, when there are several), citing evidence."""
 
     decision: Literal["accept", "reject"]
     confidence: float = Field(ge=0, le=1)
     rationale: str = Field(min_length=1, description="Why, citing the test evidence agentd provided")
+    candidate: str | None = Field(None, description="The candidate you vote for, when several are shown")
+
+
+class PlannedChange(_Submission):
+    """One change a negotiation proposal makes."""
+
+    file: str
+    change: str = Field(min_length=1)
+
+
+class SubmitProposal(_Submission):
+    """A panelist's independent proposal, as structured JSON."""
+
+    approach: str = Field(min_length=1, description="The approach in a few sentences")
+    changes: list[PlannedChange] = Field(default_factory=list)
+    risks: list[str] = Field(default_factory=list)
+    estimate_minutes: float | None = Field(None, ge=0, description="Your estimate of the work, in minutes")
+
+
+class Objection(_Submission):
+    """An objection to another participant's proposal."""
+
+    participant: str
+    reason: str = Field(min_length=1)
+    severity: Literal["minor", "major", "critical"] = "minor"
+
+
+class SubmitCritique(_Submission):
+    """A panelist's critique of the others' proposals: whom it supports, what it objects to."""
+
+    supports: list[str] = Field(default_factory=list, description="Participants whose proposals you support")
+    objections: list[Objection] = Field(default_factory=list)
 
 
 SUBMIT_TOOLS: dict[str, type[_Submission]] = {
     "submit_patch": SubmitPatch,
     "submit_review": SubmitReview,
     "cast_vote": CastVote,
+    "submit_proposal": SubmitProposal,
+    "submit_critique": SubmitCritique,
+}
+SUBMIT_OF_ROLE = {
+    "proposer": "submit_patch",
+    "optimizer": "submit_patch",
+    "worker": "submit_patch",
+    "critic": "submit_review",
+    "reviewer": "submit_review",
+    "tester": "submit_review",
+    "evaluator": "submit_review",
+    "observer": "submit_review",
+    "judge": "cast_vote",
+    "moderator": "cast_vote",
+    "supervisor": "cast_vote",
+    "panelist": "submit_proposal",
 }
 SUBMIT_DESCRIPTIONS = {
     "submit_patch": "Finish your turn: the workspace holds your change. Give a summary; agentd diffs and tests it.",
     "submit_review": "Finish your turn with a verdict and findings (severity, file, line, message).",
     "cast_vote": "Finish your turn with your decision on the candidate patch, citing the evidence.",
+    "submit_proposal": "Finish your turn with your proposal: approach, planned changes, risks, estimate.",
+    "submit_critique": "Finish your turn with the proposals you support and your objections to the others.",
 }
 
 

@@ -21,7 +21,7 @@ import threading
 import time
 import warnings
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -127,6 +127,10 @@ class ContainerSpec:
     env: dict[str, str]
     read_only: bool = False
     git_path: Path | None = None
+    cache_dir: Path | None = None  # a Go build cache shared by the sandboxes of one job (never the gate's)
+
+
+GO_BUILD_CACHE = f"{HOME}/.cache/go-build"
 
 
 def container_options(config: SandboxConfig, spec: ContainerSpec) -> dict[str, Any]:
@@ -137,6 +141,8 @@ def container_options(config: SandboxConfig, spec: ContainerSpec) -> dict[str, A
     ]
     if spec.git_path is not None:
         mounts.append(Mount(f"{WORKSPACE}/.git", str(spec.git_path), type="bind", read_only=True))
+    if spec.cache_dir is not None:
+        mounts.append(Mount(GO_BUILD_CACHE, str(spec.cache_dir), type="bind"))
     tmpfs_flags = "rw,exec,nosuid,nodev"  # exec: `go test` runs its binaries from /tmp
     return {
         "image": config.image,
@@ -399,9 +405,19 @@ class DockerSandboxFactory:
         self._run_dir = run_dir.absolute()
         self._client = client or connect_docker()
 
-    def open(self, workspace: Path, job_id: str, *, read_only: bool = False) -> DockerSandbox:
-        """Start a sandbox with `workspace` at /workspace (read-only if asked); the caller closes it."""
-        spec = self._spec(workspace, job_id, read_only)
+    def open(
+        self, workspace: Path, job_id: str, *, read_only: bool = False, cache_dir: Path | None = None
+    ) -> DockerSandbox:
+        """Start a sandbox with `workspace` at /workspace (read-only if asked); the caller closes it.
+
+        `cache_dir` shares a Go build cache between the sandboxes of one job (same trust domain);
+        the gate never gets one, so a poisoned cache cannot make a published tree look green.
+        """
+        spec = replace(self._spec(workspace, job_id, read_only), cache_dir=cache_dir)
+        if cache_dir is not None:
+            cache_dir.mkdir(parents=True, exist_ok=True)
+            if os.geteuid() == 0:
+                os.chown(cache_dir, spec.uid, spec.gid)
         with docker_errors(f"sandbox image {self._config.image}"):
             self._client.images.get(self._config.image)
         sandbox = DockerSandbox(self._client, self._config, spec, self._owner_to_restore(spec))

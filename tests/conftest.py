@@ -1,19 +1,25 @@
-"""Shared fixtures: real git repositories, and the rule that CI never skips what it needs."""
+"""Shared fixtures: real git repositories, Docker, PostgreSQL, and the rule that CI never skips what it needs."""
 
 from __future__ import annotations
 
 import os
 import subprocess
+import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import docker
+import psycopg
 import pytest
+from psycopg import sql
+from psycopg.conninfo import make_conninfo
 
 from agentd.config import SandboxConfig
 from agentd.demo import make_sample_repo
 from agentd.errors import SandboxError
 from sandbox.build import build_image
 from sandbox.docker import connect_docker
+from tests.support.postgres import throwaway_cluster
 
 IN_CI = bool(os.environ.get("CI"))
 
@@ -62,3 +68,21 @@ def docker_client() -> docker.DockerClient:
 def sandbox_image(docker_client: docker.DockerClient) -> str:
     """The sandbox image, built (offline when no registry answers) unless already current."""
     return build_image(docker_client, SandboxConfig().image)
+
+
+@pytest.fixture(scope="session")
+def postgres_dsn() -> Iterator[str]:
+    """A DSN for a fresh PostgreSQL database (non-superuser owner, password auth), destroyed after the session."""
+    with throwaway_cluster() as dsn:
+        yield dsn
+
+
+@pytest.fixture
+def postgres_schema_dsn(postgres_dsn: str) -> Iterator[str]:
+    """A DSN whose search_path is a fresh, empty schema of the test database, dropped after the test."""
+    schema = f"agentd_store_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(postgres_dsn, autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(schema)))
+    yield make_conninfo(postgres_dsn, options=f"-c search_path={schema}")
+    with psycopg.connect(postgres_dsn, autocommit=True) as conn:
+        conn.execute(sql.SQL("DROP SCHEMA {} CASCADE").format(sql.Identifier(schema)))

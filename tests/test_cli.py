@@ -150,7 +150,8 @@ def test_task_wait_runs_inline_and_show_prints_the_debate(
         "judge",
         "execute_command",
         "[go-test]",
-        "votes: critic=approve",
+        "decision: winner proposer-1, agreed True",
+        "ballot critic -> proposer-1",
         "commit: ",
         "agentd/task-1",
     ):

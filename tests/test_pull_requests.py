@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import json
 import threading
 import time
+import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 
@@ -12,8 +16,10 @@ import pytest
 from agentd.config import load_config
 from agentd.daemon import Daemon
 from agentd.demo import BROKEN_CART_GO
+from agentd.forge import MARKER
 from agentd.store import Task, open_store
 from tests.conftest import git
+from tests.test_forge import FakeGitHub
 
 pytestmark = pytest.mark.docker
 
@@ -167,3 +173,93 @@ def test_agentd_never_reacts_to_its_own_branches(sample_repo: Path, tmp_path: Pa
 
     run_daemon(config_path, done)
     assert tasks(config_path) == []
+
+
+def test_one_review_comment_per_pr_updated_on_the_next_head(
+    sample_repo: Path, tmp_path: Path, sandbox_image: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With [forge] github, the first head's review is POSTed once and the next head PATCHes that same comment."""
+    github = FakeGitHub()
+    monkeypatch.setenv("AGENTD_TEST_GITHUB_TOKEN", "ghp_canary_token")
+    comments = "/repos/acme/shop/issues/5/comments"
+    github.answer("GET", comments, 200, [])
+    github.answer("POST", comments, 201, {"id": 4242})
+    github.answer("PATCH", "/repos/acme/shop/issues/comments/4242", 200, {"id": 4242})
+    remote, dev = forge(sample_repo, tmp_path)
+    config_path = write_config(tmp_path, remote)
+    config_path.write_text(
+        config_path.read_text() + f'[forge]\nkind = "github"\napi_url = "{github.url}"\n'
+        'repository = "acme/shop"\ntoken_env = "AGENTD_TEST_GITHUB_TOKEN"\n'
+    )
+    heads: list[str] = []
+
+    def done() -> bool:
+        finished = [t for t in tasks(config_path) if t.done]
+        if not heads and watching(config_path):
+            git(dev, "checkout", "-q", "-b", "feature")
+            heads.append(push_pr(dev, 5, {"docs/a.md": "a\n"}, "docs: a"))
+        elif len(heads) == 1 and len(finished) == 1:
+            heads.append(push_pr(dev, 5, {"docs/b.md": "b\n"}, "docs: b"))
+        return len(finished) == 2
+
+    try:
+        run_daemon(config_path, done)
+    finally:
+        github.close()
+    assert [t.status for t in tasks(config_path)] == ["reviewed", "reviewed"]
+    assert github.calls() == [("GET", comments), ("POST", comments), ("PATCH", "/repos/acme/shop/issues/comments/4242")]
+    first, second = github.seen[1].body["body"], github.seen[2].body["body"]
+    assert first.startswith(MARKER)
+    assert heads[0][:12] in first
+    assert heads[1][:12] in second
+    assert all(s.headers["authorization"] == "Bearer ghp_canary_token" for s in github.seen)
+
+
+def test_webhook_and_poll_of_the_same_head_make_one_job(
+    sample_repo: Path, tmp_path: Path, sandbox_image: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A signed pull_request webhook and the poller seeing the same PR head make exactly one job."""
+    monkeypatch.setenv("AGENTD_WEBHOOK_SECRET", "whsec-test")
+    remote, dev = forge(sample_repo, tmp_path)
+    config_path = write_config(tmp_path, remote)
+    config_path.write_text(config_path.read_text() + '[webhook]\nlisten = "127.0.0.1:0"\n')
+    daemon = Daemon(load_config(config_path))
+    assert daemon.webhook is not None
+    thread = threading.Thread(target=daemon.run, kwargs={"install_signals": False}, daemon=True)
+    thread.start()
+    try:
+        deadline = time.monotonic() + 60
+        while not watching(config_path) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        git(dev, "checkout", "-q", "-b", "feature")
+        head = push_pr(dev, 11, {"docs/c.md": "c\n"}, "docs: c")
+        payload = json.dumps(
+            {
+                "action": "synchronize",
+                "number": 11,
+                "pull_request": {"number": 11, "head": {"sha": head, "ref": "feature"}, "base": {"ref": "main"}},
+            }
+        ).encode()
+        signature = "sha256=" + hmac.new(b"whsec-test", payload, hashlib.sha256).hexdigest()
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{daemon.webhook.port}/webhook",
+            data=payload,
+            method="POST",
+            headers={
+                "X-GitHub-Event": "pull_request",
+                "X-GitHub-Delivery": "d-1",
+                "X-Hub-Signature-256": signature,
+                "Content-Type": "application/json",
+            },
+        )
+        with urllib.request.urlopen(request, timeout=10) as answer:
+            assert answer.status == 202
+        while time.monotonic() < deadline and not any(t.done for t in tasks(config_path)):
+            time.sleep(0.1)
+        time.sleep(1.0)  # several more polls: they must not add a job
+    finally:
+        daemon.request_stop()
+        thread.join(timeout=30)
+    found = tasks(config_path)
+    assert len(found) == 1
+    assert found[0].event.key == f"pr:11:{head}"

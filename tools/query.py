@@ -262,6 +262,11 @@ class QueryDatabaseTool:
         self._config = config
         self._rules = rules
 
+    @property
+    def dsn(self) -> str | None:
+        """The target database's DSN (a secret: never log or show it)."""
+        return self._dsn
+
     def run(self, args: QueryDatabaseArgs, role_allows_sql: bool = True) -> ToolResult:
         """Run one call; every outcome, refusal and database error included, is a ToolResult."""
         started = time.monotonic()

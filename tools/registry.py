@@ -18,6 +18,7 @@ from agentd.protocols import ToolResult, ToolSpec
 from agentd.redact import Redactor
 from tools.code import CodeArgs, CodeError, CodeTool
 from tools.execute import ExecuteCommandArgs, ExecuteCommandTool, command_output
+from tools.profile import PROFILE_DESCRIPTION, ProfileArgs, run_profile
 from tools.query import QueryDatabaseArgs, QueryDatabaseTool
 
 Audit = Callable[[dict[str, Any]], object]
@@ -34,7 +35,9 @@ ARGUMENTS: dict[str, type[BaseModel]] = {
     "code": CodeArgs,
     "execute_command": ExecuteCommandArgs,
     "query_database": QueryDatabaseArgs,
+    "profile": ProfileArgs,
 }
+DESCRIPTIONS["profile"] = PROFILE_DESCRIPTION
 
 
 def schema_of(model: type[BaseModel]) -> dict[str, Any]:
@@ -75,7 +78,7 @@ class Toolbox:
         limits = self.policy.role(role)
         names = ["code"]
         if self.execute is not None and limits.commands:
-            names.append("execute_command")
+            names += ["execute_command", "profile"]
         if self.query is not None and limits.sql:
             names.append("query_database")
         return [tool_spec(name) for name in names]
@@ -119,6 +122,10 @@ class Toolbox:
             if self.execute is None or not self.policy.role(role).commands:
                 return ToolResult(False, {"error": f"the {role} role may not run commands"}, "refused", f"role:{role}")
             return self._execute(role, ExecuteCommandArgs.model_validate(arguments))
+        if name == "profile":
+            if self.execute is None or not self.policy.role(role).commands:
+                return ToolResult(False, {"error": f"the {role} role may not run commands"}, "refused", f"role:{role}")
+            return run_profile(self.execute.sandbox, ProfileArgs.model_validate(arguments))
         if name == "query_database":
             if self.query is None:
                 return ToolResult(False, {"error": "no target database is configured"}, "refused", "no-database")

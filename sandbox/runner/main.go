@@ -30,6 +30,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -226,7 +227,49 @@ func (r *reaper) collect(pid int) {
 		delete(r.leaders, pid)
 		c.done = true
 		c.status <- ws
+		r.killOrphans()
 	}
+}
+
+// killOrphans SIGKILLs every process reparented to the runner that leads no running command:
+// a child that left its command's group (setsid) and outlived its parent must not outlive the
+// command. Called with r.mu held, so no command can start between the scan and the kill.
+func (r *reaper) killOrphans() {
+	self := os.Getpid()
+	entries, err := os.ReadDir("/proc")
+	if err != nil {
+		return
+	}
+	for _, entry := range entries {
+		pid, err := strconv.Atoi(entry.Name())
+		if err != nil || pid == self || r.leaders[pid] != nil {
+			continue
+		}
+		if parentOf(pid) == self {
+			_ = syscall.Kill(-pid, syscall.SIGKILL) // its own group, if it made one
+			_ = syscall.Kill(pid, syscall.SIGKILL)
+		}
+	}
+}
+
+// parentOf reads the parent pid from /proc/PID/stat (0 when the process is gone).
+func parentOf(pid int) int {
+	data, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return 0
+	}
+	// The command name may hold spaces and parentheses: the fields start after the last ')'.
+	text := string(data)
+	end := strings.LastIndexByte(text, ')')
+	if end < 0 {
+		return 0
+	}
+	fields := strings.Fields(text[end+1:])
+	if len(fields) < 2 {
+		return 0
+	}
+	ppid, _ := strconv.Atoi(fields[1])
+	return ppid
 }
 
 // exitedChild returns the pid of an exited child left unreaped (WNOWAIT), or 0 when none.

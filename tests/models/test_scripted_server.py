@@ -92,7 +92,7 @@ def test_the_model_list_and_recorded_requests() -> None:
         claude = anthropic.Anthropic(base_url=server.anthropic_base_url, api_key="k")
         assert [m.id for m in claude.models.list()] == ["scripted"]
         claude.close()
-        with urllib.request.urlopen(f"{server.url}/v1/models") as response:  # noqa: S310
+        with urllib.request.urlopen(f"{server.url}/v1/models") as response:
             assert json.load(response)["has_more"] is False
         assert [r.path for r in server.requests] == ["/v1/models"] * 3
         server.reset()

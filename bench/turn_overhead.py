@@ -1,0 +1,78 @@
+"""agentd's own overhead per model turn: everything but the model's time, with SQLite.
+
+Usage: .venv/bin/python bench/turn_overhead.py [-n 300]
+A turn here: a model call answered at once by an in-process model (no HTTP), a code-tool call
+audited in SQLite, a submit validated, usage and the turn recorded. Prints p50 and p95.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+from agentd.config import DebateConfig
+from agentd.debate import Session, Team
+from agentd.events import TaskRequested
+from agentd.policy import load_policy
+from agentd.protocols import Completion, Message, ToolCall, ToolSpec, Usage
+from agentd.redact import Redactor
+from agentd.store_sqlite import SQLiteStore
+from tools.code import CodeTool
+from tools.registry import Toolbox
+
+
+class InstantModel:
+    """Answers at once: first a code-tool call, then the submit (so the measure is agentd's work alone)."""
+
+    name = "instant:m"
+
+    def complete(self, messages: list[Message], tools: list[ToolSpec]) -> Completion:
+        """Read a file on the first step, submit on the second."""
+        if not any(m.role == "tool" for m in messages):
+            call = ToolCall("c1", "code", '{"action": "read", "file_path": "main.go"}')
+        else:
+            call = ToolCall("c2", "submit_review", '{"verdict": "approve", "summary": "ok"}')
+        return Completion("", (call,), Usage(100, 10), self.name)
+
+
+def main() -> None:
+    """Time n turns of two model steps each; report per model call."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("-n", type=int, default=300)
+    n = parser.parse_args().n
+    with tempfile.TemporaryDirectory() as scratch:
+        root = Path(scratch)
+        (root / "ws").mkdir()
+        (root / "ws" / "main.go").write_text("package main\n\nfunc main() {}\n")
+        store = SQLiteStore(str(root / "agentd.db"))
+        task, _ = store.enqueue(TaskRequested(repo="/r", description="d", base_ref="main", request_id="b"), "d", None)
+        session_id = store.start_session(task, "bench", "broadcast")
+        policy = load_policy()
+        model = InstantModel()
+        tools = Toolbox(
+            CodeTool(root / "ws", policy),
+            None,
+            None,
+            policy,
+            Redactor(),
+            audit=lambda record: store.add_tool_call(session_id, record),
+        )
+        team = Team(lambda _role: model, Session(store, task, session_id, {}), DebateConfig(), threading.Event(), 4)
+        who = team.participant("critic")
+        times = []
+        for i in range(n + 20):
+            started = time.perf_counter()
+            turn = team.speak(who, "Review.", tools, f"t{i}")
+            times.append((time.perf_counter() - started) * 1000 / 2)  # two model calls per turn
+            assert turn.submission is not None
+        times = sorted(times[20:])
+    print(f"N={n} turns (two model calls each), agentd overhead per model call with SQLite:")
+    print(f"  p50 {statistics.median(times):.3f} ms   p95 {times[int(len(times) * 0.95)]:.3f} ms (target p50 <= 5 ms)")
+
+
+if __name__ == "__main__":
+    main()
