@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+import threading
 import time
 import uuid
 from pathlib import Path
@@ -113,7 +114,31 @@ def run(config_path: Path) -> None:
     """Run the daemon in the foreground (SIGTERM or SIGINT stops it cleanly)."""
     from agentd.daemon import Daemon  # noqa: PLC0415
 
-    sys.exit(Daemon(_load(config_path)).run())
+    config = _load(config_path)
+    log_file = config.daemon.state_dir / "logs" / "agentd.log"
+    configure_logging(Redactor.from_environment(config.secret_env_names()), config.daemon.log_format, log_file=log_file)
+    sys.exit(Daemon(config).run())
+
+
+@main.command()
+@CONFIG_OPTION
+@click.option("--follow", "-f", is_flag=True, help="Keep printing new lines as the daemon writes them.")
+@click.option("--lines", "-n", default=50, show_default=True, help="How many of the last lines to print first.")
+def logs(config_path: Path, follow: bool, lines: int) -> None:
+    """Print the daemon's log (STATE_DIR/logs/agentd.log); --follow keeps watching it."""
+    config = load_config(config_path)
+    path = config.daemon.state_dir / "logs" / "agentd.log"
+    if not path.exists():
+        raise AgentdError(f"{path}: no log yet; the daemon writes it once `agentd run` has started")
+    with path.open(encoding="utf-8", errors="replace") as handle:
+        for line in handle.readlines()[-lines:] if lines > 0 else []:
+            click.echo(line, nl=False)
+        while follow:
+            line = handle.readline()
+            if line:
+                click.echo(line, nl=False)
+            else:
+                time.sleep(0.2)
 
 
 @main.command()
@@ -143,25 +168,44 @@ def task(description: str, config_path: Path, base_ref: str | None, kind: str, w
 
 
 def _wait_for(config: Config, store: Any, task_id: int) -> None:
+    worker = None
     if not store.live_daemons(within_s=10):
         from agentd.daemon import Daemon  # noqa: PLC0415
 
         click.echo("no daemon is running; running the job here")
         daemon = Daemon(config, store)
         daemon.recover()
-        while not (store.get_task(task_id)).done and daemon.work_once():
-            pass
-    last = ""
+
+        def work() -> None:
+            while not store.get_task(task_id).done and daemon.work_once():
+                pass
+
+        worker = threading.Thread(target=work, name="worker", daemon=True)
+        worker.start()
+    last, shown = "", 0
     while True:
         found = store.get_task(task_id)
         if found.status != last:
             click.echo(f"task {task_id}: {found.status}")
             last = found.status
-        if found.done:
+        shown = _print_progress(store.task_record(task_id), shown)
+        if found.done or (worker is not None and not worker.is_alive()):
             break
         time.sleep(0.5)
+    found = store.get_task(task_id)
+    _print_progress(store.task_record(task_id), shown)
     _print_task_line(found)
     sys.exit(0 if found.status in {"fixed", "reviewed"} else 1)
+
+
+def _print_progress(record: dict[str, Any], shown: int) -> int:
+    """Print the turns finished since the last call (live progress); returns how many are shown."""
+    turns = [turn for session in record["sessions"] for turn in session["turns"]]
+    for turn in turns[shown:]:
+        submission = turn.get("submission") or {}
+        said = submission.get("summary") or submission.get("rationale") or submission.get("approach") or turn["status"]
+        click.echo(f"  {turn['agent']} ({turn['role']}): {str(said).splitlines()[0][:100]}")
+    return len(turns)
 
 
 def _print_task_line(found: Any) -> None:

@@ -26,6 +26,7 @@ from agentd.modelpool import ModelPool
 from agentd.policy import Policy, load_policy
 from agentd.protocols import Forge
 from agentd.redact import Redactor
+from agentd.sdnotify import notify, watchdog_interval_s
 from agentd.store import Lease, Store, open_store
 from agentd.triggers import RefWatcher
 from agentd.webhook import WebhookServer
@@ -133,6 +134,7 @@ class Daemon:
     def request_stop(self, signum: int = signal.SIGTERM, _frame: FrameType | None = None) -> None:
         """Ask the daemon to stop: no new job, the running one is cancelled at its next step."""
         log.info("stopping", signal=signal.Signals(signum).name)
+        notify("STOPPING=1")
         self.stop_event.set()
         self.cancel.set()
         self.watcher.stop()
@@ -152,7 +154,6 @@ class Daemon:
             api.start()
         if self.webhook is not None:
             self.webhook.start()
-            log.info("webhook listening", url=self.webhook.url)
         self.store.heartbeat(self.owner, os.getpid())
         threads = [
             threading.Thread(target=self.watcher.run, args=(self.stop_event,), name="trigger", daemon=True),
@@ -162,6 +163,7 @@ class Daemon:
         for thread in threads:
             thread.start()
         log.info("agentd running", repository=self.config.repository.source, owner=self.owner)
+        notify("READY=1")
         while not self.stop_event.wait(0.5):
             pass
         if api is not None:
@@ -196,8 +198,10 @@ class Daemon:
                 self.stop_event.wait(self.config.daemon.poll_interval_s)
 
     def _heartbeat(self) -> None:
-        while not self.stop_event.wait(HEARTBEAT_S):
+        interval = min(HEARTBEAT_S, watchdog_interval_s() or HEARTBEAT_S)
+        while not self.stop_event.wait(interval):
             self.store.heartbeat(self.owner, os.getpid())
+            notify("WATCHDOG=1")
             lease = self._lease
             if lease is not None and not self.store.renew_lease(lease, self.config.daemon.lease_s):
                 log.warning("lease lost; cancelling job", job=lease.job_id)

@@ -2,6 +2,7 @@
 
 Only the store touches the database. SQLite is the default backend (agentd.store_sqlite); a
 PostgreSQL backend (agentd.store_postgres) implements the same protocol over the same schema.
+Both shape their rows into records with the same pure functions (agentd.store_records).
 """
 
 from __future__ import annotations

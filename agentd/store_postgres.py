@@ -3,154 +3,35 @@
 Same semantics as agentd.store_sqlite. Where SQLite serialises every write with one file lock,
 this backend relies on row locks: `claim_job` takes the oldest free job with `FOR UPDATE SKIP
 LOCKED`, and `enqueue` leans on the UNIQUE event key (`ON CONFLICT DO NOTHING`), so concurrent
-writers neither block each other on the queue nor double anything.
+writers neither block each other on the queue nor double anything. Connections come from the
+pool in agentd.store_pool; rows become records through agentd.store_records, as in SQLite.
 """
 
 from __future__ import annotations
 
 import json
-import os
-import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
+from functools import partial
 from importlib import resources
 from typing import Any
 
-import psycopg
 from psycopg import sql
-from psycopg.conninfo import conninfo_to_dict
-from psycopg.rows import DictRow, dict_row
+from psycopg.rows import DictRow
 
+from agentd import store_records as records
 from agentd.errors import StoreError
-from agentd.events import Event, PullRequestUpdated, event_from_json
-from agentd.redact import MASK, Redactor
+from agentd.events import Event
 from agentd.store import TASK_DONE_STATES, Lease, Task
+from agentd.store_pool import ConnectionPool, Cursor, connect, dsn_target, mask_dsn
+
+__all__ = ["SCHEMA_VERSION", "PostgresStore", "mask_dsn"]  # mask_dsn: still importable from here
 
 SCHEMA_VERSION = 1
-_TASK_FIELDS = {"status", "summary", "branch", "commit_sha", "tests_passed", "finished_at", "base_sha"}
 # Transaction-scoped advisory lock keys ("agentd" + a suffix): schema creation, capped claims.
 _SCHEMA_LOCK = 0x6167656E7464_01
 _CLAIM_LOCK = 0x6167656E7464_02
-_IDLE_CONNECTIONS = 4
-_PING_AFTER_S = 30.0  # an idle connection older than this is checked before use
-
-Connection = psycopg.Connection[DictRow]
-Cursor = psycopg.Cursor[DictRow]
-
-
-def mask_dsn(text: str, dsn: str) -> str:
-    """`text` with the DSN's password (key=value or URL form) masked."""
-    try:
-        password = conninfo_to_dict(dsn).get("password")
-    except psycopg.Error:
-        password = None
-    if password:
-        text = text.replace(str(password), MASK)
-    return Redactor().text(text)
-
-
-def _target(dsn: str) -> str:
-    """user@host:port/dbname for messages: everything a reader needs, no password."""
-    try:
-        info = conninfo_to_dict(dsn)
-    except psycopg.Error:
-        return "an unparsable DSN"
-    return f"{info.get('user', '')}@{info.get('host', '')}:{info.get('port', '')}/{info.get('dbname', '')}"
-
-
-class _Pool:
-    """A few idle connections per process; each caller holds one connection for one operation.
-
-    Threads come and go (parallel debate strategies), so connections belong to the pool, not to
-    threads. A connection in an unknown state (broken, mid-transaction) is closed, not reused; one
-    idle for a while is pinged first, so a server restart costs no failed call.
-    """
-
-    def __init__(self, connect: Callable[[], Connection], keep: int = _IDLE_CONNECTIONS) -> None:
-        self._connect = connect
-        self._keep = keep
-        self._idle: list[tuple[Connection, float]] = []  # with the monotonic time it came back
-        self._lock = threading.Lock()
-        self._pid = os.getpid()
-        self._inherited: list[tuple[Connection, float]] = []
-        self._closed = False
-
-    @contextmanager
-    def connection(self) -> Iterator[Connection]:
-        """Lend a connection for the duration of the block."""
-        conn = self._take()
-        try:
-            yield conn
-        finally:
-            self._give_back(conn)
-
-    def _take(self) -> Connection:
-        while True:
-            with self._lock:
-                if self._closed:
-                    raise StoreError("the store is closed")
-                if os.getpid() != self._pid:
-                    # A forked child must not touch the parent's sockets, not even to close them.
-                    self._inherited.extend(self._idle)
-                    self._idle, self._pid = [], os.getpid()
-                if not self._idle:
-                    break
-                conn, since = self._idle.pop()
-            if time.monotonic() - since < _PING_AFTER_S or _alive(conn):
-                return conn
-            conn.close()
-        return self._connect()
-
-    def _give_back(self, conn: Connection) -> None:
-        reusable = not conn.closed and conn.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
-        with self._lock:
-            if reusable and not self._closed and len(self._idle) < self._keep and os.getpid() == self._pid:
-                self._idle.append((conn, time.monotonic()))
-                return
-        conn.close()
-
-    def close(self) -> None:
-        """Close the idle connections; lent ones close when they come back."""
-        with self._lock:
-            self._closed = True
-            idle, self._idle = self._idle, []
-        for conn, _ in idle:
-            conn.close()
-
-
-def _alive(conn: Connection) -> bool:
-    try:
-        conn.execute("SELECT 1")
-    except psycopg.Error:
-        return False
-    return True
-
-
-def _turn_row(row: DictRow) -> dict[str, Any]:
-    return {**row, "submission": json.loads(row["submission"]) if row["submission"] else None}
-
-
-def _call_row(row: DictRow) -> dict[str, Any]:
-    return {**row, "arguments": json.loads(row["arguments"]), "output": json.loads(row["output"])}
-
-
-def _task(row: DictRow) -> Task:
-    passed = row["tests_passed"]
-    return Task(
-        id=row["id"],
-        kind=row["kind"],
-        description=row["description"],
-        status=row["status"],
-        base_sha=row["base_sha"],
-        summary=row["summary"],
-        branch=row["branch"],
-        commit_sha=row["commit_sha"],
-        tests_passed=None if passed is None else bool(passed),
-        event=event_from_json(row["payload"]),
-        created_at=row["created_at"],
-        finished_at=row["finished_at"],
-    )
 
 
 class PostgresStore:
@@ -158,19 +39,11 @@ class PostgresStore:
 
     def __init__(self, dsn: str) -> None:
         self._dsn = dsn
-        self._pool = _Pool(self._connect)
+        self._pool = ConnectionPool(partial(connect, dsn))
         self._create_schema()
 
     def __repr__(self) -> str:
-        return f"PostgresStore({_target(self._dsn)})"
-
-    def _connect(self) -> Connection:
-        try:
-            return psycopg.connect(self._dsn, autocommit=True, row_factory=dict_row, application_name="agentd")
-        except psycopg.Error as exc:
-            # `from None`: the original exception is not ours to vet, so it is not chained.
-            message = mask_dsn(str(exc), self._dsn)
-            raise StoreError(f"cannot connect to the PostgreSQL store {_target(self._dsn)}: {message}") from None
+        return f"PostgresStore({dsn_target(self._dsn)})"
 
     def _create_schema(self) -> None:
         script = resources.files("agentd").joinpath("schema_postgres.sql").read_text(encoding="utf-8")
@@ -223,7 +96,7 @@ class PostgresStore:
                 if seen is None:
                     raise StoreError(f"event {event.key} is recorded without a task")
                 return int(seen["id"]), False
-            subject = f"pr:{event.number}" if isinstance(event, PullRequestUpdated) else None
+            subject = records.task_subject(event)
             task = cur.execute(
                 "INSERT INTO tasks(event_id, kind, subject, description, base_sha, created_at) "
                 "VALUES (%s, %s, %s, %s, %s, %s) RETURNING id",
@@ -311,9 +184,7 @@ class PostgresStore:
 
     def update_task(self, task_id: int, **fields: Any) -> None:
         """Set task fields (status, summary, branch, commit_sha, tests_passed, finished_at)."""
-        unknown = set(fields) - _TASK_FIELDS
-        if unknown:
-            raise ValueError(f"unknown task fields: {sorted(unknown)}")
+        records.check_task_fields(fields)
         assignments = sql.SQL(", ").join(sql.SQL("{} = %s").format(sql.Identifier(name)) for name in fields)
         # tests_passed is an INTEGER 0/1 column, as in SQLite; psycopg would send a bool as boolean
         values = [int(v) if isinstance(v, bool) else v for v in fields.values()]
@@ -325,7 +196,7 @@ class PostgresStore:
         row = self._one(
             "SELECT t.*, e.payload FROM tasks t JOIN events e ON e.id = t.event_id WHERE t.id = %s", task_id
         )
-        return _task(row) if row else None
+        return records.task_from_row(row) if row else None
 
     def list_tasks(self, limit: int = 50, status: str | None = None) -> list[Task]:
         """The newest tasks first, only those in `status` when it is given."""
@@ -336,7 +207,7 @@ class PostgresStore:
             status,
             limit,
         )
-        return [_task(row) for row in rows]
+        return [records.task_from_row(row) for row in rows]
 
     def list_history(self, limit: int = 50) -> list[dict[str, Any]]:
         """Finished tasks, latest first, each with its token totals and model calls."""
@@ -350,7 +221,7 @@ class PostgresStore:
             list(TASK_DONE_STATES),
             limit,
         )
-        return [{**r, "tests_passed": None if r["tests_passed"] is None else bool(r["tests_passed"])} for r in rows]
+        return [records.history_entry(r) for r in rows]
 
     # ------------------------------------------------------------ debate record
 
@@ -381,20 +252,7 @@ class PostgresStore:
                 "INSERT INTO debate_turns(session_id, seq, agent, role, model, content, submission, status, "
                 "input_tokens, output_tokens, latency_ms, created_at) "
                 "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING id",
-                (
-                    session_id,
-                    turn["seq"],
-                    turn["agent"],
-                    turn["role"],
-                    turn["model"],
-                    turn.get("content", ""),
-                    json.dumps(turn.get("submission")),
-                    turn.get("status", "done"),
-                    turn.get("input_tokens", 0),
-                    turn.get("output_tokens", 0),
-                    float(turn.get("latency_ms", 0.0)),
-                    time.time(),
-                ),
+                records.turn_params(session_id, turn, time.time()),
             ).fetchone()
         assert row is not None
         return int(row["id"])
@@ -404,20 +262,7 @@ class PostgresStore:
         return self._insert(
             "INSERT INTO tool_calls(session_id, turn_seq, agent, tool, arguments, decision, rule, ok, exit_code, "
             "duration_ms, output, created_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING id",
-            (
-                session_id,
-                call["turn_seq"],
-                call["agent"],
-                call["tool"],
-                call["arguments"],
-                call["decision"],
-                call.get("rule", ""),
-                int(call["ok"]),
-                call.get("exit_code"),
-                float(call.get("duration_ms", 0.0)),
-                call["output"],
-                time.time(),
-            ),
+            records.tool_call_params(session_id, call, time.time()),
         )
 
     def add_usage(self, task_id: int, model: str, input_tokens: int, output_tokens: int, cost_usd: float = 0.0) -> None:
@@ -442,7 +287,7 @@ class PostgresStore:
         if row is None:
             return None
         turns = self._all("SELECT * FROM debate_turns WHERE session_id = %s ORDER BY seq", row["id"])
-        return int(row["id"]), [_turn_row(t) for t in turns]
+        return int(row["id"]), [records.turn_from_row(t) for t in turns]
 
     def record_model_outcome(
         self, kind: str, model: str, agreed: bool, green: bool, cost_usd: float, latency_ms: float
@@ -463,19 +308,10 @@ class PostgresStore:
 
     def add_code_version(self, task_id: int, version: dict[str, Any]) -> None:
         """Record a tree agentd tested (base, candidate, final)."""
-        passed = version.get("tests_passed")
         self._insert(
             "INSERT INTO code_versions(task_id, kind, sha, diff, tests_passed, test_output, created_at) "
             "VALUES (%s, %s, %s, %s, %s, %s, %s) RETURNING id",
-            (
-                task_id,
-                version["kind"],
-                version.get("sha"),
-                version.get("diff", ""),
-                None if passed is None else int(passed),
-                version.get("test_output", ""),
-                time.time(),
-            ),
+            records.code_version_params(task_id, version, time.time()),
         )
 
     def _insert(self, query: str, args: tuple[Any, ...]) -> int:
@@ -487,15 +323,14 @@ class PostgresStore:
 
     def task_record(self, task_id: int) -> dict[str, Any]:
         """The whole record of a task: sessions, turns, tool calls, versions, usage."""
-        sessions = []
-        for session in self._all("SELECT * FROM debate_sessions WHERE task_id = %s ORDER BY id", task_id):
-            record = dict(session)
-            record["verdict"] = json.loads(session["verdict"]) if session["verdict"] else None
-            turns = self._all("SELECT * FROM debate_turns WHERE session_id = %s ORDER BY id", session["id"])
-            calls = self._all("SELECT * FROM tool_calls WHERE session_id = %s ORDER BY id", session["id"])
-            record["turns"] = [_turn_row(t) for t in turns]
-            record["tool_calls"] = [_call_row(c) for c in calls]
-            sessions.append(record)
+        sessions = [
+            records.session_record(
+                session,
+                self._all("SELECT * FROM debate_turns WHERE session_id = %s ORDER BY id", session["id"]),
+                self._all("SELECT * FROM tool_calls WHERE session_id = %s ORDER BY id", session["id"]),
+            )
+            for session in self._all("SELECT * FROM debate_sessions WHERE task_id = %s ORDER BY id", task_id)
+        ]
         versions = self._all("SELECT * FROM code_versions WHERE task_id = %s ORDER BY id", task_id)
         usage = self._one(
             "SELECT COALESCE(SUM(input_tokens), 0)::BIGINT AS input_tokens, "
@@ -504,7 +339,7 @@ class PostgresStore:
             task_id,
         )
         job = self._one("SELECT status, attempts, error FROM jobs WHERE task_id = %s", task_id)
-        return {"sessions": sessions, "versions": versions, "usage": usage or {}, "job": job or {}}
+        return records.task_record(sessions, versions, usage, job)
 
     def task_activity(self, task_id: int, after_turn: int, after_call: int, limit: int = 500) -> dict[str, Any]:
         """A task's turns and tool calls with ids above the given ones, oldest first (for live streams)."""
@@ -522,7 +357,7 @@ class PostgresStore:
             after_call,
             limit,
         )
-        return {"turns": [_turn_row(t) for t in turns], "tool_calls": [_call_row(c) for c in calls]}
+        return records.task_activity(turns, calls)
 
     def list_sessions(self, limit: int = 50) -> list[dict[str, Any]]:
         """Debate sessions, newest first, with their verdicts and turn and tool-call counts."""
@@ -532,7 +367,7 @@ class PostgresStore:
             "FROM debate_sessions s ORDER BY s.id DESC LIMIT %s",
             limit,
         )
-        return [{**r, "verdict": json.loads(r["verdict"]) if r["verdict"] else None} for r in rows]
+        return [records.session_from_row(r) for r in rows]
 
     def list_agents(self) -> list[dict[str, Any]]:
         """The agents that ever took a turn: name, role, model."""
@@ -593,29 +428,21 @@ class PostgresStore:
 
     def counts(self) -> dict[str, int]:
         """Job counts by status."""
-        rows = self._all("SELECT status, COUNT(*) AS n FROM jobs GROUP BY status")
-        return {str(r["status"]): int(r["n"]) for r in rows}
+        return records.counts_by(self._all("SELECT status AS k, COUNT(*) AS n FROM jobs GROUP BY status"))
 
     def stats(self) -> dict[str, Any]:
         """Totals for metrics: jobs, tasks and tool calls by status or decision; tokens and model calls."""
-
-        def grouped(query: str) -> dict[str, int]:
-            return {str(r["k"]): int(r["n"]) for r in self._all(query)}
-
         usage = self._one(
-            "SELECT COALESCE(SUM(input_tokens), 0) AS i, COALESCE(SUM(output_tokens), 0) AS o, COUNT(*) AS n, "
-            "COALESCE(SUM(cost_usd), 0)::DOUBLE PRECISION AS usd FROM usage"
+            "SELECT COALESCE(SUM(input_tokens), 0) AS input_tokens, COALESCE(SUM(output_tokens), 0) AS output_tokens, "
+            "COUNT(*) AS calls, COALESCE(SUM(cost_usd), 0)::DOUBLE PRECISION AS cost_usd FROM usage"
         )
         assert usage is not None
-        return {
-            "jobs": grouped("SELECT status AS k, COUNT(*) AS n FROM jobs GROUP BY status"),
-            "tasks": grouped("SELECT status AS k, COUNT(*) AS n FROM tasks GROUP BY status"),
-            "tool_calls": grouped("SELECT decision AS k, COUNT(*) AS n FROM tool_calls GROUP BY decision"),
-            "input_tokens": int(usage["i"]),
-            "output_tokens": int(usage["o"]),
-            "model_calls": int(usage["n"]),
-            "cost_usd": float(usage["usd"]),
-        }
+        return records.stats(
+            self._all("SELECT status AS k, COUNT(*) AS n FROM jobs GROUP BY status"),
+            self._all("SELECT status AS k, COUNT(*) AS n FROM tasks GROUP BY status"),
+            self._all("SELECT decision AS k, COUNT(*) AS n FROM tool_calls GROUP BY decision"),
+            usage,
+        )
 
     def close(self) -> None:
         """Close the pooled connections."""

@@ -12,37 +12,9 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from agentd.events import Event, PullRequestUpdated, event_from_json
+from agentd import store_records as records
+from agentd.events import Event
 from agentd.store import TASK_DONE_STATES, Lease, Task
-
-_TASK_FIELDS = {"status", "summary", "branch", "commit_sha", "tests_passed", "finished_at", "base_sha"}
-
-
-def _task(row: sqlite3.Row) -> Task:
-    passed = row["tests_passed"]
-    return Task(
-        id=row["id"],
-        kind=row["kind"],
-        description=row["description"],
-        status=row["status"],
-        base_sha=row["base_sha"],
-        summary=row["summary"],
-        branch=row["branch"],
-        commit_sha=row["commit_sha"],
-        tests_passed=None if passed is None else bool(passed),
-        event=event_from_json(row["payload"]),
-        created_at=row["created_at"],
-        finished_at=row["finished_at"],
-    )
-
-
-def _turn_row(row: sqlite3.Row) -> dict[str, Any]:
-    return {**dict(row), "submission": json.loads(row["submission"]) if row["submission"] else None}
-
-
-def _call_row(row: sqlite3.Row) -> dict[str, Any]:
-    return {**dict(row), "arguments": json.loads(row["arguments"]), "output": json.loads(row["output"])}
-
 
 _DONE_IN = ", ".join(f"'{state}'" for state in TASK_DONE_STATES)
 
@@ -92,14 +64,14 @@ class SQLiteStore:
                 raise
             self._db.execute("COMMIT")
 
-    def _one(self, sql: str, *args: Any) -> sqlite3.Row | None:
+    def _one(self, sql: str, *args: Any) -> dict[str, Any] | None:
         with self._lock:
             row: sqlite3.Row | None = self._db.execute(sql, args).fetchone()
-            return row
+            return dict(row) if row is not None else None
 
-    def _all(self, sql: str, *args: Any) -> list[sqlite3.Row]:
+    def _all(self, sql: str, *args: Any) -> list[dict[str, Any]]:
         with self._lock:
-            return list(self._db.execute(sql, args).fetchall())
+            return [dict(row) for row in self._db.execute(sql, args).fetchall()]
 
     # ------------------------------------------------------------ queue
 
@@ -116,7 +88,7 @@ class SQLiteStore:
                 "INSERT INTO events(key, type, payload, created_at) VALUES (?, ?, ?, ?)",
                 (event.key, event.type, event.model_dump_json(), now),
             ).lastrowid
-            subject = f"pr:{event.number}" if isinstance(event, PullRequestUpdated) else None
+            subject = records.task_subject(event)
             task_id = db.execute(
                 "INSERT INTO tasks(event_id, kind, subject, description, base_sha, created_at) "
                 "VALUES (?, ?, ?, ?, ?, ?)",
@@ -201,9 +173,7 @@ class SQLiteStore:
 
     def update_task(self, task_id: int, **fields: Any) -> None:
         """Set task fields (status, summary, branch, commit_sha, tests_passed, finished_at)."""
-        unknown = set(fields) - _TASK_FIELDS
-        if unknown:
-            raise ValueError(f"unknown task fields: {sorted(unknown)}")
+        records.check_task_fields(fields)
         assignments = ", ".join(f"{name} = ?" for name in fields)
         with self._tx() as db:
             db.execute(f"UPDATE tasks SET {assignments} WHERE id = ?", (*fields.values(), task_id))
@@ -211,7 +181,7 @@ class SQLiteStore:
     def get_task(self, task_id: int) -> Task | None:
         """One task, or None."""
         row = self._one("SELECT t.*, e.payload FROM tasks t JOIN events e ON e.id = t.event_id WHERE t.id = ?", task_id)
-        return _task(row) if row else None
+        return records.task_from_row(row) if row else None
 
     def list_tasks(self, limit: int = 50, status: str | None = None) -> list[Task]:
         """The newest tasks first, only those in `status` when it is given."""
@@ -221,7 +191,7 @@ class SQLiteStore:
             *args,
             limit,
         )
-        return [_task(row) for row in rows]
+        return [records.task_from_row(row) for row in rows]
 
     def list_history(self, limit: int = 50) -> list[dict[str, Any]]:
         """Finished tasks, latest first, each with its token totals and model calls."""
@@ -234,9 +204,7 @@ class SQLiteStore:
             f"ON u.task_id = t.id WHERE t.status IN ({_DONE_IN}) ORDER BY t.finished_at DESC, t.id DESC LIMIT ?",
             limit,
         )
-        return [
-            {**dict(r), "tests_passed": None if r["tests_passed"] is None else bool(r["tests_passed"])} for r in rows
-        ]
+        return [records.history_entry(r) for r in rows]
 
     # ------------------------------------------------------------ debate record
 
@@ -268,20 +236,7 @@ class SQLiteStore:
             turn_id = db.execute(
                 "INSERT INTO debate_turns(session_id, seq, agent, role, model, content, submission, status, "
                 "input_tokens, output_tokens, latency_ms, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    session_id,
-                    turn["seq"],
-                    turn["agent"],
-                    turn["role"],
-                    turn["model"],
-                    turn.get("content", ""),
-                    json.dumps(turn.get("submission")),
-                    turn.get("status", "done"),
-                    turn.get("input_tokens", 0),
-                    turn.get("output_tokens", 0),
-                    turn.get("latency_ms", 0.0),
-                    time.time(),
-                ),
+                records.turn_params(session_id, turn, time.time()),
             ).lastrowid
         assert turn_id is not None
         return turn_id
@@ -292,20 +247,7 @@ class SQLiteStore:
             call_id = db.execute(
                 "INSERT INTO tool_calls(session_id, turn_seq, agent, tool, arguments, decision, rule, ok, exit_code, "
                 "duration_ms, output, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    session_id,
-                    call["turn_seq"],
-                    call["agent"],
-                    call["tool"],
-                    call["arguments"],
-                    call["decision"],
-                    call.get("rule", ""),
-                    int(call["ok"]),
-                    call.get("exit_code"),
-                    call.get("duration_ms", 0.0),
-                    call["output"],
-                    time.time(),
-                ),
+                records.tool_call_params(session_id, call, time.time()),
             ).lastrowid
         assert call_id is not None
         return call_id
@@ -331,11 +273,8 @@ class SQLiteStore:
         )
         if row is None:
             return None
-        turns = [
-            {**dict(t), "submission": json.loads(t["submission"]) if t["submission"] else None}
-            for t in self._all("SELECT * FROM debate_turns WHERE session_id = ? ORDER BY seq", row["id"])
-        ]
-        return int(row["id"]), turns
+        turns = self._all("SELECT * FROM debate_turns WHERE session_id = ? ORDER BY seq", row["id"])
+        return int(row["id"]), [records.turn_from_row(t) for t in turns]
 
     def record_model_outcome(
         self, kind: str, model: str, agreed: bool, green: bool, cost_usd: float, latency_ms: float
@@ -352,54 +291,35 @@ class SQLiteStore:
 
     def model_stats(self) -> list[dict[str, Any]]:
         """Per (task kind, model): runs, agreed, green, cost and latency totals."""
-        return [dict(r) for r in self._all("SELECT * FROM model_stats ORDER BY kind, model")]
+        return self._all("SELECT * FROM model_stats ORDER BY kind, model")
 
     def add_code_version(self, task_id: int, version: dict[str, Any]) -> None:
         """Record a tree agentd tested (base, candidate, final)."""
-        passed = version.get("tests_passed")
         with self._tx() as db:
             db.execute(
                 "INSERT INTO code_versions(task_id, kind, sha, diff, tests_passed, test_output, created_at) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (
-                    task_id,
-                    version["kind"],
-                    version.get("sha"),
-                    version.get("diff", ""),
-                    None if passed is None else int(passed),
-                    version.get("test_output", ""),
-                    time.time(),
-                ),
+                records.code_version_params(task_id, version, time.time()),
             )
 
     def task_record(self, task_id: int) -> dict[str, Any]:
         """The whole record of a task: sessions, turns, tool calls, versions, usage."""
-        sessions = []
-        for session in self._all("SELECT * FROM debate_sessions WHERE task_id = ? ORDER BY id", task_id):
-            record = dict(session)
-            record["verdict"] = json.loads(session["verdict"]) if session["verdict"] else None
-            record["turns"] = [
-                {**dict(t), "submission": json.loads(t["submission"]) if t["submission"] else None}
-                for t in self._all("SELECT * FROM debate_turns WHERE session_id = ? ORDER BY id", session["id"])
-            ]
-            record["tool_calls"] = [
-                {**dict(c), "arguments": json.loads(c["arguments"]), "output": json.loads(c["output"])}
-                for c in self._all("SELECT * FROM tool_calls WHERE session_id = ? ORDER BY id", session["id"])
-            ]
-            sessions.append(record)
-        versions = [dict(v) for v in self._all("SELECT * FROM code_versions WHERE task_id = ? ORDER BY id", task_id)]
+        sessions = [
+            records.session_record(
+                session,
+                self._all("SELECT * FROM debate_turns WHERE session_id = ? ORDER BY id", session["id"]),
+                self._all("SELECT * FROM tool_calls WHERE session_id = ? ORDER BY id", session["id"]),
+            )
+            for session in self._all("SELECT * FROM debate_sessions WHERE task_id = ? ORDER BY id", task_id)
+        ]
+        versions = self._all("SELECT * FROM code_versions WHERE task_id = ? ORDER BY id", task_id)
         usage = self._one(
             "SELECT COALESCE(SUM(input_tokens), 0) AS input_tokens, COALESCE(SUM(output_tokens), 0) AS output_tokens, "
             "COUNT(*) AS calls, COALESCE(SUM(cost_usd), 0) AS cost_usd FROM usage WHERE task_id = ?",
             task_id,
         )
         job = self._one("SELECT status, attempts, error FROM jobs WHERE task_id = ?", task_id)
-        return {
-            "sessions": sessions,
-            "versions": versions,
-            "usage": dict(usage) if usage else {},
-            "job": dict(job) if job else {},
-        }
+        return records.task_record(sessions, versions, usage, job)
 
     def task_activity(self, task_id: int, after_turn: int, after_call: int, limit: int = 500) -> dict[str, Any]:
         """A task's turns and tool calls with ids above the given ones, oldest first (for live streams)."""
@@ -417,7 +337,7 @@ class SQLiteStore:
             after_call,
             limit,
         )
-        return {"turns": [_turn_row(t) for t in turns], "tool_calls": [_call_row(c) for c in calls]}
+        return records.task_activity(turns, calls)
 
     def list_sessions(self, limit: int = 50) -> list[dict[str, Any]]:
         """Debate sessions, newest first, with their verdicts and turn and tool-call counts."""
@@ -427,11 +347,11 @@ class SQLiteStore:
             "FROM debate_sessions s ORDER BY s.id DESC LIMIT ?",
             limit,
         )
-        return [{**dict(r), "verdict": json.loads(r["verdict"]) if r["verdict"] else None} for r in rows]
+        return [records.session_from_row(r) for r in rows]
 
     def list_agents(self) -> list[dict[str, Any]]:
         """The agents that ever took a turn: name, role, model."""
-        return [dict(r) for r in self._all("SELECT name, role, model, created_at FROM agents ORDER BY name")]
+        return self._all("SELECT name, role, model, created_at FROM agents ORDER BY name")
 
     # ------------------------------------------------------------ triggers and daemons
 
@@ -488,30 +408,21 @@ class SQLiteStore:
 
     def counts(self) -> dict[str, int]:
         """Job counts by status."""
-        return {
-            str(r["status"]): int(r["n"]) for r in self._all("SELECT status, COUNT(*) AS n FROM jobs GROUP BY status")
-        }
+        return records.counts_by(self._all("SELECT status AS k, COUNT(*) AS n FROM jobs GROUP BY status"))
 
     def stats(self) -> dict[str, Any]:
         """Totals for metrics: jobs, tasks and tool calls by status or decision; tokens and model calls."""
-
-        def grouped(sql: str) -> dict[str, int]:
-            return {str(r[0]): int(r[1]) for r in self._all(sql)}
-
         usage = self._one(
-            "SELECT COALESCE(SUM(input_tokens), 0), COALESCE(SUM(output_tokens), 0), COUNT(*), "
-            "COALESCE(SUM(cost_usd), 0) FROM usage"
+            "SELECT COALESCE(SUM(input_tokens), 0) AS input_tokens, COALESCE(SUM(output_tokens), 0) AS output_tokens, "
+            "COUNT(*) AS calls, COALESCE(SUM(cost_usd), 0) AS cost_usd FROM usage"
         )
         assert usage is not None
-        return {
-            "jobs": grouped("SELECT status, COUNT(*) FROM jobs GROUP BY status"),
-            "tasks": grouped("SELECT status, COUNT(*) FROM tasks GROUP BY status"),
-            "tool_calls": grouped("SELECT decision, COUNT(*) FROM tool_calls GROUP BY decision"),
-            "input_tokens": int(usage[0]),
-            "output_tokens": int(usage[1]),
-            "model_calls": int(usage[2]),
-            "cost_usd": float(usage[3]),
-        }
+        return records.stats(
+            self._all("SELECT status AS k, COUNT(*) AS n FROM jobs GROUP BY status"),
+            self._all("SELECT status AS k, COUNT(*) AS n FROM tasks GROUP BY status"),
+            self._all("SELECT decision AS k, COUNT(*) AS n FROM tool_calls GROUP BY decision"),
+            usage,
+        )
 
     def close(self) -> None:
         """Close the connection."""

@@ -12,11 +12,7 @@ import hashlib
 import hmac
 import json
 import re
-import socket
-import threading
 from collections.abc import Callable, Mapping
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from types import TracebackType
 from typing import Any, cast
 from urllib.parse import urlsplit
 
@@ -24,6 +20,7 @@ import structlog
 
 from agentd.errors import ConfigError
 from agentd.events import CommitPushed, PullRequestUpdated
+from agentd.httpserve import BackgroundHTTPServer, BodyRefused, OwnedHTTPServer, RequestHandler, split_listen
 from agentd.store import Store
 from agentd.triggers import OWN_TRAILER
 
@@ -141,87 +138,41 @@ def describe(event: CommitPushed | PullRequestUpdated, payload: Mapping[str, Any
     return f"{text}: {subject}" if subject else text
 
 
-def _split_listen(listen: str) -> tuple[str, int]:
-    host, sep, port = listen.rpartition(":")
-    host = host.removeprefix("[").removesuffix("]")
-    if not sep or not host or not port.isdigit() or int(port) > 65535:
-        raise ConfigError(f"webhook.listen = {listen!r}: expected host:port, e.g. 127.0.0.1:8766")
-    return host, int(port)
-
-
-class _HTTPServer(ThreadingHTTPServer):
-    request_queue_size = 128  # bursts of deliveries wait in the backlog instead of being refused
-    webhook: WebhookServer
-
-
-class _HTTPServer6(_HTTPServer):
-    address_family = socket.AF_INET6
-
-
-class _Handler(BaseHTTPRequestHandler):
-    server_version = "agentd"
-    sys_version = ""
+class _Handler(RequestHandler):
     timeout = 10  # a stalled client frees its thread
 
     @property
     def _webhook(self) -> WebhookServer:
-        return cast(_HTTPServer, self.server).webhook
+        return cast(OwnedHTTPServer[WebhookServer], self.server).owner
 
-    def log_message(self, format: str, *args: Any) -> None:
-        """Silenced: every request is logged once, through structlog, by the webhook itself."""
+    def _reject(self, status: int, reason: str, headers: Mapping[str, str] | None = None) -> None:
+        self.send_json(status, {"status": "rejected", "reason": reason}, headers)
 
-    def _answer(self, status: int, body: dict[str, Any], extra: Mapping[str, str] | None = None) -> None:
-        data = json.dumps(body).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        for name, value in (extra or {}).items():
-            self.send_header(name, value)
-        self.end_headers()
-        if self.command != "HEAD":
-            self.wfile.write(data)
-
-    def do_POST(self) -> None:
+    def do_POST(self) -> None:  # noqa: N802 - http.server dispatches by name
         """Read the body within the size limit and hand the delivery to the webhook."""
         if urlsplit(self.path).path != self._webhook.path:
-            self._answer(404, {"status": "rejected", "reason": "not found"})
+            self._reject(404, "not found")
             return
         try:
-            length = int(self.headers.get("Content-Length", ""))
-        except ValueError:
-            self._answer(411, {"status": "rejected", "reason": "Content-Length required"})
+            body = self.read_body(MAX_BODY, _DRAIN_LIMIT)
+        except BodyRefused as refused:
+            reason = "Content-Length required" if refused.status == 411 else f"body over {MAX_BODY} bytes"
+            self._reject(refused.status, reason)
             return
-        if length < 0 or length > MAX_BODY:
-            if 0 < length <= _DRAIN_LIMIT:
-                self._drain(length)
-            self.close_connection = True
-            self._answer(413, {"status": "rejected", "reason": f"body over {MAX_BODY} bytes"})
-            return
-        body = self.rfile.read(length)
         status, answer = self._webhook.handle(dict(self.headers.items()), body, self.client_address[0])
-        self._answer(status, answer)
+        self.send_json(status, answer)
 
-    def _drain(self, length: int) -> None:
-        try:
-            while length > 0:
-                chunk = self.rfile.read(min(length, 1 << 16))
-                if not chunk:
-                    return
-                length -= len(chunk)
-        except OSError:
-            return
-
-    def do_GET(self) -> None:
+    def do_GET(self) -> None:  # noqa: N802 - http.server dispatches by name
         """Only POST is served: 405 on the webhook path, 404 elsewhere."""
         if urlsplit(self.path).path != self._webhook.path:
-            self._answer(404, {"status": "rejected", "reason": "not found"})
+            self._reject(404, "not found")
         else:
-            self._answer(405, {"status": "rejected", "reason": "method not allowed"}, {"Allow": "POST"})
+            self._reject(405, "method not allowed", {"Allow": "POST"})
 
     do_PUT = do_PATCH = do_DELETE = do_HEAD = do_OPTIONS = do_GET  # noqa: N815 - http.server dispatches by name
 
 
-class WebhookServer:
+class WebhookServer(BackgroundHTTPServer):
     """An HTTP endpoint for signed GitHub deliveries on a daemon thread; each good one becomes a job."""
 
     def __init__(
@@ -237,7 +188,9 @@ class WebhookServer:
     ) -> None:
         if not secret:
             raise ConfigError("the webhook secret is empty; set the variable webhook.secret_env names")
-        self.host, self._port = _split_listen(listen)
+        host, port = split_listen(listen, "webhook.listen", "127.0.0.1:8766")
+        # deliveries come in bursts; they wait in the listen backlog instead of being refused
+        super().__init__(host, port, name="webhook", handler=_Handler, backlog=128)
         self.path = path
         self._secret = secret
         self.store = store
@@ -245,55 +198,14 @@ class WebhookServer:
         self.watch_branches = list(watch_branches)
         self.pull_requests = pull_requests
         self.on_enqueued = on_enqueued
-        self._http: _HTTPServer | None = None
-        self._thread: threading.Thread | None = None
 
     def __repr__(self) -> str:
         return f"WebhookServer(listen={self.host}:{self._port}, path={self.path!r})"  # never the secret
 
     @property
-    def port(self) -> int:
-        """The bound port (the real one when `listen` asked for port 0)."""
-        return self._port
-
-    @property
     def url(self) -> str:
         """The endpoint's URL."""
-        host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"http://{host}:{self._port}{self.path}"
-
-    def start(self) -> None:
-        """Bind and serve on a daemon thread."""
-        if self._http is not None:
-            return
-        server_class = _HTTPServer6 if ":" in self.host else _HTTPServer
-        http = server_class((self.host, self._port), _Handler)
-        http.webhook = self
-        self._port = int(http.server_address[1])
-        self._http = http
-        self._thread = threading.Thread(target=http.serve_forever, args=(0.1,), name="agentd-webhook", daemon=True)
-        self._thread.start()
-        log.info("webhook listening", url=self.url)
-
-    def stop(self) -> None:
-        """Stop serving and release the port."""
-        http, self._http = self._http, None
-        if http is None:
-            return
-        http.shutdown()
-        http.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-        log.info("webhook stopped", url=self.url)
-
-    def __enter__(self) -> WebhookServer:
-        self.start()
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.stop()
+        return super().url + self.path
 
     def handle(self, headers: Mapping[str, str], body: bytes, remote: str = "") -> Response:
         """Decide one delivery: (HTTP status, JSON answer). Only a good, signed delivery touches the store."""

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import io
 import ipaddress
 import json
 import os
@@ -21,7 +20,6 @@ import socket
 import sqlite3
 import stat
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -67,7 +65,7 @@ HOST_SECRET_PATTERN = "host-secret-[0-9a-f]+"  # finds it without the call's arg
 MAX_TIMEOUT_S = 120.0
 STATEMENT_TIMEOUT_MS = 1000
 TABLE_ROWS = 100
-SANDBOX_CONFIG = SandboxConfig(cpus=2.0)
+SANDBOX_CONFIG = SandboxConfig(cpus=2.0)  # the defaults but two CPUs: Go builds and floods take less wall time
 GIT_IDENTITY = {
     "GIT_AUTHOR_NAME": "T",
     "GIT_AUTHOR_EMAIL": "t@x",
@@ -258,10 +256,19 @@ import (
 	"time"
 )
 
+const ready = "/tmp/agentd-hostile-ready"
+
 func main() {
 	mode := os.Args[1]
-	if mode == "warm" {
+	switch mode {
+	case "warm":
 		fmt.Println("warm")
+		return
+	case "twice":
+		escapeTwice()
+		return
+	case "parent":
+		slowParent()
 		return
 	}
 	for i := 0; i < 3 && mode != "alone"; i++ {
@@ -276,6 +283,35 @@ func main() {
 	}
 	fmt.Println("sleeping")
 	time.Sleep(time.Hour)
+}
+
+// escapeTwice starts a parent in a session of its own, which starts a child in another, then ends normally.
+func escapeTwice() {
+	_ = os.Remove(ready)
+	parent := exec.Command(os.Args[0], "parent")
+	parent.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	if err := parent.Start(); err != nil {
+		fmt.Println("start:", err)
+		os.Exit(1)
+	}
+	for _, err := os.Stat(ready); err != nil; _, err = os.Stat(ready) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	fmt.Println("left behind")
+}
+
+// slowParent holds 128 MiB, so that dying takes a while, and starts a child in a session of its own.
+func slowParent() {
+	held := make([]byte, 128<<20)
+	for i := 0; i < len(held); i += 4096 {
+		held[i] = 1
+	}
+	child := exec.Command("sleep", "3004")
+	child.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	_ = child.Start()
+	_ = os.WriteFile(ready, nil, 0o644)
+	time.Sleep(time.Hour)
+	held[0] = 2
 }
 """
 
@@ -432,19 +468,6 @@ class Host:
         return (self.canary, self.origin / ".git", workspace / ".git")
 
 
-class LogSink(io.StringIO):
-    """The stream structlog prints into for this module; keeps every line."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.lines: list[str] = []
-
-    def write(self, text: str) -> int:
-        """Keep one printed line."""
-        self.lines.append(text)
-        return len(text)
-
-
 @dataclass
 class Recorder:
     """What agentd writes about calls: the audit records, the store they go into, and the log."""
@@ -453,7 +476,7 @@ class Recorder:
     store: SQLiteStore
     store_path: Path
     session_id: int
-    sink: LogSink
+    log_path: Path
     secrets: list[str]
     audit: list[dict[str, Any]] = field(default_factory=list)
 
@@ -461,6 +484,16 @@ class Recorder:
         """The toolbox's audit hook, wired as a job wires it: into the store."""
         self.audit.append(record)
         self.store.add_tool_call(self.session_id, record)
+
+    def log_size(self) -> int:
+        """How many bytes the daemon's log file holds."""
+        return self.log_path.stat().st_size if self.log_path.exists() else 0
+
+    def log_since(self, offset: int) -> str:
+        """What the daemon logged after `offset`."""
+        with self.log_path.open("rb") as log:
+            log.seek(offset)
+            return log.read().decode()
 
     def assert_clean(self, *texts: str) -> None:
         """No secret in any of the texts."""
@@ -601,12 +634,12 @@ def database_unchanged(wall: Wall, admin_dsn: str) -> Iterator[None]:
 def call(wall: Wall, tool: str, **arguments: Any) -> ToolResult:
     """One tool call as a model makes it, logged as the daemon logs it; checks that nothing secret came out."""
     recorder = wall.recorder
-    audited, logged = len(recorder.audit), len(recorder.sink.lines)
+    audited, logged = len(recorder.audit), recorder.log_size()
     result = wall.toolbox.call(ROLE, tool, json.dumps(arguments), agent="hostile", turn_seq=audited)
     log_call(tool, arguments, result)
     assert len(recorder.audit) == audited + 1
     assert recorder.audit[-1]["decision"] == result.decision
-    recorder.assert_clean(json.dumps(result.output), json.dumps(recorder.audit[-1]), *recorder.sink.lines[logged:])
+    recorder.assert_clean(json.dumps(result.output), json.dumps(recorder.audit[-1]), recorder.log_since(logged))
     return result
 
 
@@ -710,13 +743,12 @@ def admin_dsn(canaries: str) -> Iterator[str]:
 
 @pytest.fixture(scope="module")
 def recorder(canaries: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Recorder]:
-    """The redactor, log stream and store, wired as the daemon wires them."""
+    """The redactor, log file and store, wired as the daemon wires them."""
     redactor = Redactor.from_environment([KEY_ENV, TARGET_ENV])
-    sink = LogSink()
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(sys, "stderr", sink)
-        configure_logging(redactor, "json")
-    store_path = tmp_path_factory.mktemp("store") / "agentd.db"
+    state = tmp_path_factory.mktemp("state")
+    log_path = state / "agentd.log"
+    configure_logging(redactor, "json", log_file=log_path)
+    store_path = state / "agentd.db"
     store = SQLiteStore(str(store_path))
     event = TaskRequested(repo="shop", description="hostile input", base_ref="main", request_id="hostile")
     task_id, _ = store.enqueue(event, "hostile input", None)
@@ -724,7 +756,7 @@ def recorder(canaries: str, tmp_path_factory: pytest.TempPathFactory) -> Iterato
     password = conninfo_to_dict(canaries)["password"]
     found = [CANARY_KEY, CANARY_PASSWORD, CANARY_DSN, CANARY_NOTE, HOST_SECRET, canaries, str(password)]
     try:
-        yield Recorder(redactor, store, store_path, session_id, sink, found)
+        yield Recorder(redactor, store, store_path, session_id, log_path, found)
     finally:
         store.close()
         structlog.reset_defaults()
@@ -751,7 +783,6 @@ def factory(
 ) -> Iterator[DockerSandboxFactory]:
     """A sandbox factory of its own; at the end none of its containers is left."""
     run_dir = (host.root / "run").absolute()
-    # two CPUs (the default is one) so the Go compiles and the output flood spend less wall time; limits stay
     yield DockerSandboxFactory(SANDBOX_CONFIG, run_dir, docker_client)
     containers = docker_client.containers.list(all=True, filters={"label": f"{MANAGED_LABEL}=1"})
     mine = [c.name for c in containers if Path(c.labels.get(RUN_DIR_LABEL, "/")).parent == run_dir]
@@ -773,7 +804,6 @@ def open_wall(
     recorder: Recorder,
     query_tool: QueryDatabaseTool,
     docker_client: docker.DockerClient,
-    max_timeout_s: float = MAX_TIMEOUT_S,
 ) -> Iterator[Wall]:
     """A fresh worktree, a sandbox over it, and the toolbox a job would build on them."""
     workspace = make_worktree(host, name)
@@ -784,7 +814,7 @@ def open_wall(
     try:
         toolbox = Toolbox(
             CodeTool(workspace, policy),
-            ExecuteCommandTool(sandbox, policy, max_timeout_s),
+            ExecuteCommandTool(sandbox, policy, MAX_TIMEOUT_S),
             query_tool,
             policy,
             recorder.redactor,
@@ -1127,9 +1157,10 @@ def test_swapping_a_directory_for_a_link_mid_call_leads_nowhere(planted: Wall) -
             ):
                 results.append((arguments, wall.toolbox.call(ROLE, "code", json.dumps(arguments))))
         thread.join()
-    for arguments, result in [*results, (command, racer["result"])]:
+    log_call("execute_command", command, racer["result"])
+    for arguments, result in results:
         log_call("code", arguments, result)
-        wall.recorder.assert_clean(json.dumps(result.output))
+    wall.recorder.assert_clean(*(json.dumps(r.output) for r in [racer["result"], *(r for _a, r in results)]))
     assert racer["result"].ok, racer["result"].output
     assert int(racer["result"].output["stdout"].split()[1]) > 1000
     landed = [r for a, r in results if a["action"] == "create" and r.ok]
@@ -1158,7 +1189,7 @@ def test_swapping_a_directory_for_a_link_mid_call_leads_nowhere(planted: Wall) -
     ],
 )
 def test_a_planted_fifo_cannot_hang_the_code_tool(wall: Wall, arguments: dict[str, Any], ok: bool) -> None:
-    """A FIFO a sandboxed program left in the workspace is never opened for reading or writing by agentd."""
+    """A FIFO a sandboxed program left in the workspace never blocks agentd: reads and writes refuse it."""
     if not (wall.workspace / "hostile.fifo").exists():
         planted_fifo = go_run(wall, "probe", "fifo")
         assert "DONE mkfifo" in planted_fifo.output["stdout"], planted_fifo.output
@@ -1431,14 +1462,19 @@ def test_memory_hog_is_killed(lone_wall: Wall) -> None:
 @pytest.mark.parametrize("mode", ["alone", "kids"])
 def test_sleeper_is_killed_at_its_deadline(wall: Wall, mode: str) -> None:
     """`go run` of a sleeper with timeout_s 1 comes back timed out in about a second, its processes gone."""
-    started = time.monotonic()
-    with nothing_changes(wall):
-        result = go_run(wall, "sleeper", mode, timeout_s=1)
-    assert result.output["timed_out"], result.output
-    assert "sleeping" in result.output["stdout"]  # it was running, not still being built, when the deadline hit
-    assert not result.ok
-    assert time.monotonic() - started < 4
-    assert left_over(wall, ("exe/sleeper", "sleep 3000")) == []
+    slept = False
+    for _attempt in range(4):  # on a loaded machine `go run` may still be linking when the second is up
+        started = time.monotonic()
+        with nothing_changes(wall):
+            result = go_run(wall, "sleeper", mode, timeout_s=1)
+        assert result.output["timed_out"], result.output
+        assert not result.ok
+        assert time.monotonic() - started < 4
+        assert left_over(wall, ("exe/sleeper", "sleep 3000")) == []
+        slept = "sleeping" in result.output["stdout"]
+        if slept:
+            break
+    assert slept  # the sleeper itself, not just the build, was running when the deadline hit
     assert_answers(wall)
 
 
@@ -1448,8 +1484,24 @@ def test_setsid_child_dies_at_the_deadline(lone_wall: Wall) -> None:
         result = go_run(lone_wall, "sleeper", "escape", timeout_s=2)
     assert result.output["timed_out"], result.output
     assert "sleeping" in result.output["stdout"]
+    assert left_over(lone_wall, ("exe/sleeper", "sleep 3000"), within_s=1.0) == []  # before any other command
     assert_answers(lone_wall)
-    assert left_over(lone_wall, ("exe/sleeper", "sleep 3000"), within_s=1.0) == []
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="known weakness: the runner scans for orphans once when a command ends; a child whose setsid() "
+    "parent is still dying is not reparented yet, so it survives until the next command ends",
+)
+def test_grandchild_in_its_own_session_dies_with_the_command(lone_wall: Wall) -> None:
+    """A child started in a session of its own by a setsid() parent is gone once the command has ended."""
+    with nothing_changes(lone_wall):
+        result = go_run(lone_wall, "sleeper", "twice", timeout_s=60)
+    assert result.ok, result.output
+    assert "left behind" in result.output["stdout"]
+    # checked before any other command: the end of the next one sweeps the survivor up
+    assert left_over(lone_wall, ("exe/sleeper", "sleep 3004"), within_s=1.0) == []
+    assert_answers(lone_wall)
 
 
 def test_deadline_cannot_be_raised_by_the_model(
@@ -1694,13 +1746,13 @@ def test_canaries_never_reach_results_audit_logs_or_store(wall: Wall, recorder: 
     assert recorder.redactor.text(CANARY_NOTE) == CANARY_NOTE  # ...but only isolation keeps the note out
     assert recorder.audit
     recorder.assert_clean(*(json.dumps(record) for record in recorder.audit))
-    calls = [line for line in recorder.sink.lines if '"tool call"' in line]
-    assert len(calls) == len(recorder.audit)
-    recorder.assert_clean(*recorder.sink.lines)
+    log = recorder.log_since(0)
+    assert log.count('"tool call"') == len(recorder.audit)
+    recorder.assert_clean(log)
     with contextlib.closing(sqlite3.connect(f"file:{recorder.store_path}?mode=ro", uri=True)) as db:
         stored = db.execute("SELECT count(*) FROM tool_calls").fetchone()[0]
     assert stored == len(recorder.audit)
-    files = sorted(recorder.store_path.parent.glob(recorder.store_path.name + "*"))
+    files = sorted(recorder.store_path.parent.glob(recorder.store_path.name + "*"))  # the database, its WAL
     data = b"".join(path.read_bytes() for path in files)
     assert b"go-build" in data  # the records (the wall's own build, at least) are there to be searched
     for secret in recorder.secrets:

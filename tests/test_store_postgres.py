@@ -255,7 +255,7 @@ def test_connection_dropped_by_the_server_is_replaced(
     store: PostgresStore, postgres_schema_dsn: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """An idle pooled connection the server has closed is noticed and replaced; the caller sees no error."""
-    monkeypatch.setattr("agentd.store_postgres._PING_AFTER_S", 0.0)
+    monkeypatch.setattr("agentd.store_pool._PING_AFTER_S", 0.0)
     store.heartbeat("me", 1)
     with psycopg.connect(postgres_schema_dsn, autocommit=True) as admin:
         admin.execute(
