@@ -11,11 +11,10 @@ import os
 import threading
 import time
 from collections.abc import Callable, Mapping
+from typing import Any
 
 from agentd.config import ModelConfig
 from agentd.errors import ConfigError
-from agentd.models.anthropic_provider import AnthropicModel
-from agentd.models.openai_provider import OpenAIModel
 from agentd.models.retry import Backoff, ModelUnavailableError
 from agentd.protocols import Completion, Message, Model, ToolSpec
 from agentd.testing import Script, ScriptedModelServer
@@ -78,9 +77,65 @@ def build_model(
         server = scripted_server(config.script)
         wire = config.wire
         base_url = server.anthropic_base_url if wire == "anthropic" else server.openai_base_url
-    if wire == "anthropic":
-        return AnthropicModel(name, config, key, base_url=base_url, backoff=backoff, sleep=sleep)
-    return OpenAIModel(name, config, key, base_url=base_url, backoff=backoff, sleep=sleep)
+
+    def client() -> Model:
+        if wire == "anthropic":
+            from agentd.models.anthropic_provider import AnthropicModel  # noqa: PLC0415 - each SDK on demand
+
+            return AnthropicModel(name, config, key, base_url=base_url, backoff=backoff, sleep=sleep)
+        from agentd.models.openai_provider import OpenAIModel  # noqa: PLC0415 - each SDK on demand
+
+        return OpenAIModel(name, config, key, base_url=base_url, backoff=backoff, sleep=sleep)
+
+    return DeferredModel(f"{name}:{config.model}", client)
+
+
+class DeferredModel:
+    """A model whose SDK client is built on its first call: an idle daemon loads no SDK.
+
+    Everything that can fail fast (a missing key, a bad script) was checked by build_model.
+    """
+
+    def __init__(self, name: str, build: Callable[[], Model]) -> None:
+        """Remember how to build the real model."""
+        self._name = name
+        self._build = build
+        self._model: Model | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def name(self) -> str:
+        """`NAME:model`, as the real model names itself."""
+        return self._name
+
+    def _real(self) -> Model:
+        with self._lock:
+            if self._model is None:
+                self._model = self._build()
+            return self._model
+
+    def complete(self, messages: list[Message], tools: list[ToolSpec]) -> Completion:
+        """One call through the real model (built now if this is the first)."""
+        return self._real().complete(messages, tools)
+
+    def close(self) -> None:
+        """Close the real model's client, if it was ever built."""
+        close = getattr(self._model, "close", None)
+        if callable(close):
+            close()
+
+
+def __getattr__(name: str) -> Any:
+    """The providers, imported on first use (an SDK costs tens of MB; load only the one configured)."""
+    if name == "OpenAIModel":
+        from agentd.models.openai_provider import OpenAIModel  # noqa: PLC0415
+
+        return OpenAIModel
+    if name == "AnthropicModel":
+        from agentd.models.anthropic_provider import AnthropicModel  # noqa: PLC0415
+
+        return AnthropicModel
+    raise AttributeError(name)
 
 
 class FallbackModel:

@@ -8,22 +8,21 @@ same in both SDKs; a subclass the SDKs do not export resolves through its neares
 
 from __future__ import annotations
 
+import importlib
 import random
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
+from types import ModuleType
 from typing import Literal, TypeVar
 
-import anthropic
-import openai
 import structlog
 
 from agentd.errors import ModelHTTPError
 
 Action = Literal["retry", "fallback", "fail"]
-SDK_MODULES = (openai, anthropic)
-SDK_ERRORS: tuple[type[Exception], ...] = (openai.OpenAIError, anthropic.AnthropicError)
+SDK_NAMES = ("openai", "anthropic")  # imported only when needed: each SDK costs tens of MB of memory
 T = TypeVar("T")
 log = structlog.get_logger("agentd.models")
 
@@ -127,17 +126,27 @@ def exported_errors(module: object) -> dict[str, type[BaseException]]:
     return found
 
 
-RETRY_TABLE: dict[type[BaseException], Rule] = {
-    cls: RULES[name] for module in SDK_MODULES for name, cls in exported_errors(module).items() if name in RULES
-}
+def sdk_modules() -> tuple[ModuleType, ...]:
+    """The installed SDK modules (imports them)."""
+    return tuple(importlib.import_module(name) for name in SDK_NAMES)
+
+
+def retry_table() -> dict[type[BaseException], Rule]:
+    """Every exception class the installed SDKs export, mapped to its rule."""
+    return {
+        cls: RULES[name] for module in sdk_modules() for name, cls in exported_errors(module).items() if name in RULES
+    }
+
+
+def is_sdk_error(exc: BaseException) -> bool:
+    """Whether an exception comes from one of the model SDKs (by module, without importing them)."""
+    return any(cls.__module__.split(".")[0] in SDK_NAMES for cls in type(exc).__mro__)
 
 
 def rule_for(exc: BaseException) -> Rule:
     """The rule for an exception: its own class's, else its nearest base's that the table names."""
     for cls in type(exc).__mro__:
-        if cls in RETRY_TABLE:
-            return RETRY_TABLE[cls]
-        if cls.__module__.split(".")[0] in ("openai", "anthropic") and cls.__name__ in RULES:
+        if cls.__module__.split(".")[0] in SDK_NAMES and cls.__name__ in RULES:
             return RULES[cls.__name__]
     return UNKNOWN
 
@@ -225,7 +234,9 @@ def call_with_retries(
         failure: ModelHTTPError | None = None
         try:
             return call()
-        except SDK_ERRORS as exc:
+        except Exception as exc:
+            if not is_sdk_error(exc):
+                raise
             rule = rule_for(exc)
             if rule.action != "retry" or attempt >= max_retries:
                 failure = error_for(exc, rule, label, attempt + 1, secrets)

@@ -11,15 +11,15 @@ import pytest
 
 from agentd.errors import ModelHTTPError
 from agentd.models.retry import (
-    RETRY_TABLE,
     RULES,
-    SDK_MODULES,
     Backoff,
     ModelUnavailableError,
     call_with_retries,
     exported_errors,
     retry_after_s,
+    retry_table,
     rule_for,
+    sdk_modules,
 )
 
 
@@ -35,17 +35,17 @@ def status_error(sdk: str, status: int, headers: dict[str, str] | None = None, m
         client.close()
 
 
-@pytest.mark.parametrize("module", SDK_MODULES, ids=lambda m: m.__name__)
+@pytest.mark.parametrize("module", sdk_modules(), ids=lambda m: m.__name__)
 def test_every_exported_sdk_exception_is_in_the_table(module: object) -> None:
     """Fails when an installed SDK exports an exception class the retry table does not name."""
     missing = sorted(set(exported_errors(module)) - set(RULES))
     assert not missing, f"add these to agentd.models.retry.RULES: {missing}"
-    assert all(cls in RETRY_TABLE for cls in exported_errors(module).values())
+    assert all(cls in retry_table() for cls in exported_errors(module).values())
 
 
 def test_the_table_names_nothing_the_sdks_lack() -> None:
     """Every name in the table is exported by at least one installed SDK (no stale entries)."""
-    exported = set().union(*(exported_errors(module) for module in SDK_MODULES))
+    exported = set().union(*(exported_errors(module) for module in sdk_modules()))
     assert sorted(set(RULES) - exported) == []
 
 
