@@ -36,10 +36,15 @@ def main() -> None:
         root = Path(scratch)
         make_sample_repo(root / "shop")
         config = root / "agentd.toml"
-        config.write_text(f'[daemon]\nstate_dir = "{root / "state"}"\n[repository]\npath = "{root / "shop"}"\n'
-                          '[models.default]\nprovider = "scripted"\nmodel = "m"\nscript = "demo"\n')
-        process = subprocess.Popen([sys.executable, "-m", "agentd", "run", "--config", str(config)],
-                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        config.write_text(
+            f'[daemon]\nstate_dir = "{root / "state"}"\n[repository]\npath = "{root / "shop"}"\n'
+            '[models.default]\nprovider = "scripted"\nmodel = "m"\nscript = "demo"\n'
+        )
+        process = subprocess.Popen(
+            [sys.executable, "-m", "agentd", "run", "--config", str(config)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         try:
             time.sleep(seconds / 2)
             samples = []
@@ -49,8 +54,10 @@ def main() -> None:
         finally:
             process.send_signal(signal.SIGTERM)
             process.wait(timeout=30)
-    print(f"idle daemon RSS over {seconds:.0f} s: median {statistics.median(samples):.1f} MB, "
-          f"max {max(samples):.1f} MB (target <= 120 MB)")
+    print(
+        f"idle daemon RSS over {seconds:.0f} s: median {statistics.median(samples):.1f} MB, "
+        f"max {max(samples):.1f} MB (target <= 120 MB)"
+    )
 
 
 if __name__ == "__main__":

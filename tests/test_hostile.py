@@ -245,7 +245,7 @@ func plant(dir, file string) {
 }
 """
 
-SLEEPER_GO = """// Command sleeper outstays its deadline: alone, with children in its group, or with ones that left it.
+SLEEPER_GO = """// Command sleeper outlives its command: alone, with children in its group, or with ones that left it.
 package main
 
 import (
@@ -264,11 +264,11 @@ func main() {
 	case "warm":
 		fmt.Println("warm")
 		return
-	case "twice":
-		escapeTwice()
+	case "chain":
+		escapeChain()
 		return
 	case "parent":
-		slowParent()
+		slowParent(os.Args[2])
 		return
 	}
 	for i := 0; i < 3 && mode != "alone"; i++ {
@@ -285,10 +285,10 @@ func main() {
 	time.Sleep(time.Hour)
 }
 
-// escapeTwice starts a parent in a session of its own, which starts a child in another, then ends normally.
-func escapeTwice() {
+// escapeChain starts a chain of parents, each in a session of its own, then ends normally.
+func escapeChain() {
 	_ = os.Remove(ready)
-	parent := exec.Command(os.Args[0], "parent")
+	parent := exec.Command(os.Args[0], "parent", "4")
 	parent.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 	if err := parent.Start(); err != nil {
 		fmt.Println("start:", err)
@@ -300,16 +300,21 @@ func escapeTwice() {
 	fmt.Println("left behind")
 }
 
-// slowParent holds 128 MiB, so that dying takes a while, and starts a child in a session of its own.
-func slowParent() {
-	held := make([]byte, 128<<20)
+// slowParent holds 32 MiB, so that dying takes a while, and starts the next link in a session of its own.
+func slowParent(depth string) {
+	held := make([]byte, 32<<20)
 	for i := 0; i < len(held); i += 4096 {
 		held[i] = 1
 	}
 	child := exec.Command("sleep", "3004")
+	if depth != "0" {
+		child = exec.Command(os.Args[0], "parent", string(rune(depth[0]-1)))
+	}
 	child.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 	_ = child.Start()
-	_ = os.WriteFile(ready, nil, 0o644)
+	if depth == "0" {
+		_ = os.WriteFile(ready, nil, 0o644)
+	}
 	time.Sleep(time.Hour)
 	held[0] = 2
 }
@@ -1493,10 +1498,10 @@ def test_setsid_child_dies_at_the_deadline(lone_wall: Wall) -> None:
     reason="known weakness: the runner scans for orphans once when a command ends; a child whose setsid() "
     "parent is still dying is not reparented yet, so it survives until the next command ends",
 )
-def test_grandchild_in_its_own_session_dies_with_the_command(lone_wall: Wall) -> None:
-    """A child started in a session of its own by a setsid() parent is gone once the command has ended."""
+def test_chain_of_sessions_dies_with_the_command(lone_wall: Wall) -> None:
+    """Processes that each start the next in a session of their own are all gone once the command has ended."""
     with nothing_changes(lone_wall):
-        result = go_run(lone_wall, "sleeper", "twice", timeout_s=60)
+        result = go_run(lone_wall, "sleeper", "chain", timeout_s=60)
     assert result.ok, result.output
     assert "left behind" in result.output["stdout"]
     # checked before any other command: the end of the next one sweeps the survivor up
