@@ -11,10 +11,14 @@ from typing import Any, Protocol
 
 from pydantic import ValidationError
 
+from agentd.context import summarise_rounds, truncate_tool_output
 from agentd.errors import JobCancelled
 from agentd.protocols import Completion, Message, Model, ToolCall, ToolResult, ToolSpec
 from agentd.verdicts import SUBMIT_TOOLS, submit_spec
 
+MAX_CONTEXT_CHARS = 240_000  # about 60k tokens: fits every current model's window with room to answer
+MAX_TOOL_OUTPUT_CHARS = 24_000
+KEEP_LAST_MESSAGES = 12
 NUDGE = "Use your tools to work on the task, and finish your turn by calling `{submit}`."
 
 
@@ -108,6 +112,8 @@ def run_turn(
     for _ in range(max_steps):
         if cancel.is_set():
             raise JobCancelled(f"{who.name} stopped: the job was cancelled")
+        # a long turn keeps its head and recent steps verbatim; the middle becomes a summary
+        messages = summarise_rounds(messages, keep_last=KEEP_LAST_MESSAGES, max_chars=MAX_CONTEXT_CHARS)
         completion = who.model.complete(messages, specs)
         recorder.usage(who.model.name, completion)
         turn.steps += 1
@@ -122,7 +128,7 @@ def run_turn(
             continue
         for call in completion.tool_calls:
             output = _answer(who, call, tools, turn, turn_seq)
-            text = json.dumps(output)
+            text = truncate_tool_output(json.dumps(output), MAX_TOOL_OUTPUT_CHARS)
             messages.append(Message("tool", text, tool_call_id=call.id, name=call.name))
             if call.name != who.submit and turn.last_call == (call.name, call.arguments, text):
                 turn.status = "stuck"

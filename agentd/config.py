@@ -48,6 +48,8 @@ class DaemonConfig(_Section):
         10, ge=1, description="New commits on one branch enqueued per scan; older ones are recorded as skipped."
     )
     log_format: Literal["console", "json"] = Field("console", description="structlog renderer.")
+    max_attempts: int = Field(3, ge=1, description="Runs of a failing job before it is dead-lettered.")
+    retry_backoff_s: float = Field(30.0, ge=0, description="Wait before the first retry; doubles each time.")
 
 
 class RepositoryConfig(_Section):

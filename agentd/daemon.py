@@ -57,6 +57,7 @@ def build_deps(config: Config, store: Store) -> JobDeps:
     )
     mirror.ensure()
     sandboxes = DockerSandboxFactory(sandbox_config(config, policy), config.daemon.state_dir / "run")
+    sandboxes.check_image()  # fail at start, with the fix, not in the first job
     query = None
     if config.target_database.dsn_env:
         from tools.query import QueryDatabaseTool  # noqa: PLC0415 - psycopg loads only when a database is set
@@ -249,10 +250,18 @@ class Daemon:
         return True
 
     def _fail(self, lease: Lease, error: str) -> None:
+        """Retry a failed job with backoff; after max_attempts it is dead-lettered with the reason."""
         message = self.deps.redactor.text(error)
-        self.store.finish_job(lease, "failed", message)
-        self.store.update_task(lease.task_id, status="failed", summary=message, finished_at=time.time())
-        log.error("job failed", task=lease.task_id, error=message)
+        daemon = self.config.daemon
+        if lease.attempts < daemon.max_attempts:
+            delay = daemon.retry_backoff_s * 2 ** (lease.attempts - 1)
+            self.store.retry_job(lease, message, delay)
+            log.warning("job failed; will retry", task=lease.task_id, attempt=lease.attempts, in_s=delay, error=message)
+            return
+        self.store.finish_job(lease, "dead", message)
+        summary = f"Gave up after {lease.attempts} attempt(s): {message}"
+        self.store.update_task(lease.task_id, status="failed", summary=summary, finished_at=time.time())
+        log.error("job dead-lettered", task=lease.task_id, attempts=lease.attempts, error=message)
         try:
             write_report(self.deps, lease.task_id)  # a failed job still leaves its report
         except Exception:

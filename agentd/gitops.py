@@ -158,7 +158,10 @@ class Mirror:
 
     def resolve(self, ref: str) -> str:
         """A commit sha for a branch name or any revision."""
-        return self.head(ref) or run_git(self.path, "rev-parse", "--verify", f"{ref}^{{commit}}")
+        try:
+            return self.head(ref) or run_git(self.path, "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}")
+        except RepositoryError:
+            raise RepositoryError(f"no branch or commit {ref!r} in {self.source}") from None
 
     def first_parent_commits(self, old: str, new: str, limit: int) -> list[str]:
         """Commits reachable from `new` but not `old` on the first-parent line, oldest first (at most `limit`)."""

@@ -80,6 +80,10 @@ class Store(Protocol):
         """Give a job back to the queue unfinished (daemon stopping)."""
         ...
 
+    def retry_job(self, lease: Lease, error: str, delay_s: float) -> None:
+        """Put a failed job back in the queue, not to be claimed before `delay_s` has passed."""
+        ...
+
     def finish_job(self, lease: Lease, status: str, error: str | None = None) -> None:
         """Mark a job done or failed."""
         ...

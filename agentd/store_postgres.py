@@ -122,9 +122,10 @@ class PostgresStore:
                 if running is not None and running["n"] >= max_running:
                     return None
             row = cur.execute(
-                "SELECT id, task_id, attempts FROM jobs WHERE status = 'queued' "
-                "OR (status = 'running' AND lease_expires < %s) ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED",
-                (now,),
+                "SELECT id, task_id, attempts FROM jobs WHERE (status = 'queued' AND (lease_expires IS NULL "
+                "OR lease_expires <= %s)) OR (status = 'running' AND lease_expires < %s) "
+                "ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED",
+                (now, now),
             ).fetchone()
             if row is None:
                 return None
@@ -170,6 +171,18 @@ class PostgresStore:
                 (reason, time.time(), lease.job_id, lease.owner),
             )
             if cur.rowcount == 1:  # a worker that lost its lease must not requeue another worker's task
+                cur.execute("UPDATE tasks SET status = 'queued' WHERE id = %s", (lease.task_id,))
+
+    def retry_job(self, lease: Lease, error: str, delay_s: float) -> None:
+        """Put a failed job back in the queue, not to be claimed before `delay_s` has passed."""
+        now = time.time()
+        with self._tx() as cur:
+            retried = cur.execute(
+                "UPDATE jobs SET status = 'queued', lease_owner = NULL, lease_expires = %s, error = %s, "
+                "updated_at = %s WHERE id = %s AND lease_owner = %s",
+                (now + delay_s, error, now, lease.job_id, lease.owner),
+            ).rowcount
+            if retried == 1:
                 cur.execute("UPDATE tasks SET status = 'queued' WHERE id = %s", (lease.task_id,))
 
     def finish_job(self, lease: Lease, status: str, error: str | None = None) -> None:

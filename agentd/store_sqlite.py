@@ -111,9 +111,9 @@ class SQLiteStore:
                 if running >= max_running:
                     return None
             row = db.execute(
-                "SELECT id, task_id, attempts FROM jobs WHERE status = 'queued' "
-                "OR (status = 'running' AND lease_expires < ?) ORDER BY id LIMIT 1",
-                (now,),
+                "SELECT id, task_id, attempts FROM jobs WHERE (status = 'queued' AND (lease_expires IS NULL "
+                "OR lease_expires <= ?)) OR (status = 'running' AND lease_expires < ?) ORDER BY id LIMIT 1",
+                (now, now),
             ).fetchone()
             if row is None:
                 return None
@@ -159,6 +159,18 @@ class SQLiteStore:
                 (reason, time.time(), lease.job_id, lease.owner),
             ).rowcount
             if released == 1:  # only the worker that still holds the job may put its task back
+                db.execute("UPDATE tasks SET status = 'queued' WHERE id = ?", (lease.task_id,))
+
+    def retry_job(self, lease: Lease, error: str, delay_s: float) -> None:
+        """Put a failed job back in the queue, not to be claimed before `delay_s` has passed."""
+        now = time.time()
+        with self._tx() as db:
+            retried = db.execute(
+                "UPDATE jobs SET status = 'queued', lease_owner = NULL, lease_expires = ?, error = ?, updated_at = ? "
+                "WHERE id = ? AND lease_owner = ?",
+                (now + delay_s, error, now, lease.job_id, lease.owner),
+            ).rowcount
+            if retried == 1:
                 db.execute("UPDATE tasks SET status = 'queued' WHERE id = ?", (lease.task_id,))
 
     def finish_job(self, lease: Lease, status: str, error: str | None = None) -> None:

@@ -405,6 +405,11 @@ class DockerSandboxFactory:
         self._run_dir = run_dir.absolute()
         self._client = client or connect_docker()
 
+    def check_image(self) -> None:
+        """Raise SandboxError (saying to run `agentd sandbox build`) when the image is missing."""
+        with docker_errors(f"sandbox image {self._config.image}"):
+            self._client.images.get(self._config.image)
+
     def open(
         self, workspace: Path, job_id: str, *, read_only: bool = False, cache_dir: Path | None = None
     ) -> DockerSandbox:
@@ -418,8 +423,7 @@ class DockerSandboxFactory:
             cache_dir.mkdir(parents=True, exist_ok=True)
             if os.geteuid() == 0:
                 os.chown(cache_dir, spec.uid, spec.gid)
-        with docker_errors(f"sandbox image {self._config.image}"):
-            self._client.images.get(self._config.image)
+        self.check_image()
         sandbox = DockerSandbox(self._client, self._config, spec, self._owner_to_restore(spec))
         try:
             if not spec.read_only and os.geteuid() == 0:

@@ -199,3 +199,23 @@ def test_run_stops_cleanly_on_sigterm_mid_job(
     assert store.counts() == {"queued": 1}
     assert leftovers(docker_client, tmp_path / "state") == []
     assert list((tmp_path / "state" / "worktrees").iterdir()) == []
+
+
+@pytest.mark.docker
+def test_missing_image_is_refused_at_start(tmp_path: Path, sample_repo: Path, sandbox_image: str) -> None:
+    """A sandbox image that does not exist stops `agentd run` at once, saying to build it."""
+    path = scripted_config(tmp_path, sample_repo, extra='[sandbox]\nimage = "agentd-no-such-image:never"\n')
+    done = agentd("run", "--config", str(path), timeout=60)
+    assert done.returncode == 2
+    assert "agentd sandbox build" in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1
+
+
+def test_no_docker_engine_is_refused_at_start(tmp_path: Path, sample_repo: Path) -> None:
+    """With no Docker engine answering, `agentd run` exits with one line saying how to start one."""
+    path = scripted_config(tmp_path, sample_repo)
+    done = agentd("run", "--config", str(path), env={"DOCKER_HOST": f"unix://{tmp_path}/no-docker.sock"}, timeout=60)
+    assert done.returncode == 2
+    assert "Docker" in done.stderr or "docker" in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1
+    assert "Traceback" not in done.stderr

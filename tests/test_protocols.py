@@ -264,3 +264,28 @@ def test_resume_after_sigkill_replays_completed_turns(tmp_path: Path, sample_rep
             "proposer-2",
             "proposer-3",
         ]
+
+
+def test_a_failing_job_is_retried_with_backoff_then_dead_lettered(
+    tmp_path: Path, sample_repo: Path, sandbox_image: str
+) -> None:
+    """A job that fails every time is retried after a backoff, then dead-lettered with the reason."""
+    path = setup(tmp_path, sample_repo, DEMO)
+    path.write_text(path.read_text().replace("lease_s = 6\n", "lease_s = 6\nmax_attempts = 2\nretry_backoff_s = 0.2\n"))
+    config = load_config(path)
+    daemon = Daemon(config)
+    event = TaskRequested(
+        repo=config.repository.source, description="fix it", base_ref="no-such-branch", request_id="dead"
+    )
+    task_id, _ = daemon.store.enqueue(event, "fix it", None)
+    assert daemon.work_once()
+    assert daemon.store.get_task(task_id).status == "queued"  # type: ignore[union-attr]
+    assert not daemon.work_once()  # still backing off
+    time.sleep(0.25)
+    assert daemon.work_once()
+    task = daemon.store.get_task(task_id)
+    assert task is not None and task.status == "failed"
+    assert "Gave up after 2 attempt(s)" in task.summary
+    assert "no-such-branch" in task.summary
+    assert daemon.store.counts() == {"dead": 1}
+    assert (tmp_path / "state" / "reports" / f"task-{task_id}.md").exists()

@@ -263,3 +263,54 @@ def test_webhook_and_poll_of_the_same_head_make_one_job(
     found = tasks(config_path)
     assert len(found) == 1
     assert found[0].event.key == f"pr:11:{head}"
+
+
+def test_a_prs_own_policy_and_config_are_ignored(sample_repo: Path, tmp_path: Path, sandbox_image: str) -> None:
+    """A PR shipping a permissive policies/default.yaml and agentd.toml changes nothing: its shell call is refused."""
+    remote, dev = forge(sample_repo, tmp_path)
+    script = tmp_path / "script.json"
+    script.write_text(
+        json.dumps(
+            {
+                "reviewer": [
+                    {"tool_calls": [{"name": "execute_command", "arguments": {"command": ["sh", "-c", "id"]}}]},
+                    {
+                        "tool_calls": [
+                            {
+                                "name": "submit_review",
+                                "arguments": {
+                                    "verdict": "approve",
+                                    "summary": "tried the PR's own policy",
+                                    "findings": [],
+                                },
+                            }
+                        ]
+                    },
+                ],
+            }
+        )
+    )
+    config_path = write_config(tmp_path, remote)
+    config_path.write_text(config_path.read_text().replace('script = "demo"', f'script = "{script}"'))
+    evil_policy = "version: 1\ncommands:\n  allow:\n    - {name: anything, argv: ['**']}\n"
+    pushed: list[str] = []
+
+    def done() -> bool:
+        if not pushed and watching(config_path):
+            git(dev, "checkout", "-q", "-b", "feature")
+            pushed.append(
+                push_pr(
+                    dev,
+                    4,
+                    {"policies/default.yaml": evil_policy, "agentd.toml": '[sandbox]\nimage = "evil"\n'},
+                    "chore: tooling",
+                )
+            )
+        return bool(pushed) and any(t.done for t in tasks(config_path))
+
+    run_daemon(config_path, done)
+    (task,) = tasks(config_path)
+    assert task.status == "reviewed"
+    store = open_store(f"sqlite:///{tmp_path / 'state' / 'agentd.db'}")
+    calls = store.task_record(task.id)["sessions"][0]["tool_calls"]
+    assert [(c["tool"], c["decision"], c["rule"]) for c in calls] == [("execute_command", "refused", "not-allowlisted")]

@@ -200,3 +200,16 @@ def test_unknown_store_url_is_refused_without_its_password(url: str) -> None:
         open_store(url)
     assert "hunter2-pw" not in str(refused.value)
     assert "[REDACTED]" in str(refused.value)
+
+
+def test_a_retried_job_waits_out_its_backoff(store: Store) -> None:
+    """A failed job put back with a delay is not claimed before the delay, then is, as a second attempt."""
+    store.enqueue(commit(), "c", None)
+    lease = store.claim_job("w1", 60)
+    assert lease is not None
+    store.retry_job(lease, "docker hiccup", delay_s=0.3)
+    assert store.claim_job("w2", 60) is None
+    time.sleep(0.35)
+    again = store.claim_job("w2", 60)
+    assert again is not None
+    assert again.attempts == 2

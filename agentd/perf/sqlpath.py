@@ -9,6 +9,7 @@ agentd never changes the user's database.
 
 from __future__ import annotations
 
+import contextlib
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,7 +17,7 @@ from typing import Any
 
 from agentd.perf.indexes import IndexCheck, IndexCheckError, check_index, migration_for
 from agentd.perf.plans import IndexSuggestion, analyze_plan, execution_ms, total_cost
-from agentd.perf.sql_sources import find_sql_calls
+from agentd.perf.sql_sources import find_sql_calls, top_statements
 from agentd.policy import SqlRules
 from tools.query import execute_read_only
 from tools.sql_guard import check_sql
@@ -54,12 +55,16 @@ def collect(dsn: str, worktree: Path, rules: SqlRules, limit: int = 10) -> list[
     """The evidence for every parameterless read-only statement the Go code sends (at most `limit`)."""
     cases: list[SqlCase] = []
     seen: set[str] = set()
-    for call in find_sql_calls(worktree):
-        sql = call.sql.strip().rstrip(";")
+    sources = [(c.file, c.line, c.sql) for c in find_sql_calls(worktree)]
+    # the statements that cost the most in production, when pg_stat_statements is there (optional)
+    with contextlib.suppress(Exception):
+        sources += [("pg_stat_statements", 0, s.query) for s in top_statements(dsn, limit)]
+    for file, line, text in sources:
+        sql = text.strip().rstrip(";")
         if sql in seen or _PARAMETER.search(sql) or not check_sql(sql, rules).allowed:
             continue
         seen.add(sql)
-        case = SqlCase(call.file, call.line, sql)
+        case = SqlCase(file, line, sql)
         try:
             plan = _explain(dsn, sql)
             case.cost, case.ms = total_cost(plan), execution_ms(plan)
