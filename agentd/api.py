@@ -178,6 +178,13 @@ def render_metrics(stats: Mapping[str, Any]) -> str:
         "# HELP agentd_cost_usd_total Dollars spent on model calls, at the configured prices.",
         "# TYPE agentd_cost_usd_total counter",
         f"agentd_cost_usd_total {float(stats.get('cost_usd', 0.0))!r}",
+        "# HELP agentd_task_duration_seconds Time from event to finished task.",
+        "# TYPE agentd_task_duration_seconds summary",
+        f"agentd_task_duration_seconds_sum {float(stats.get('task_seconds', 0.0))!r}",
+        f"agentd_task_duration_seconds_count {int(stats.get('tasks_finished', 0))}",
+        "# HELP agentd_sandbox_commands_total Commands run in sandboxes (allowed execute_command calls).",
+        "# TYPE agentd_sandbox_commands_total counter",
+        f"agentd_sandbox_commands_total {int(stats.get('sandbox_commands', 0))}",
     ]
     return "\n".join(lines) + "\n"
 

@@ -429,12 +429,30 @@ class SQLiteStore:
             "COUNT(*) AS calls, COALESCE(SUM(cost_usd), 0) AS cost_usd FROM usage"
         )
         assert usage is not None
-        return records.stats(
-            self._all("SELECT status AS k, COUNT(*) AS n FROM jobs GROUP BY status"),
-            self._all("SELECT status AS k, COUNT(*) AS n FROM tasks GROUP BY status"),
-            self._all("SELECT decision AS k, COUNT(*) AS n FROM tool_calls GROUP BY decision"),
-            usage,
+        return (
+            records.stats(
+                self._all("SELECT status AS k, COUNT(*) AS n FROM jobs GROUP BY status"),
+                self._all("SELECT status AS k, COUNT(*) AS n FROM tasks GROUP BY status"),
+                self._all("SELECT decision AS k, COUNT(*) AS n FROM tool_calls GROUP BY decision"),
+                usage,
+            )
+            | self._timings()
         )
+
+    def _timings(self) -> dict[str, Any]:
+        """Task durations and sandbox commands, for metrics."""
+        done = self._one(
+            "SELECT COUNT(*) AS n, COALESCE(SUM(finished_at - created_at), 0) AS seconds FROM tasks "
+            "WHERE finished_at IS NOT NULL"
+        )
+        commands = self._one(
+            "SELECT COUNT(*) AS n FROM tool_calls WHERE tool = 'execute_command' AND decision = 'allowed'"
+        )
+        return {
+            "tasks_finished": int(done["n"]) if done else 0,
+            "task_seconds": float(done["seconds"]) if done else 0.0,
+            "sandbox_commands": int(commands["n"]) if commands else 0,
+        }
 
     def close(self) -> None:
         """Close the connection."""

@@ -571,6 +571,13 @@ def test_metrics_count_what_the_store_holds(server: ApiServer, store: SQLiteStor
     assert samples['agentd_tokens_total{direction="output"}'] == "220"
     assert samples["agentd_model_calls_total"] == "3"
     assert samples["agentd_cost_usd_total"] == "1.0"
+    assert samples["agentd_task_duration_seconds_count"] == "1"
+    assert float(samples["agentd_task_duration_seconds_sum"]) >= 0
+    assert int(samples["agentd_sandbox_commands_total"]) == sum(
+        1
+        for c in store.task_record(done_id)["sessions"][0]["tool_calls"]
+        if c["tool"] == "execute_command" and c["decision"] == "allowed"
+    )
     assert "# TYPE agentd_tool_calls_total counter" in raw.decode()
 
 
