@@ -1493,11 +1493,6 @@ def test_setsid_child_dies_at_the_deadline(lone_wall: Wall) -> None:
     assert_answers(lone_wall)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="known weakness: the runner scans for orphans once when a command ends; a child whose setsid() "
-    "parent is still dying is not reparented yet, so it survives until the next command ends",
-)
 def test_chain_of_sessions_dies_with_the_command(lone_wall: Wall) -> None:
     """Processes that each start the next in a session of their own are all gone once the command has ended."""
     with nothing_changes(lone_wall):

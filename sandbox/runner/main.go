@@ -231,45 +231,55 @@ func (r *reaper) collect(pid int) {
 	}
 }
 
-// killOrphans SIGKILLs every process reparented to the runner that leads no running command:
+// killOrphans SIGKILLs every live process reparented to the runner that leads no running command:
 // a child that left its command's group (setsid) and outlived its parent must not outlive the
-// command. Called with r.mu held, so no command can start between the scan and the kill.
+// command. A chain of such escapes is reparented one link at a time as each dies, so passes repeat
+// until one finds nothing. Called with r.mu held, so no command can start meanwhile.
 func (r *reaper) killOrphans() {
+	for pass := 0; pass < 100 && r.killOrphansOnce() > 0; pass++ {
+		time.Sleep(5 * time.Millisecond) // let the killed die and their children be reparented
+	}
+}
+
+func (r *reaper) killOrphansOnce() int {
 	self := os.Getpid()
 	entries, err := os.ReadDir("/proc")
 	if err != nil {
-		return
+		return 0
 	}
+	killed := 0
 	for _, entry := range entries {
 		pid, err := strconv.Atoi(entry.Name())
 		if err != nil || pid == self || r.leaders[pid] != nil {
 			continue
 		}
-		if parentOf(pid) == self {
+		if ppid, state := statOf(pid); ppid == self && state != "Z" && state != "X" {
 			_ = syscall.Kill(-pid, syscall.SIGKILL) // its own group, if it made one
 			_ = syscall.Kill(pid, syscall.SIGKILL)
+			killed++
 		}
 	}
+	return killed
 }
 
-// parentOf reads the parent pid from /proc/PID/stat (0 when the process is gone).
-func parentOf(pid int) int {
+// statOf reads the state and parent pid from /proc/PID/stat (0 and "" when the process is gone).
+func statOf(pid int) (int, string) {
 	data, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
 	if err != nil {
-		return 0
+		return 0, ""
 	}
 	// The command name may hold spaces and parentheses: the fields start after the last ')'.
 	text := string(data)
 	end := strings.LastIndexByte(text, ')')
 	if end < 0 {
-		return 0
+		return 0, ""
 	}
 	fields := strings.Fields(text[end+1:])
 	if len(fields) < 2 {
-		return 0
+		return 0, ""
 	}
 	ppid, _ := strconv.Atoi(fields[1])
-	return ppid
+	return ppid, fields[0]
 }
 
 // exitedChild returns the pid of an exited child left unreaped (WNOWAIT), or 0 when none.
