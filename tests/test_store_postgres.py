@@ -213,11 +213,12 @@ def scenario(store: Store) -> list[Any]:
 
 
 def blank_clocks(value: Any) -> Any:
-    """The value with every wall-clock field (`*_at`, leases, heartbeats) replaced by a marker, types kept."""
+    """The value with every wall-clock field (`*_at`, durations from them) replaced by a marker, types kept."""
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         value = {"__type__": type(value).__name__, **dataclasses.asdict(value)}
     if isinstance(value, dict):
-        return {k: "<clock>" if k.endswith("_at") and v is not None else blank_clocks(v) for k, v in value.items()}
+        clock = {k for k, v in value.items() if v is not None and (k.endswith("_at") or k == "task_seconds")}
+        return {k: "<clock>" if k in clock else blank_clocks(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
         return [blank_clocks(v) for v in value]
     return (type(value).__name__, value)
