@@ -388,7 +388,8 @@ class DockerSandbox:
         finally:
             shutil.rmtree(self._spec.run_dir, ignore_errors=True)
             if self._restore_owner is not None:
-                chown_tree(self._spec.workspace, *self._restore_owner)
+                with contextlib.suppress(FileNotFoundError):  # the worktree may already be removed
+                    chown_tree(self._spec.workspace, *self._restore_owner)
 
     def __enter__(self) -> DockerSandbox:
         return self
