@@ -227,6 +227,7 @@ func (r *reaper) collect(pid int) {
 		delete(r.leaders, pid)
 		c.done = true
 		c.status <- ws
+		waitGroupGone(pid)
 		r.killOrphans()
 	}
 }
@@ -239,6 +240,35 @@ func (r *reaper) killOrphans() {
 	for pass := 0; pass < 100 && r.killOrphansOnce() > 0; pass++ {
 		time.Sleep(5 * time.Millisecond) // let the killed die and their children be reparented
 	}
+}
+
+// waitGroupGone waits (briefly) until no live process is left in the process group: members still
+// dying have not handed their children to the runner yet, so the orphan sweep would miss them.
+func waitGroupGone(pgid int) {
+	for deadline := time.Now().Add(500 * time.Millisecond); time.Now().Before(deadline); {
+		if !groupAlive(pgid) {
+			return
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+}
+
+func groupAlive(pgid int) bool {
+	entries, err := os.ReadDir("/proc")
+	if err != nil {
+		return false
+	}
+	for _, entry := range entries {
+		pid, err := strconv.Atoi(entry.Name())
+		if err != nil {
+			continue
+		}
+		if fields := statFields(pid); len(fields) > 2 && fields[2] == strconv.Itoa(pgid) && fields[0] != "Z" &&
+			fields[0] != "X" {
+			return true
+		}
+	}
+	return false
 }
 
 func (r *reaper) killOrphansOnce() int {
@@ -264,22 +294,27 @@ func (r *reaper) killOrphansOnce() int {
 
 // statOf reads the state and parent pid from /proc/PID/stat (0 and "" when the process is gone).
 func statOf(pid int) (int, string) {
-	data, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	if err != nil {
-		return 0, ""
-	}
-	// The command name may hold spaces and parentheses: the fields start after the last ')'.
-	text := string(data)
-	end := strings.LastIndexByte(text, ')')
-	if end < 0 {
-		return 0, ""
-	}
-	fields := strings.Fields(text[end+1:])
+	fields := statFields(pid)
 	if len(fields) < 2 {
 		return 0, ""
 	}
 	ppid, _ := strconv.Atoi(fields[1])
 	return ppid, fields[0]
+}
+
+// statFields are the fields of /proc/PID/stat after the command name: state, ppid, pgrp, ...
+func statFields(pid int) []string {
+	data, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return nil
+	}
+	// The command name may hold spaces and parentheses: the fields start after the last ')'.
+	text := string(data)
+	end := strings.LastIndexByte(text, ')')
+	if end < 0 {
+		return nil
+	}
+	return strings.Fields(text[end+1:])
 }
 
 // exitedChild returns the pid of an exited child left unreaped (WNOWAIT), or 0 when none.
