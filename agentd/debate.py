@@ -130,7 +130,6 @@ class Session:
         self.replay = replay
         self._seq = max((int(t["seq"]) for t in replay.values()), default=-1) + 1
         self._lock = threading.Lock()
-        self.spent_usd = 0.0
 
     def reserve(self) -> int:
         """The next turn number."""

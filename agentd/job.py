@@ -243,16 +243,18 @@ class Job:
 
     def _learn(self, team: Team, outcome: Outcome, green: bool) -> None:
         """Add this task's outcome to the record of each model the team used (adaptive choice)."""
-        usage = self.deps.store.task_record(self.task.id)["usage"]
+        record = self.deps.store.task_record(self.task.id)
+        turns = [turn for session in record["sessions"] for turn in session["turns"]]
         names = {m.split(" | ")[0] for m in team.used_models.values()}
         for name in names:
+            latency = sum(float(t["latency_ms"]) for t in turns if str(t["model"]).split(" | ")[0] == name)
             self.deps.store.record_model_outcome(
                 self.task.kind,
                 name,
                 outcome.accepted,
                 green,
-                float(usage.get("cost_usd", 0.0)) / max(1, len(names)),
-                0.0,
+                float(record["usage"].get("cost_usd", 0.0)) / max(1, len(names)),
+                latency,
             )
 
     def _change(self, event: CommitPushed | PullRequestUpdated, base: str) -> str:

@@ -93,6 +93,9 @@ def test_auto_with_agreeing_candidates_stays_a_vote(tmp_path: Path, sample_repo:
     assert verdict["escalate"] is False
     assert len(verdict["groups"]) == 1
     assert {t["role"] for t in record["sessions"][0]["turns"]} == {"proposer", "critic", "judge"}
+    (stats,) = open_store(f"sqlite:///{tmp_path / 'state' / 'agentd.db'}").model_stats()
+    assert (stats["kind"], stats["runs"], stats["agreed"], stats["green"]) == ("task", 1, 1, 1)
+    assert stats["latency_ms"] > 0  # the model's time across the task's turns, for adaptive choice
 
 
 def test_auto_escalates_to_debate_when_passing_candidates_disagree(
