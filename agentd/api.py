@@ -53,6 +53,7 @@ from agentd.config import Config
 from agentd.errors import ConfigError
 from agentd.events import TaskRequested
 from agentd.httpserve import JSON, BackgroundHTTPServer, BodyRefused, OwnedHTTPServer, RequestHandler
+from agentd.models import retry
 from agentd.redact import Redactor
 from agentd.store import Store, Task
 
@@ -185,6 +186,14 @@ def render_metrics(stats: Mapping[str, Any]) -> str:
         "# HELP agentd_sandbox_commands_total Commands run in sandboxes (allowed execute_command calls).",
         "# TYPE agentd_sandbox_commands_total counter",
         f"agentd_sandbox_commands_total {int(stats.get('sandbox_commands', 0))}",
+        *family(
+            "agentd_model_errors_unclassified_total",
+            "counter",
+            "Model SDK errors the retry table does not name (classified by status and base class).",
+            "error",
+            (),
+            stats.get("unclassified_model_errors", {}),
+        ),
     ]
     return "\n".join(lines) + "\n"
 
@@ -289,7 +298,8 @@ class Api:
         return json_response(200, Health())
 
     def _metrics(self, _request: Request) -> Response:
-        return Response(200, render_metrics(self.store.stats()).encode(), PROMETHEUS)
+        stats = {**self.store.stats(), "unclassified_model_errors": dict(retry.unclassified)}
+        return Response(200, render_metrics(stats).encode(), PROMETHEUS)
 
     def _openapi(self, _request: Request) -> Response:
         return Response(200, self._document, JSON)

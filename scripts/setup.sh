@@ -37,12 +37,26 @@ if ! docker info >/dev/null 2>&1; then
     docker info >/dev/null 2>&1 || { echo "dockerd did not start; see /var/log/agentd-dockerd.log" >&2; exit 1; }
 fi
 
-if [ ! -x "$VENV/bin/agentd" ] || [ pyproject.toml -nt "$VENV/.installed" ]; then
-    say "installing agentd and its Python dependencies into $VENV"
-    "$PYTHON" -m venv "$VENV"
-    "$VENV/bin/pip" install --quiet --upgrade pip >/dev/null
-    "$VENV/bin/pip" install --quiet -e '.[dev]'
-    touch "$VENV/.installed"
+# Python packages come from the lock files in requirements/ (hashes checked), never from open ranges.
+UV_DIR=".tools/uv"
+UV="$UV_DIR/bin/uv"
+export UV_PYTHON_DOWNLOADS=never UV_NO_PROGRESS=1
+if [ ! -x "$UV" ] || [ requirements/uv.lock -nt "$UV_DIR/.installed" ]; then
+    say "bootstrapping uv from requirements/uv.lock"
+    rm -rf "$UV_DIR"
+    "$PYTHON" -m pip install --quiet --disable-pip-version-check --root-user-action=ignore --no-deps --require-hashes \
+        --target "$UV_DIR" -r requirements/uv.lock
+    touch "$UV_DIR/.installed"
+fi
+
+stamp="$VENV/.installed"
+if [ ! -x "$VENV/bin/agentd" ] || [ requirements/dev.lock -nt "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
+    say "installing agentd and its locked Python dependencies into $VENV"
+    [ -x "$VENV/bin/python" ] || "$UV" venv --quiet --python "$PYTHON" "$VENV"
+    "$UV" pip sync --quiet --python "$VENV/bin/python" --require-hashes requirements/dev.lock
+    "$UV" pip install --quiet --python "$VENV/bin/python" --no-deps \
+        --build-constraints requirements/build.lock --editable .
+    touch "$stamp"
 fi
 
 say "sandbox image"

@@ -3,14 +3,17 @@
 `retry` tries the same model again after a backoff; `fallback` gives up on this model at once so a
 `FallbackModel` can try the next; `fail` stops the job with a message for the user. A retryable
 error that outlasts its retries is treated like `fallback`. The table is keyed by class name, the
-same in both SDKs; a subclass the SDKs do not export resolves through its nearest listed base.
+same in both SDKs. A class the table does not name (a newer SDK's) is classified by its HTTP status
+and base class, logged once and counted (`unclassified`), so an SDK release never breaks the daemon.
 """
 
 from __future__ import annotations
 
 import importlib
 import random
+import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
@@ -91,6 +94,7 @@ RULES: Mapping[str, Rule] = {
     "ClaudeCodeVersionTooOldError": _r("fail", "the SDK is too old for this account; upgrade it"),
     "CMEKKeyDisabledError": _r("fallback", "the account's encryption key is disabled"),
     "CMEKKeyNetworkBlockedError": _r("fallback", "the account's encryption key is unreachable"),
+    "WorkspaceHumanReviewDisabledError": _r("fail", "the workspace has Human Review off; use one that has it on"),
     # 5xx
     "InternalServerError": _r("retry", _BUSY),
     "ServiceUnavailableError": _r("retry", _BUSY),
@@ -144,11 +148,51 @@ def is_sdk_error(exc: BaseException) -> bool:
 
 
 def rule_for(exc: BaseException) -> Rule:
-    """The rule for an exception: its own class's, else its nearest base's that the table names."""
-    for cls in type(exc).__mro__:
-        if cls.__module__.split(".")[0] in SDK_NAMES and cls.__name__ in RULES:
+    """The rule for an exception: its own class's, else the classification of an unnamed class."""
+    if type(exc).__name__ in RULES and is_sdk_error(exc):
+        return RULES[type(exc).__name__]
+    rule = classify_unnamed(exc)
+    if is_sdk_error(exc):
+        _note_unclassified(type(exc), rule)
+    return rule
+
+
+def classify_unnamed(exc: BaseException) -> Rule:
+    """An exception class the table does not name: by HTTP status, then by base class.
+
+    429, 408 and 5xx retry; any other 4xx fails; a timeout retries; a connection error falls back
+    to the next model; otherwise the nearest base class the table names decides.
+    """
+    status = getattr(exc, "status_code", None)
+    if isinstance(status, int):
+        if status in {408, 429} or status >= 500:
+            return Rule("retry", f"the provider answered HTTP {status} (unclassified error); retrying")
+        if 400 <= status < 500:
+            return Rule("fail", f"the provider refused the request with HTTP {status} (unclassified error)")
+    bases = [cls for cls in type(exc).__mro__ if cls.__module__.split(".")[0] in SDK_NAMES]
+    names = {cls.__name__ for cls in bases}
+    if "APITimeoutError" in names:
+        return Rule("retry", "the model did not answer in time (unclassified error); retrying")
+    if "APIConnectionError" in names:
+        return Rule("fallback", f"{_NET} (unclassified error)")
+    for cls in bases:
+        if cls.__name__ in RULES:
             return RULES[cls.__name__]
     return UNKNOWN
+
+
+unclassified: Counter[str] = Counter()  # class name → times seen, for /metrics
+_unclassified_lock = threading.Lock()
+
+
+def _note_unclassified(cls: type[BaseException], rule: Rule) -> None:
+    """Count an exception class the table does not name; log it the first time only."""
+    name = f"{cls.__module__.split('.')[0]}.{cls.__name__}"
+    with _unclassified_lock:
+        first = name not in unclassified
+        unclassified[name] += 1
+    if first:
+        log.warning("model_error_unclassified", error=name, action=rule.action, hint="name it in retry.RULES")
 
 
 def retry_after_s(exc: BaseException) -> float | None:

@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import random
+from types import ModuleType
+from typing import Any, cast
 
 import anthropic
 import httpx2
 import openai
 import pytest
+from structlog.testing import capture_logs
 
+from agentd.api import render_metrics
 from agentd.errors import ModelHTTPError
+from agentd.models import retry
 from agentd.models.retry import (
     RULES,
     Backoff,
@@ -21,6 +26,15 @@ from agentd.models.retry import (
     rule_for,
     sdk_modules,
 )
+
+EMPTY_STATS: dict[str, Any] = {
+    "jobs": {},
+    "tasks": {},
+    "tool_calls": {},
+    "input_tokens": 0,
+    "output_tokens": 0,
+    "model_calls": 0,
+}
 
 
 def status_error(sdk: str, status: int, headers: dict[str, str] | None = None, message: str = "boom") -> Exception:
@@ -71,14 +85,81 @@ def test_status_errors_map_to_actions(sdk: str, status: int, action: str) -> Non
 
 
 def test_unlisted_subclasses_resolve_through_their_base() -> None:
-    """A subclass the table does not name takes its nearest listed base's rule."""
+    """A subclass the table does not name, with no HTTP status, takes its nearest listed base's rule."""
 
-    class NewRateLimit(openai.RateLimitError):
+    class NewClientError(openai.OpenAIError):
         pass
 
-    response = httpx2.Response(429, request=httpx2.Request("POST", "http://127.0.0.1/v1"))
-    assert rule_for(NewRateLimit("slow down", response=response, body=None)) == RULES["RateLimitError"]
+    assert rule_for(NewClientError("bad config")) == RULES["OpenAIError"]
     assert rule_for(ValueError("x")).action == "fail"
+
+
+def _planted(sdk: ModuleType, base: str, name: str) -> type[Exception]:
+    """A class a newer SDK might export, planted under the SDK's own module so agentd sees it as the SDK's."""
+    planted = type(name, (getattr(sdk, base),), {"__module__": f"{sdk.__name__}._exceptions"})
+    return cast(type[Exception], planted)
+
+
+def _request() -> httpx2.Request:
+    return httpx2.Request("POST", "http://127.0.0.1/v1")
+
+
+@pytest.mark.parametrize(
+    ("sdk", "status", "action"),
+    [
+        (openai, 429, "retry"),
+        (openai, 408, "retry"),
+        (anthropic, 503, "retry"),
+        (anthropic, 529, "retry"),
+        (openai, 418, "fail"),
+        (anthropic, 402, "fail"),
+    ],
+)
+def test_an_unknown_status_error_is_classified_by_its_status(sdk: ModuleType, status: int, action: str) -> None:
+    """A status error class the table does not name: 429, 408 and 5xx retry, any other 4xx fails."""
+    cls = _planted(sdk, "APIStatusError", f"Planted{status}Error")
+    response = httpx2.Response(status, request=_request())
+    assert rule_for(cls("new", response=response, body=None)).action == action
+
+
+@pytest.mark.parametrize("sdk", [openai, anthropic], ids=lambda m: m.__name__)
+def test_unknown_transport_errors_retry_on_timeout_and_fall_back_on_connection(sdk: ModuleType) -> None:
+    """An unnamed timeout class retries; an unnamed connection-error class falls back to the next model."""
+    timeout = _planted(sdk, "APITimeoutError", "PlantedTimeoutError")
+    connection = _planted(sdk, "APIConnectionError", "PlantedConnectionError")
+    assert rule_for(timeout(request=_request())).action == "retry"
+    assert rule_for(connection(request=_request())).action == "fallback"
+
+
+def test_an_unknown_error_is_logged_once_and_counted() -> None:
+    """Each unnamed SDK class is logged the first time only, and counted every time (for /metrics)."""
+    cls = _planted(openai, "APIStatusError", "PlantedOnceError")
+    error = cls("new", response=httpx2.Response(500, request=_request()), body=None)
+    with capture_logs() as logs:
+        for _ in range(3):
+            rule_for(error)
+    said = [e for e in logs if e["event"] == "model_error_unclassified"]
+    assert len(said) == 1
+    assert said[0]["error"] == "openai.PlantedOnceError"
+    assert said[0]["action"] == "retry"
+    assert retry.unclassified["openai.PlantedOnceError"] == 3
+    assert 'agentd_model_errors_unclassified_total{error="openai.PlantedOnceError"} 3' in render_metrics(
+        {**EMPTY_STATS, "unclassified_model_errors": dict(retry.unclassified)}
+    )
+
+
+def test_the_retry_loop_retries_then_falls_back_on_an_unknown_class() -> None:
+    """A newer SDK's 503 class retries up to max_retries, then the model is given up for the fallback chain."""
+    cls = _planted(anthropic, "APIStatusError", "PlantedOverloadError")
+    calls: list[int] = []
+
+    def call() -> str:
+        calls.append(1)
+        raise cls("busy", response=httpx2.Response(503, request=_request()), body=None)
+
+    with pytest.raises(ModelUnavailableError, match="unclassified"):
+        call_with_retries(call, label="models.x", max_retries=2, backoff=Backoff(0.0, 0.0), sleep=lambda _: None)
+    assert len(calls) == 3
 
 
 @pytest.mark.parametrize(
