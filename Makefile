@@ -2,7 +2,7 @@
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: setup demo test lint typecheck unit bench clean
+.PHONY: setup demo test lint typecheck bench lock upgrade clean
 
 setup:
 	bash scripts/setup.sh
@@ -19,8 +19,21 @@ lint:
 typecheck:
 	$(BIN)/mypy
 
+# every benchmark in bench/, each printing its figures (docs/benchmarks.md says what they mean)
 bench: setup
-	$(BIN)/python bench/sandbox_roundtrip.py
+	@set -e; for script in bench/*.py; do name=$$(basename $$script .py); echo "==> bench/$$name"; $(BIN)/python -m bench.$$name; done
+
+# rewrite requirements/*.lock from pyproject.toml, keeping the locked versions where they still fit
+lock: setup
+	bash scripts/lock.sh
+	bash scripts/setup.sh
+
+# take the newest releases on purpose: relock, reinstall, and run the model layer's tests (the SDK
+# exception table's completeness test among them) so a new SDK exception is classified before it lands
+upgrade: setup
+	bash scripts/lock.sh --upgrade
+	bash scripts/setup.sh
+	$(BIN)/pytest -q tests/models
 
 clean:
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) .tools .mypy_cache .ruff_cache .pytest_cache
