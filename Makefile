@@ -2,7 +2,7 @@
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: setup demo test lint typecheck unit bench clean
+.PHONY: setup demo test lint typecheck unit bench image clean
 
 setup:
 	bash scripts/setup.sh
@@ -21,6 +21,11 @@ typecheck:
 
 bench: setup
 	$(BIN)/python bench/sandbox_roundtrip.py
+
+# agentd's own container image, agentd:latest: from deploy/Dockerfile when a registry answers,
+# else offline (debootstrap, needs root). IMAGE_ARGS="--mode offline --force" and the like pass through.
+image: setup
+	$(BIN)/python -m deploy.build $(IMAGE_ARGS)
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

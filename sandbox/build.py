@@ -15,6 +15,7 @@ import shutil
 import tempfile
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -218,6 +219,7 @@ def build_dockerfile(
     network_mode: str | None = None,
 ) -> str:
     """`docker build` `context` with `dockerfile` (relative to it) as `tag`; `fix` ends the error when it fails."""
+    output: deque[str] = deque(maxlen=15)  # the last lines say why a step failed, even when `log` is quiet
     try:
         chunks = client.api.build(
             path=str(context),
@@ -232,10 +234,12 @@ def build_dockerfile(
         )
         for chunk in chunks:
             if "error" in chunk:
-                raise SandboxError(f"docker build of {tag} failed: {chunk['error'].strip()}; {fix}")
+                tail = "\n".join(output)
+                raise SandboxError(f"docker build of {tag} failed: {chunk['error'].strip()}; {fix}\n{tail}")
             text = str(chunk.get("stream", "")).strip()
             if text:
                 log(text)
+                output.extend(text.splitlines())
         return str(client.images.get(tag).id)
     except (docker.errors.DockerException, requests.RequestException) as exc:
         raise SandboxError(f"docker build of {tag} failed: {exc}") from exc
