@@ -2,7 +2,7 @@
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: setup demo test lint typecheck bench lock upgrade clean
+.PHONY: setup demo test lint typecheck bench lock upgrade image clean
 
 setup:
 	bash scripts/setup.sh
@@ -34,6 +34,11 @@ upgrade: setup
 	bash scripts/lock.sh --upgrade
 	bash scripts/setup.sh
 	$(BIN)/pytest -q tests/models
+
+# agentd's own container image, agentd:latest: from deploy/Dockerfile when a registry answers,
+# else offline (debootstrap, needs root). IMAGE_ARGS="--mode offline --force" and the like pass through.
+image: setup
+	$(BIN)/python -m deploy.build $(IMAGE_ARGS)
 
 clean:
 	rm -rf $(VENV) .tools .mypy_cache .ruff_cache .pytest_cache

@@ -11,18 +11,15 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
-import re
 import shutil
-import signal
-import subprocess
 import tempfile
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
-from urllib.parse import urlparse
 
 import docker
 import docker.errors
@@ -31,12 +28,11 @@ from docker.models.images import Image
 from docker.utils import parse_repository_tag
 
 from agentd.errors import SandboxError
+from sandbox.rootfs import DebianTree, Log, import_debian_tree, require_debootstrap, run_process
 
 BuildMode = Literal["auto", "dockerfile", "offline"]
-Log = Callable[[str], None]
 
 PACKAGES = ("golang-go", "git", "postgresql-client", "ca-certificates")
-SUITE = "bookworm"
 SANDBOX_UID = 10001
 SANDBOX_GID = 10001
 VERSION_LABEL = "agentd.image.version"
@@ -47,27 +43,26 @@ IMAGE_PATH = "/usr/local/bin:/usr/bin:/bin"
 HERE = Path(__file__).resolve().parent
 DOCKERFILE = HERE / "image" / "Dockerfile"
 RUNNER_DIR = HERE / "runner"
+WORK_DIR = Path(tempfile.gettempdir()) / "agentd-image-build"
+OFFLINE_FIX = "or build offline: `agentd sandbox build --mode offline`"
 
 _RECIPE_REVISION = "1"  # bump when the offline recipe below changes what ends up in the image
 PULL_PROBE_TIMEOUT_S = 20.0
 GO_BUILD_TIMEOUT_S = 300.0
-DEBOOTSTRAP_TIMEOUT_S = 1800.0
-TAR_TIMEOUT_S = 600.0
 DOCKER_BUILD_TIMEOUT_S = 3600
-PRUNED = (
-    "usr/share/doc",
-    "usr/share/man",
-    "usr/share/info",
-    "usr/share/locale",
-    "var/lib/apt/lists",
-    "var/cache/apt",
-    "var/cache/debconf",
-    "var/log",
-)
 
 
 def _quiet(_line: str) -> None:
     """The default log: say nothing."""
+
+
+def recipe_hash(parts: Iterable[bytes]) -> str:
+    """A short, stable hash of an image's ingredients (each part length-prefixed, so none can blur into the next)."""
+    digest = hashlib.sha256()
+    for part in parts:
+        digest.update(len(part).to_bytes(8, "big"))
+        digest.update(part)
+    return digest.hexdigest()[:16]
 
 
 def image_version() -> str:
@@ -75,11 +70,7 @@ def image_version() -> str:
     parts = [_RECIPE_REVISION.encode(), DOCKERFILE.read_bytes(), " ".join(PACKAGES).encode()]
     parts += [path.read_bytes() for path in sorted(RUNNER_DIR.glob("*.go"))]
     parts.append((RUNNER_DIR / "go.mod").read_bytes())
-    digest = hashlib.sha256()
-    for part in parts:
-        digest.update(len(part).to_bytes(8, "big"))
-        digest.update(part)
-    return digest.hexdigest()[:16]
+    return recipe_hash(parts)
 
 
 def base_image(dockerfile_text: str) -> str:
@@ -88,7 +79,7 @@ def base_image(dockerfile_text: str) -> str:
         words = line.split()
         if len(words) >= 2 and words[0].upper() == "FROM":
             return words[1]
-    raise SandboxError("sandbox/image/Dockerfile has no FROM line")
+    raise SandboxError("the Dockerfile has no FROM line")
 
 
 def build_image(
@@ -101,27 +92,75 @@ def build_image(
     work_dir: Path | None = None,
     mirror: str | None = None,
 ) -> str:
-    """Make sure image `tag` is built from the current recipe and return its id.
+    """Make sure the sandbox image `tag` is built from the current recipe and return its id.
 
     Does nothing when the image's version label already matches, unless `force`. `auto` builds
     from the Dockerfile when a registry answers, else offline (debootstrap) under `work_dir`.
     """
+    version = image_version()
+    return ensure_image(
+        client,
+        tag,
+        version,
+        mode=mode,
+        force=force,
+        log=log,
+        dockerfile=Dockerfile(HERE, DOCKERFILE, OFFLINE_FIX),
+        offline=lambda: build_offline(client, tag, version, log=log, work_dir=work_dir or WORK_DIR, mirror=mirror),
+    )
+
+
+@dataclass(frozen=True)
+class Dockerfile:
+    """The way to build an image when a registry answers: a Dockerfile and its build context."""
+
+    context: Path
+    path: Path
+    fix: str
+    """What else to do when the build fails; ends the error message."""
+
+
+def ensure_image(
+    client: docker.DockerClient,
+    tag: str,
+    version: str,
+    *,
+    mode: BuildMode,
+    force: bool,
+    log: Log,
+    offline: Callable[[], str],
+    dockerfile: Dockerfile | None = None,
+) -> str:
+    """Return the id of image `tag` at `version`, building it one of two ways when it is missing or older.
+
+    Does nothing when the image's version label already matches, unless `force`. `auto` builds
+    from `dockerfile` when a registry answers for the image it starts FROM, else calls `offline`.
+    """
     if mode not in {"auto", "dockerfile", "offline"}:
         raise SandboxError(f"build mode {mode!r}: expected auto, dockerfile or offline")
-    version = image_version()
+    if mode == "dockerfile" and dockerfile is None:
+        raise SandboxError(f"{tag} has no Dockerfile: build it with mode offline")
     existing = _find_image(client, tag)
     if existing is not None and existing.labels.get(VERSION_LABEL) == version and not force:
         log(f"{tag} is up to date (version {version})")
         return str(existing.id)
     chosen = mode
     if mode == "auto":
-        chosen = "dockerfile" if _registry_answers(client, base_image(DOCKERFILE.read_text()), log) else "offline"
+        online = dockerfile is not None and _registry_answers(client, base_image(dockerfile.path.read_text()), log)
+        chosen = "dockerfile" if online else "offline"
     started = time.monotonic()
-    if chosen == "dockerfile":
-        image_id = _build_from_dockerfile(client, tag, version, log)
+    if dockerfile is not None and chosen == "dockerfile":
+        image_id = build_dockerfile(
+            client,
+            tag,
+            context=dockerfile.context,
+            dockerfile=str(dockerfile.path.relative_to(dockerfile.context)),
+            buildargs={"AGENTD_IMAGE_VERSION": version},
+            log=log,
+            fix=dockerfile.fix,
+        )
     else:
-        root = work_dir or Path(tempfile.gettempdir()) / "agentd-image-build"
-        image_id = build_offline(client, tag, version, log=log, work_dir=root, mirror=mirror)
+        image_id = offline()
     log(f"built {tag} ({chosen}, version {version}) in {time.monotonic() - started:.0f}s")
     _drop_replaced_image(client, str(existing.id) if existing is not None else None, image_id)
     return image_id
@@ -168,182 +207,52 @@ def _registry_answers(client: docker.DockerClient, image: str, log: Log) -> bool
     return ok
 
 
-def _build_from_dockerfile(client: docker.DockerClient, tag: str, version: str, log: Log) -> str:
+def build_dockerfile(
+    client: docker.DockerClient,
+    tag: str,
+    *,
+    context: Path,
+    dockerfile: str,
+    buildargs: Mapping[str, str],
+    log: Log,
+    fix: str,
+    network_mode: str | None = None,
+) -> str:
+    """`docker build` `context` with `dockerfile` (relative to it) as `tag`; `fix` ends the error when it fails."""
+    output: deque[str] = deque(maxlen=15)  # the last lines say why a step failed, even when `log` is quiet
     try:
         chunks = client.api.build(
-            path=str(HERE),
-            dockerfile="image/Dockerfile",
+            path=str(context),
+            dockerfile=dockerfile,
             tag=tag,
             rm=True,
             forcerm=True,
-            buildargs={"AGENTD_IMAGE_VERSION": version},
+            buildargs=dict(buildargs),
+            network_mode=network_mode,
             decode=True,
             timeout=DOCKER_BUILD_TIMEOUT_S,
         )
         for chunk in chunks:
             if "error" in chunk:
-                raise SandboxError(
-                    f"docker build failed: {chunk['error'].strip()}; or build offline: `agentd sandbox build --offline`"
-                )
+                tail = "\n".join(output)
+                raise SandboxError(f"docker build of {tag} failed: {chunk['error'].strip()}; {fix}\n{tail}")
             text = str(chunk.get("stream", "")).strip()
             if text:
                 log(text)
+                output.extend(text.splitlines())
         return str(client.images.get(tag).id)
     except (docker.errors.DockerException, requests.RequestException) as exc:
         raise SandboxError(f"docker build of {tag} failed: {exc}") from exc
-
-
-# ---------------------------------------------------------------- the machine's Debian mirror
-
-
-@dataclass(frozen=True)
-class AptSource:
-    """One apt source entry, from either the one-line or the deb822 format."""
-
-    types: tuple[str, ...]
-    uris: tuple[str, ...]
-    suites: tuple[str, ...]
-    components: tuple[str, ...]
-    signed_by: str = ""
-    enabled: bool = True
-
-
-def parse_one_line_sources(text: str) -> list[AptSource]:
-    """Parse sources.list lines: `deb [opt=val ...] URI SUITE COMPONENT...`."""
-    entries = []
-    for raw in text.splitlines():
-        line = raw.split("#", 1)[0].strip()
-        options = {}
-        if "[" in line and "]" in line:
-            before, rest = line.split("[", 1)
-            inside, after = rest.split("]", 1)
-            options = dict(opt.split("=", 1) for opt in inside.split() if "=" in opt)
-            line = f"{before} {after}"
-        words = line.split()
-        if len(words) >= 3:
-            entries.append(
-                AptSource(
-                    types=(words[0],),
-                    uris=(words[1],),
-                    suites=(words[2],),
-                    components=tuple(words[3:]),
-                    signed_by=options.get("signed-by", ""),
-                )
-            )
-    return entries
-
-
-def _deb822_stanzas(text: str) -> Iterable[dict[str, str]]:
-    fields: dict[str, str] = {}
-    last = ""
-    for line in [*text.splitlines(), ""]:
-        if line.startswith("#"):
-            continue
-        if not line.strip():
-            if fields:
-                yield fields
-            fields, last = {}, ""
-        elif line[0].isspace() and last:
-            fields[last] += "\n" + line.strip()
-        elif ":" in line:
-            key, value = line.split(":", 1)
-            last = key.strip().lower()
-            fields[last] = value.strip()
-
-
-def parse_deb822_sources(text: str) -> list[AptSource]:
-    """Parse a deb822 `.sources` file into entries."""
-    return [
-        AptSource(
-            types=tuple(s.get("types", "").split()),
-            uris=tuple(s.get("uris", "").split()),
-            suites=tuple(s.get("suites", "").split()),
-            components=tuple(s.get("components", "").split()),
-            signed_by=s.get("signed-by", ""),
-            enabled=s.get("enabled", "yes").lower() != "no",
-        )
-        for s in _deb822_stanzas(text)
-    ]
-
-
-def pick_debian_mirror(sources: Iterable[AptSource], suite: str = SUITE) -> str | None:
-    """The URI of the Debian archive for `suite`/main; Debian's own keyring wins over third parties."""
-    candidates = [
-        (("debian-archive-keyring" not in entry.signed_by), index, uri)
-        for index, entry in enumerate(sources)
-        if entry.enabled and "deb" in entry.types and suite in entry.suites and "main" in entry.components
-        for uri in entry.uris
-        if urlparse(uri).scheme in {"http", "https", "file"}
-    ]
-    return min(candidates)[2] if candidates else None
-
-
-def find_debian_mirror(apt_dir: Path = Path("/etc/apt"), suite: str = SUITE) -> str:
-    """Read the machine's apt sources and return its Debian mirror for `suite`."""
-    sources: list[AptSource] = []
-    one_line = [apt_dir / "sources.list", *sorted((apt_dir / "sources.list.d").glob("*.list"))]
-    for path in one_line:
-        if path.is_file():
-            sources += parse_one_line_sources(path.read_text(errors="replace"))
-    for path in sorted((apt_dir / "sources.list.d").glob("*.sources")):
-        sources += parse_deb822_sources(path.read_text(errors="replace"))
-    mirror = pick_debian_mirror(sources, suite)
-    if mirror is None:
-        raise SandboxError(
-            f"no Debian mirror for {suite}/main in {apt_dir}/sources.list(.d): "
-            "add one, or pass the mirror URL explicitly"
-        )
-    return mirror
-
-
-# ---------------------------------------------------------------- processes with deadlines
-
-
-def _kill_group(proc: subprocess.Popen[str]) -> None:
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(proc.pid, signal.SIGKILL)
-    proc.wait()
-
-
-def run_process(
-    argv: list[str], *, timeout_s: float, cwd: Path | None = None, env: Mapping[str, str] | None = None
-) -> str:
-    """Run argv in its own process group, kill the group at the deadline; return its output."""
-    try:
-        proc = subprocess.Popen(
-            argv,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            cwd=cwd,
-            env=env,
-            text=True,
-            errors="replace",
-            start_new_session=True,
-        )
-    except FileNotFoundError:
-        raise SandboxError(f"{argv[0]}: not installed or not on PATH") from None
-    try:
-        output, _ = proc.communicate(timeout=timeout_s)
-    except subprocess.TimeoutExpired:
-        _kill_group(proc)
-        raise SandboxError(f"{' '.join(argv[:2])}: no result within {timeout_s:.0f}s; killed it") from None
-    if proc.returncode != 0:
-        tail = "\n".join(output.strip().splitlines()[-15:])
-        raise SandboxError(f"{' '.join(argv[:2])} failed with exit code {proc.returncode}:\n{tail}")
-    return output
 
 
 # ---------------------------------------------------------------- the offline build
 
 
 def require_offline_tools() -> None:
-    """Fail with the fix when the offline build cannot run on this machine."""
-    if os.geteuid() != 0:
-        raise SandboxError("the offline image build runs debootstrap and needs root: run `sudo agentd sandbox build`")
-    for tool, package in (("debootstrap", "debootstrap"), ("go", "golang-go"), ("tar", "tar")):
-        if shutil.which(tool) is None:
-            raise SandboxError(f"{tool} not installed: apt-get install {package}")
+    """Fail with the fix when the offline image build cannot run on this machine."""
+    require_debootstrap("agentd sandbox build")
+    if shutil.which("go") is None:
+        raise SandboxError("go not installed: apt-get install golang-go")
 
 
 def build_offline(
@@ -351,38 +260,22 @@ def build_offline(
 ) -> str:
     """Debootstrap the image's tree under `work_dir` and import it as `tag`; return the image id."""
     require_offline_tools()
-    mirror = mirror or find_debian_mirror()
     work_dir = work_dir.resolve()
     work_dir.mkdir(parents=True, exist_ok=True)
-    build = Path(tempfile.mkdtemp(prefix="build-", dir=work_dir))
-    try:
-        runner = build_runner(build / "runner", work_dir, log)
-        root = build / "rootfs"
-        log(f"debootstrap {SUITE} with {', '.join(PACKAGES)} from {mirror} (about a minute)")
-        run_process(
-            [
-                "debootstrap",
-                "--variant=minbase",
-                f"--include={','.join(PACKAGES)}",
-                f"--cache-dir={_cache_dir(work_dir)}",
-                SUITE,
-                str(root),
-                mirror,
-            ],
-            timeout_s=DEBOOTSTRAP_TIMEOUT_S,
-            env={**os.environ, "LC_ALL": "C"},
+    with tempfile.TemporaryDirectory(prefix="runner-", dir=work_dir) as scratch:
+        runner = build_runner(Path(scratch) / "runner", work_dir, log)
+        tree = DebianTree(
+            packages=PACKAGES,
+            changes=(
+                f"USER {SANDBOX_UID}:{SANDBOX_GID}",
+                f"ENV HOME=/home/sandbox PATH={IMAGE_PATH} LANG=C.UTF-8",
+                "WORKDIR /workspace",
+                f"LABEL {VERSION_LABEL}={version}",
+                f'CMD ["{RUNNER_PATH}","-socket","{RUNNER_SOCKET}"]',
+            ),
+            finish=lambda root: configure_rootfs(root, runner),
         )
-        configure_rootfs(root, runner)
-        prune_rootfs(root)
-        return import_rootfs(client, root, build / "rootfs.tar", tag=tag, version=version, log=log)
-    finally:
-        remove_build_dir(build, log)
-
-
-def _cache_dir(work_dir: Path) -> Path:
-    cache = work_dir / "debs"  # kept between builds: a rebuild downloads nothing
-    cache.mkdir(exist_ok=True)
-    return cache
+        return import_debian_tree(client, tag, tree, log=log, work_dir=work_dir, mirror=mirror)
 
 
 def build_runner(output: Path, work_dir: Path, log: Log) -> Path:
@@ -421,59 +314,3 @@ def configure_rootfs(root: Path, runner: Path) -> None:
     target.parent.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(runner, target)
     target.chmod(0o755)
-
-
-def prune_rootfs(root: Path) -> None:
-    """Empty documentation, locales, logs and apt's caches and lists; keep the directories."""
-    for relative in PRUNED:
-        directory = root / relative
-        if directory.is_symlink() or not directory.is_dir():
-            continue
-        for entry in directory.iterdir():
-            if entry.is_dir() and not entry.is_symlink():
-                shutil.rmtree(entry)
-            else:
-                entry.unlink()
-
-
-def import_rootfs(client: docker.DockerClient, root: Path, tarball: Path, *, tag: str, version: str, log: Log) -> str:
-    """Tar the tree and `docker import` it with the image's user, env, label and command."""
-    log("importing the tree into Docker")
-    run_process(["tar", "--numeric-owner", "-C", str(root), "-cf", str(tarball), "."], timeout_s=TAR_TIMEOUT_S)
-    changes = [
-        f"USER {SANDBOX_UID}:{SANDBOX_GID}",
-        f"ENV HOME=/home/sandbox PATH={IMAGE_PATH} LANG=C.UTF-8",
-        "WORKDIR /workspace",
-        f"LABEL {VERSION_LABEL}={version}",
-        f'CMD ["{RUNNER_PATH}","-socket","{RUNNER_SOCKET}"]',
-    ]
-    repository, image_tag = parse_repository_tag(tag)
-    try:
-        client.api.import_image(src=str(tarball), repository=repository, tag=image_tag or "latest", changes=changes)
-        return str(client.images.get(tag).id)
-    except (docker.errors.DockerException, requests.RequestException) as exc:
-        raise SandboxError(f"docker import of {tag} failed: {exc}") from exc
-
-
-def mounts_below(mountinfo: str, root: Path) -> list[str]:
-    """Mount points at or under `root` in /proc/self/mountinfo text, deepest first."""
-    prefix = str(root).rstrip("/")
-    points = []
-    for line in mountinfo.splitlines():
-        fields = line.split()
-        if len(fields) > 4:
-            point = re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), fields[4])
-            if point == prefix or point.startswith(prefix + "/"):
-                points.append(point)
-    return sorted(points, key=len, reverse=True)
-
-
-def remove_build_dir(build: Path, log: Log) -> None:
-    """Delete the build tree, unmounting what debootstrap may have left mounted (if killed)."""
-    for point in mounts_below(Path("/proc/self/mountinfo").read_text(), build):
-        run_process(["umount", "-l", point], timeout_s=30)
-    left = mounts_below(Path("/proc/self/mountinfo").read_text(), build)
-    if left:
-        log(f"kept {build}: still mounted there: {', '.join(left)}")
-        return
-    shutil.rmtree(build, ignore_errors=True)

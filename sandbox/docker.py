@@ -386,6 +386,8 @@ class DockerSandbox:
                 with docker_errors(f"remove {self._spec.name}"), contextlib.suppress(docker.errors.NotFound):
                     self._container.remove(force=True)
         finally:
+            with contextlib.suppress(OSError):  # start() made it read-only; a non-root agentd must undo that
+                self._spec.run_dir.chmod(0o700)
             shutil.rmtree(self._spec.run_dir, ignore_errors=True)
             if self._restore_owner is not None:
                 with contextlib.suppress(FileNotFoundError):  # the worktree may already be removed

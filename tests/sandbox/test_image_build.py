@@ -10,14 +10,9 @@ import docker
 import pytest
 
 from agentd.config import SandboxConfig
-from sandbox.build import (
-    DOCKERFILE,
-    PACKAGES,
-    VERSION_LABEL,
+from sandbox.build import DOCKERFILE, PACKAGES, VERSION_LABEL, base_image, build_image, image_version
+from sandbox.rootfs import (
     AptSource,
-    base_image,
-    build_image,
-    image_version,
     mounts_below,
     parse_deb822_sources,
     parse_one_line_sources,

@@ -1,0 +1,1 @@
+"""Deployment files for agentd, and the build of its service image (`python -m deploy.build`)."""
