@@ -15,10 +15,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from agentd.config import load_config
-from agentd.daemon import Daemon
-from agentd.errors import AgentdError
-from agentd.gitops import GIT_ENV
-from agentd.store import Store, Task, open_store
+from agentd.kernel.errors import AgentdError
+from agentd.repo.mirror import GIT_ENV
+from agentd.service.daemon import Daemon
+from agentd.store.base import Store, Task, open_store
 
 GO_MOD = "module example.com/shop\n\ngo 1.19\n"
 CART_GO = """package cart

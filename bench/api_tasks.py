@@ -18,11 +18,11 @@ from pathlib import Path
 
 import structlog
 
-from agentd.api import ApiServer
 from agentd.config import parse_config
-from agentd.events import TaskRequested
-from agentd.redact import Redactor
-from agentd.store_sqlite import SQLiteStore
+from agentd.intake.api import ApiServer
+from agentd.kernel.events import TaskRequested
+from agentd.kernel.redact import Redactor
+from agentd.store.sqlite import SQLiteStore
 
 TOKEN = "bench-token-0123456789"  # noqa: S105 - a throwaway token for a local server
 CONFIG = """

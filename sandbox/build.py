@@ -30,7 +30,7 @@ import requests
 from docker.models.images import Image
 from docker.utils import parse_repository_tag
 
-from agentd.errors import SandboxError
+from agentd.kernel.errors import SandboxError
 
 BuildMode = Literal["auto", "dockerfile", "offline"]
 Log = Callable[[str], None]

@@ -13,10 +13,10 @@ import docker
 import pytest
 
 from agentd.config import load_config
-from agentd.daemon import Daemon
 from agentd.demo import break_the_build, run_demo
-from agentd.store import Task, open_store
-from agentd.testing import Script, ScriptedModelServer
+from agentd.models.scripted import Script, ScriptedModelServer
+from agentd.service.daemon import Daemon
+from agentd.store.base import Task, open_store
 from tests.conftest import git
 
 pytestmark = pytest.mark.docker

@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 
 from agentd.config import load_config
-from agentd.daemon import Daemon
-from agentd.events import TaskRequested
-from agentd.store import Task
+from agentd.kernel.events import TaskRequested
+from agentd.service.daemon import Daemon
+from agentd.store.base import Task
 from tests.conftest import git
 from tests.perf.go_targets import HASHED, SLOWER, TEST, VERSIONS
 

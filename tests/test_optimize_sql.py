@@ -10,10 +10,10 @@ import psycopg
 import pytest
 
 from agentd.config import load_config
-from agentd.daemon import Daemon
-from agentd.events import TaskRequested
+from agentd.kernel.events import TaskRequested
 from agentd.models import scripted_server
-from agentd.store import Task
+from agentd.service.daemon import Daemon
+from agentd.store.base import Task
 from tests.conftest import git
 
 pytestmark = [pytest.mark.docker, pytest.mark.postgres]

@@ -12,14 +12,14 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from tests.forge.test_github import FakeGitHub
 
 from agentd.config import load_config
-from agentd.daemon import Daemon
 from agentd.demo import BROKEN_CART_GO
-from agentd.forge import MARKER
-from agentd.store import Task, open_store
+from agentd.forge.github import MARKER
+from agentd.service.daemon import Daemon
+from agentd.store.base import Task, open_store
 from tests.conftest import git
-from tests.test_forge import FakeGitHub
 
 pytestmark = pytest.mark.docker
 

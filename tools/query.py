@@ -1,6 +1,6 @@
 """query_database: one guarded, read-only SQL statement against the target project's PostgreSQL.
 
-Three locks, each enough on its own for the common case: the SQL guard (tools.sql_guard, the real
+Three locks, each enough on its own for the common case: the SQL guard (agentd.kernel.sqlguard, the real
 PostgreSQL parser) refuses anything but one SELECT / EXPLAIN of a SELECT / SHOW; the statement
 runs in a READ ONLY transaction with statement, lock and idle timeouts that is always rolled back;
 and docs/sql-role.md recommends a SELECT-only role for the DSN. Parameters are bound by the server,
@@ -23,10 +23,10 @@ import psycopg
 from psycopg.conninfo import conninfo_to_dict
 from pydantic import BaseModel, ConfigDict, Field
 
-from agentd.config import TargetDatabaseConfig
-from agentd.policy import Decision, SqlRules
-from agentd.protocols import ToolResult
-from tools.sql_guard import check_sql, is_select
+from agentd.kernel.policy import Decision, SqlRules
+from agentd.kernel.seams import ToolResult
+from agentd.kernel.sqlguard import check_sql, is_select
+from tools.config import QueryDatabaseConfig
 
 # A small connect timeout, and TCP keepalives so a server that vanishes mid-query is noticed in
 # seconds instead of blocking the job (statement_timeout only helps while the server is alive).
@@ -257,7 +257,7 @@ class QueryDatabaseTool:
 
     name = "query_database"
 
-    def __init__(self, dsn: str | None, config: TargetDatabaseConfig, rules: SqlRules) -> None:
+    def __init__(self, dsn: str | None, config: QueryDatabaseConfig, rules: SqlRules) -> None:
         self._dsn = dsn
         self._config = config
         self._rules = rules

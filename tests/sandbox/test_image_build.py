@@ -9,7 +9,6 @@ from pathlib import Path
 import docker
 import pytest
 
-from agentd.config import SandboxConfig
 from sandbox.build import (
     DOCKERFILE,
     PACKAGES,
@@ -23,6 +22,7 @@ from sandbox.build import (
     parse_one_line_sources,
     pick_debian_mirror,
 )
+from sandbox.config import SandboxConfig
 
 DEBIAN_SOURCES = """\
 Types: deb
