@@ -112,12 +112,12 @@ def init(repo: Path, output: Path, state_dir: Path | None, force: bool) -> None:
 @CONFIG_OPTION
 def run(config_path: Path) -> None:
     """Run the daemon in the foreground (SIGTERM or SIGINT stops it cleanly)."""
-    from agentd.service.daemon import Daemon  # noqa: PLC0415
+    from agentd.app import App  # noqa: PLC0415
 
     config = _load(config_path)
     log_file = config.daemon.state_dir / "logs" / "agentd.log"
     configure_logging(Redactor.from_environment(config.secret_env_names()), config.daemon.log_format, log_file=log_file)
-    sys.exit(Daemon(config).run())
+    sys.exit(App(config).run())
 
 
 @main.command()
@@ -150,7 +150,7 @@ def logs(config_path: Path, follow: bool, lines: int) -> None:
 def task(description: str, config_path: Path, base_ref: str | None, kind: str, wait: bool) -> None:
     """Ask the team for a change described in DESCRIPTION."""
     from agentd.kernel.events import TaskRequested  # noqa: PLC0415
-    from agentd.store.base import open_store  # noqa: PLC0415
+    from agentd.store import open_store  # noqa: PLC0415
 
     config = _load(config_path)
     store = open_store(config.store_url)
@@ -170,10 +170,10 @@ def task(description: str, config_path: Path, base_ref: str | None, kind: str, w
 def _wait_for(config: Config, store: Any, task_id: int) -> None:
     worker = None
     if not store.live_daemons(within_s=10):
-        from agentd.service.daemon import Daemon  # noqa: PLC0415
+        from agentd.app import App  # noqa: PLC0415
 
         click.echo("no daemon is running; running the job here")
-        daemon = Daemon(config, store)
+        daemon = App(config, store)
         daemon.recover()
 
         def work() -> None:
@@ -218,7 +218,7 @@ def _print_task_line(found: Any) -> None:
 @click.option("--limit", default=20, show_default=True)
 def status(config_path: Path, limit: int) -> None:
     """The queue and the latest tasks."""
-    from agentd.store.base import open_store  # noqa: PLC0415
+    from agentd.store import open_store  # noqa: PLC0415
 
     config = _load(config_path)
     store = open_store(config.store_url)
@@ -250,7 +250,7 @@ def status(config_path: Path, limit: int) -> None:
 def show(task_id: int, config_path: Path, as_json: bool) -> None:
     """The debate of a task: turns, tool calls with their decisions, verdict, commit."""
     from agentd.job.report import render_task  # noqa: PLC0415
-    from agentd.store.base import open_store  # noqa: PLC0415
+    from agentd.store import open_store  # noqa: PLC0415
 
     store = open_store(_load(config_path).store_url)
     found = store.get_task(task_id)
@@ -293,8 +293,8 @@ def sandbox() -> None:
 @click.option("--force", is_flag=True, help="Rebuild even when the image is up to date.")
 def sandbox_build(config_path: Path, mode: str, force: bool) -> None:
     """Build the sandbox image (from the Dockerfile when a registry answers, else offline); idempotent."""
-    from sandbox.config import SandboxConfig  # noqa: PLC0415
     from sandbox.build import build_image  # noqa: PLC0415
+    from sandbox.config import SandboxConfig  # noqa: PLC0415
     from sandbox.docker import connect_docker  # noqa: PLC0415
 
     image = _load(config_path).sandbox.image if config_path.exists() else SandboxConfig().image

@@ -20,6 +20,7 @@ from agentd.kernel.errors import ConfigError
 from agentd.kernel.policy import PolicyConfig
 from agentd.models.budget import BudgetConfig, Price
 from agentd.models.config import ModelConfig
+from agentd.models.pool import chain_for
 from agentd.perf.config import OptimizerConfig
 from agentd.repo.config import RepositoryConfig
 from agentd.service.config import DaemonConfig
@@ -78,8 +79,7 @@ class Config(BaseModel):
 
     def chain_for(self, role: str) -> list[str]:
         """The model names a role uses, first preferred (a fallback chain)."""
-        names = self.roles.get(role, "default")
-        return [names] if isinstance(names, str) else list(names) or ["default"]
+        return chain_for(self.roles, role)
 
     @property
     def store_url(self) -> str:

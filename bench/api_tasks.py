@@ -18,8 +18,8 @@ from pathlib import Path
 
 import structlog
 
+from agentd.app import api_server
 from agentd.config import parse_config
-from agentd.intake.api import ApiServer
 from agentd.kernel.events import TaskRequested
 from agentd.kernel.redact import Redactor
 from agentd.store.sqlite import SQLiteStore
@@ -73,7 +73,7 @@ def main() -> None:
         store = SQLiteStore(str(Path(scratch) / "agentd.db"))
         fill(store, args.tasks)
         config = parse_config(CONFIG, env={})
-        with ApiServer(config, store, Redactor([TOKEN]), env={"AGENTD_API_TOKEN": TOKEN}) as server:
+        with api_server(config, store, Redactor([TOKEN]), env={"AGENTD_API_TOKEN": TOKEN}) as server:
 
             def fetch(path: str) -> Callable[[], object]:
                 request = urllib.request.Request(server.url + path, headers={"Authorization": f"Bearer {TOKEN}"})

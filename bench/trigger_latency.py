@@ -48,7 +48,7 @@ def main() -> None:
         store = SQLiteStore(str(root / "state" / "agentd.db"))
         mirror = Mirror(repo, root / "state" / "repo.git")
         mirror.ensure()
-        watcher = RefWatcher(config, store, mirror)
+        watcher = RefWatcher(config.repository, config.daemon, store, mirror)
         stop = threading.Event()
         thread = threading.Thread(target=watcher.run, args=(stop,), daemon=True)
         thread.start()

@@ -12,7 +12,7 @@ from pathlib import Path
 import docker
 import pytest
 
-from agentd.store.base import open_store
+from agentd.store import open_store
 from tests.conftest import git
 from tests.test_e2e import leftovers
 

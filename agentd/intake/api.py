@@ -26,7 +26,6 @@ from urllib.parse import parse_qs, unquote, urlsplit
 import structlog
 from pydantic import BaseModel, ValidationError
 
-from agentd.config import Config
 from agentd.intake import http as httpserve
 from agentd.intake.api_schemas import (
     ERRORS,
@@ -50,6 +49,7 @@ from agentd.intake.api_schemas import (
     TurnView,
     openapi_document,
 )
+from agentd.intake.config import ApiConfig
 from agentd.intake.http import JSON, BackgroundHTTPServer, BodyRefused, OwnedHTTPServer, RequestHandler
 from agentd.kernel.errors import ConfigError
 from agentd.kernel.events import TaskRequested
@@ -246,8 +246,11 @@ def _content_policy(page: str) -> str:
 class Api:
     """The routes over the store: one request in, one `Response` out; no sockets."""
 
-    def __init__(self, config: Config, store: Store, redactor: Redactor, token: str, stopping: threading.Event) -> None:
-        self.config = config
+    def __init__(
+        self, store: Store, redactor: Redactor, token: str, stopping: threading.Event, *, repo: str, default_base: str
+    ) -> None:
+        self.repo = repo
+        self.default_base = default_base
         self.store = store
         self.redactor = redactor
         self._token = token.encode()
@@ -324,9 +327,9 @@ class Api:
         except ValidationError as exc:
             return error(422, "invalid task request", _problems(exc))
         event = TaskRequested(
-            repo=self.config.repository.source,
+            repo=self.repo,
             description=wanted.description,
-            base_ref=wanted.base_ref or self.config.repository.watch_branches[0],
+            base_ref=wanted.base_ref or self.default_base,
             kind=wanted.kind,
             request_id=wanted.request_id or uuid.uuid4().hex,
         )
@@ -496,19 +499,28 @@ class _Handler(RequestHandler):
 class ApiServer(BackgroundHTTPServer):
     """The REST API and dashboard on a daemon thread; refuses to start without a bearer token."""
 
-    def __init__(self, config: Config, store: Store, redactor: Redactor, env: Mapping[str, str] | None = None) -> None:
-        if not config.api.listen:
+    def __init__(
+        self,
+        settings: ApiConfig,
+        store: Store,
+        redactor: Redactor,
+        *,
+        repo: str,
+        default_base: str,
+        env: Mapping[str, str] | None = None,
+    ) -> None:
+        if not settings.listen:
             raise ConfigError("api.listen is not set; the API is off")
-        host, port = split_listen(config.api.listen)
-        token = (os.environ if env is None else env).get(config.api.token_env, "").strip()
+        host, port = split_listen(settings.listen)
+        token = (os.environ if env is None else env).get(settings.token_env, "").strip()
         if not token:
             raise ConfigError(
-                f"api.listen is set but ${config.api.token_env} is empty; set it to a long random token "
+                f"api.listen is set but ${settings.token_env} is empty; set it to a long random token "
                 "(e.g. `openssl rand -hex 32`)"
             )
         super().__init__(host, port, name="api", handler=_Handler, backlog=64)
         self._stopping = threading.Event()
-        self.api = Api(config, store, redactor, token, self._stopping)
+        self.api = Api(store, redactor, token, self._stopping, repo=repo, default_base=default_base)
 
     def __repr__(self) -> str:
         return f"ApiServer(listen={self.host}:{self._port})"  # never the token

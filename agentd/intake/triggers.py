@@ -16,9 +16,10 @@ from watchdog.events import FileSystemEvent, FileSystemEventHandler
 from watchdog.observers import Observer
 from watchdog.observers.api import BaseObserver
 
-from agentd.config import Config
 from agentd.kernel.events import CommitPushed, PullRequestUpdated
+from agentd.repo.config import RepositoryConfig
 from agentd.repo.mirror import Mirror, run_git
+from agentd.service.config import DaemonConfig
 from agentd.store.base import Store
 
 log = structlog.get_logger("agentd.intake.triggers")
@@ -38,19 +39,22 @@ class _Wake(FileSystemEventHandler):
 class RefWatcher:
     """Turns new commits on watched branches into CommitPushed jobs and new PR heads into PullRequestUpdated."""
 
-    def __init__(self, config: Config, store: Store, mirror: Mirror) -> None:
-        self.config = config
+    def __init__(self, repository: RepositoryConfig, daemon: DaemonConfig, store: Store, mirror: Mirror) -> None:
+        self.repository = repository
+        self.daemon = daemon
         self.store = store
         self.mirror = mirror
-        self.repo = config.repository.source
+        self.repo = repository.source
         self.wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
 
     def scan(self) -> list[int]:
         """Fetch, compare branch and PR heads with the last seen ones, enqueue what is new; returns task ids."""
         self.mirror.fetch()
-        first_run = all(self.store.branch_head(self.repo, b) is None for b in self.config.repository.watch_branches)
+        first_run = all(self.store.branch_head(self.repo, b) is None for b in self.repository.watch_branches)
         created = self._scan_branches()
-        if self.config.repository.pull_requests:
+        if self.repository.pull_requests:
             created += self._scan_pull_requests(first_run)
         return created
 
@@ -61,7 +65,7 @@ class RefWatcher:
             if self.store.branch_head(self.repo, key) == head:
                 continue
             if not first_run and OWN_TRAILER not in self.mirror.commit_message(head):
-                base = self.config.repository.default_branch
+                base = self.repository.default_branch
                 event = PullRequestUpdated(repo=self.repo, number=number, head_sha=head, base_branch=base)
                 task_id, new = self.store.enqueue(event, f"PR #{number} head {head[:7]} -> {base}", head)
                 if new:
@@ -72,7 +76,7 @@ class RefWatcher:
 
     def _scan_branches(self) -> list[int]:
         created: list[int] = []
-        for branch in self.config.repository.watch_branches:
+        for branch in self.repository.watch_branches:
             head = self.mirror.head(branch)
             if head is None:
                 continue
@@ -85,7 +89,7 @@ class RefWatcher:
         return created
 
     def _enqueue_range(self, branch: str, seen: str, head: str) -> list[int]:
-        limit = self.config.daemon.max_commits_per_scan
+        limit = self.daemon.max_commits_per_scan
         created = []
         for sha in self.mirror.first_parent_commits(seen, head, limit):
             message = self.mirror.commit_message(sha)
@@ -123,9 +127,9 @@ class RefWatcher:
     def run(self, stop: threading.Event) -> None:
         """Scan on every ref change (a repository on this machine) and every rescan/poll interval, until `stop`."""
         observer = self._observe()
-        interval = self.config.repository.poll_interval_s
+        interval = self.repository.poll_interval_s
         if observer is not None and self.mirror.is_local:
-            interval = self.config.daemon.rescan_interval_s
+            interval = self.daemon.rescan_interval_s
         try:
             while not stop.is_set():
                 self.wake.clear()
@@ -139,6 +143,16 @@ class RefWatcher:
                 observer.stop()
                 observer.join(timeout=5)
 
+    def start(self) -> None:
+        """Watch on a thread of its own until `stop`."""
+        self._stop.clear()
+        self._thread = threading.Thread(target=self.run, args=(self._stop,), name="trigger", daemon=True)
+        self._thread.start()
+
     def stop(self) -> None:
-        """Wake the loop so it sees the stop flag."""
+        """Stop the loop started by `start` (or wake one run elsewhere so it sees its stop flag)."""
+        self._stop.set()
         self.wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+            self._thread = None

@@ -12,7 +12,7 @@ import hashlib
 import hmac
 import json
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any, cast
 from urllib.parse import urlsplit
 
@@ -184,7 +184,6 @@ class WebhookServer(BackgroundHTTPServer):
         repo: str,
         watch_branches: list[str],
         pull_requests: bool,
-        on_enqueued: Callable[[int], None] | None = None,
     ) -> None:
         if not secret:
             raise ConfigError("the webhook secret is empty; set the variable webhook.secret_env names")
@@ -197,7 +196,6 @@ class WebhookServer(BackgroundHTTPServer):
         self.repo = repo
         self.watch_branches = list(watch_branches)
         self.pull_requests = pull_requests
-        self.on_enqueued = on_enqueued
 
     def __repr__(self) -> str:
         return f"WebhookServer(listen={self.host}:{self._port}, path={self.path!r})"  # never the secret
@@ -261,9 +259,4 @@ class WebhookServer(BackgroundHTTPServer):
         log.info(
             "webhook delivery queued", delivery=delivery, gh_event=event_name, key=event.key, task=task_id, new=created
         )
-        if created and self.on_enqueued is not None:
-            try:
-                self.on_enqueued(task_id)
-            except Exception:
-                log.exception("on_enqueued callback failed", task=task_id)
         return 202, {"status": "queued", "task": task_id, "new": created}

@@ -10,12 +10,13 @@ import json
 import re
 import threading
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 import structlog
 
-from agentd.config import Config
+from agentd.engine.config import DebateConfig, TeamConfig
 from agentd.engine.debate import Outcome, Session, Team, evidence
 from agentd.job.lanes import BenchConfig, JobBench, JobLane
 from agentd.job.report import render_markdown
@@ -24,22 +25,39 @@ from agentd.kernel.events import CommitPushed, Event, PullRequestUpdated, TaskRe
 from agentd.kernel.policy import Policy
 from agentd.kernel.redact import Redactor
 from agentd.kernel.seams import Forge, SandboxFactory
-from agentd.models.budget import BudgetGuard, cost_usd
+from agentd.models.budget import BudgetConfig, BudgetGuard, Price, cost_usd
 from agentd.models.pool import ModelPool
 from agentd.perf import sqlpath
+from agentd.perf.config import OptimizerConfig
 from agentd.perf.runner import compare
+from agentd.repo.config import RepositoryConfig
 from agentd.repo.mirror import Mirror
 from agentd.store.base import Lease, Store, Task
+from sandbox.config import SandboxConfig
 from tools.query import QueryDatabaseTool
 
 log = structlog.get_logger("agentd.job.job")
+
+
+@dataclass(frozen=True)
+class JobSettings:
+    """The parts of the configuration a job reads, each owned by its part."""
+
+    state_dir: Path
+    repository: RepositoryConfig
+    sandbox: SandboxConfig
+    debate: DebateConfig
+    team: TeamConfig
+    budget: BudgetConfig
+    prices: Mapping[str, Price]
+    optimizer: OptimizerConfig
 
 
 @dataclass
 class JobDeps:
     """Everything a job needs, built once by the daemon."""
 
-    config: Config
+    settings: JobSettings
     store: Store
     mirror: Mirror
     sandboxes: SandboxFactory
@@ -56,14 +74,14 @@ def write_report(deps: JobDeps, task_id: int) -> Path | None:
     if task is None:
         return None
     markdown = deps.redactor.text(render_markdown(task, deps.store.task_record(task_id)))
-    path = deps.config.daemon.state_dir / "reports" / f"task-{task_id}.md"
+    path = deps.settings.state_dir / "reports" / f"task-{task_id}.md"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(markdown, encoding="utf-8")
     event = task.event
     if deps.forge is not None and isinstance(event, PullRequestUpdated):
         from agentd.forge.github import comment_for  # noqa: PLC0415 - only with a forge configured
 
-        repo = deps.config.repository.source
+        repo = deps.settings.repository.source
         known = deps.store.forge_comment(repo, event.number)
         comment_id = deps.forge.upsert_review_comment(
             event.number, comment_for(event.number, event.head_sha, markdown), known
@@ -106,7 +124,7 @@ class Job:
         if task is None:
             raise LookupError(f"task {lease.task_id} vanished from the store")
         self.task = task
-        self.state = deps.config.daemon.state_dir
+        self.state = deps.settings.state_dir
         self.log = log.bind(task=task.id, job=lease.job_id)
         self.session_id = 0
         self.bench: JobBench | None = None
@@ -129,7 +147,7 @@ class Job:
 
     def run(self) -> str:
         """Do the job; returns the task's final status."""
-        mirror, config = self.deps.mirror, self.deps.config
+        mirror, config = self.deps.mirror, self.deps.settings
         mirror.fetch()
         branch = branch_for(self.task)
         base = self._base_sha(self.task.event)
@@ -190,22 +208,22 @@ class Job:
             self.log.info("resuming debate", session=self.session_id, turns=len(turns))
         else:
             self.session_id = store.start_session(
-                self.task.id, deps.config.debate.protocol, deps.config.debate.strategy
+                self.task.id, deps.settings.debate.protocol, deps.settings.debate.strategy
             )
             turns = []
         replay = {t["submission"]["key"]: t for t in turns if t.get("submission") and "key" in t["submission"]}
-        prices = deps.config.prices
+        prices = deps.settings.prices
         session = Session(
             store, self.task.id, self.session_id, replay, price=lambda model, usage: cost_usd(model, usage, prices)
         )
         midnight = time.time() - time.time() % 86_400
-        guard = BudgetGuard(deps.config.budget, store.spent_since(midnight), prices=prices)
-        models = deps.models.for_job(self.task.kind, guard)
-        return Team(models, session, deps.config.debate, self.cancel, deps.config.team.max_steps_per_turn)
+        guard = BudgetGuard(deps.settings.budget, store.spent_since(midnight), prices=prices)
+        models = deps.models.for_job(self.task.kind, guard, store.model_stats())
+        return Team(models, session, deps.settings.debate, self.cancel, deps.settings.team.max_steps_per_turn)
 
     def _work(self, base: str, branch: str) -> str:
         assert self.bench is not None
-        config, store = self.deps.config, self.deps.store
+        config, store = self.deps.settings, self.deps.store
         team = self._team()
         main = self.bench.lane("main")
         baseline = main.run_tests()
@@ -290,13 +308,18 @@ class Job:
         if not packages:
             return False, [], "no benchmark covers the changed packages, so agentd could not measure a gain"
         base = self.bench.lane("perf-base")
-        cpus = str(max(1, int(self.deps.config.sandbox.cpus)))
+        cpus = str(max(1, int(self.deps.settings.sandbox.cpus)))
         trailers: list[str] = []
         said: list[str] = []
         kept = True
         for package in packages:
             comparison = compare(
-                base.sandbox, lane.sandbox, package, ".", settings=self.deps.config.optimizer, env={"GOMAXPROCS": cpus}
+                base.sandbox,
+                lane.sandbox,
+                package,
+                ".",
+                settings=self.deps.settings.optimizer,
+                env={"GOMAXPROCS": cpus},
             )
             self.deps.store.add_code_version(
                 self.task.id, {"kind": f"benchmark:{package}", "test_output": json.dumps(comparison.to_dict())}
@@ -318,7 +341,7 @@ class Job:
             else:
                 kept, trailers, measured = self._speed_gate(lane)
             if not kept:
-                gain = self.deps.config.optimizer.min_gain
+                gain = self.deps.settings.optimizer.min_gain
                 return self._finish(
                     "no_fix",
                     f"{outcome.summary}\n\nNot committed: agentd's own benchmark shows no significant gain "
@@ -329,11 +352,12 @@ class Job:
             outcome.summary = f"{outcome.summary}\n\nMeasured by agentd: {measured}"
         sha = mirror.commit(lane.worktree, message, self.state / f"task-{self.task.id}.msg")
         _, gate = self.bench.open_gate(sha)
-        final = gate.run(self.deps.config.repository.test_command, timeout_s=self.deps.config.repository.test_timeout_s)
+        repository = self.deps.settings.repository
+        final = gate.run(repository.test_command, timeout_s=repository.test_timeout_s)
         gate.close()
         if self.cancel.is_set():
             raise JobCancelled("the job was cancelled during the gate")
-        shown = evidence(final, self.deps.config.repository.test_command)
+        shown = evidence(final, self.deps.settings.repository.test_command)
         store.add_code_version(
             self.task.id,
             {

@@ -61,6 +61,10 @@ class SandboxFactory(Protocol):
         """Start a sandbox with `workspace` mounted (and a job's shared build cache); the caller closes it."""
         ...
 
+    def reap(self) -> int:
+        """Remove the sandboxes a crashed daemon left behind; returns how many."""
+        ...
+
 
 # ---------------------------------------------------------------- models
 

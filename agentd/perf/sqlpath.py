@@ -20,7 +20,7 @@ from agentd.kernel.sqlguard import check_sql
 from agentd.perf.indexes import IndexCheck, IndexCheckError, check_index, migration_for
 from agentd.perf.plans import IndexSuggestion, analyze_plan, execution_ms, total_cost
 from agentd.perf.sql_sources import find_sql_calls, top_statements
-from tools.query import execute_read_only
+from agentd.targetdb import execute_read_only
 
 _PARAMETER = re.compile(r"\$\d+|\?")
 _CREATE_INDEX = re.compile(

@@ -1,4 +1,4 @@
-"""The daemon: a trigger thread, a worker loop and a heartbeat, stopped cleanly by SIGTERM/SIGINT.
+"""The daemon: a worker loop that leases jobs, a heartbeat, and the companions (triggers, endpoints) it runs.
 
 On stop, the running job is cancelled at its next step (model call or tool call), its container
 and worktree are removed and its lease is given back, so a restart picks the job up again.
@@ -12,121 +12,53 @@ import socket
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Sequence
 from types import FrameType
+from typing import Protocol
 
 import structlog
 
-from agentd.config import Config
-from agentd.intake.api import ApiServer
-from agentd.intake.triggers import RefWatcher
-from agentd.intake.webhook import WebhookServer
 from agentd.job.job import Job, JobDeps, write_report
-from agentd.kernel.errors import AgentdError, ConfigError
-from agentd.kernel.policy import Policy, load_policy
-from agentd.kernel.redact import Redactor
-from agentd.kernel.seams import Forge
-from agentd.models.pool import ModelPool
-from agentd.repo.mirror import Mirror
+from agentd.kernel.errors import AgentdError
+from agentd.service.config import DaemonConfig
 from agentd.service.sdnotify import notify, watchdog_interval_s
-from agentd.store.base import Lease, Store, open_store
-from sandbox.config import SandboxConfig
-from sandbox.docker import DockerSandboxFactory
+from agentd.store.base import Lease, Store
 
 log = structlog.get_logger("agentd.service.daemon")
 HEARTBEAT_S = 2.0
 STOP_GRACE_S = 10.0
 
 
-def sandbox_config(config: Config, policy: Policy) -> SandboxConfig:
-    """The sandbox settings with the policy's additions: variables it lets in, the network it names."""
-    allow = sorted({*config.sandbox.env_allowlist, *policy.sandbox_env})
-    network = config.sandbox.network or policy.sandbox_network
-    return config.sandbox.model_copy(update={"env_allowlist": allow, "network": network})
+class Companion(Protocol):
+    """Something that runs beside the worker for the daemon's lifetime: a trigger, an HTTP endpoint."""
 
+    def start(self) -> None:
+        """Start serving (on threads of its own)."""
+        ...
 
-def build_deps(config: Config, store: Store) -> JobDeps:
-    """Wire the parts a job needs from the config; fails fast with a clear error."""
-    policy = load_policy(config.policy.file)
-    redactor = Redactor.from_environment(config.secret_env_names())
-    repository = config.repository
-    mirror = Mirror(
-        repository.source,
-        config.daemon.state_dir / "repo.git",
-        push=repository.path is not None or repository.push,
-        pull_requests=repository.pull_requests,
-    )
-    mirror.ensure()
-    sandboxes = DockerSandboxFactory(sandbox_config(config, policy), config.daemon.state_dir / "run")
-    sandboxes.check_image()  # fail at start, with the fix, not in the first job
-    query = None
-    if config.target_database.dsn_env:
-        from tools.query import QueryDatabaseTool  # noqa: PLC0415 - psycopg loads only when a database is set
-
-        dsn = os.environ.get(config.target_database.dsn_env)
-        query = QueryDatabaseTool(dsn, config.target_database, policy.sql)
-    return JobDeps(
-        config, store, mirror, sandboxes, ModelPool(config, store), policy, redactor, query, build_forge(config)
-    )
-
-
-def _secret(name: str, what: str) -> str:
-    value = os.environ.get(name, "")
-    if not value:
-        raise ConfigError(f"{what}: environment variable {name} is not set; export it or remove the section")
-    return value
-
-
-def build_forge(config: Config) -> Forge | None:
-    """The forge agentd posts its review comments to, when [forge] names one."""
-    if config.forge.kind != "github":
-        return None
-    if not config.forge.repository:
-        raise ConfigError("forge.repository: set it to the owner/name of the repository on GitHub")
-    from agentd.forge.github import GitHubForge  # noqa: PLC0415 - only with a forge configured
-
-    return GitHubForge(config.forge.api_url, config.forge.repository, _secret(config.forge.token_env, "[forge]"))
-
-
-def build_webhook(config: Config, store: Store, wake: Callable[[int], None]) -> WebhookServer | None:
-    """The webhook endpoint, when [webhook] listen is set."""
-    if not config.webhook.listen:
-        return None
-    secret = _secret(config.webhook.secret_env, "[webhook]").encode()
-    repo = config.repository
-    return WebhookServer(
-        config.webhook.listen,
-        config.webhook.path,
-        secret,
-        store,
-        repo.source,
-        repo.watch_branches,
-        repo.pull_requests,
-        on_enqueued=wake,
-    )
+    def stop(self) -> None:
+        """Stop serving; safe to call twice."""
+        ...
 
 
 class Daemon:
-    """agentd in the foreground: watch, work, stop cleanly."""
+    """The worker side of agentd: lease a job, run it, renew the lease, stop cleanly."""
 
-    def __init__(self, config: Config, store: Store | None = None) -> None:
+    def __init__(self, config: DaemonConfig, store: Store, deps: JobDeps, *, max_running: int) -> None:
         self.config = config
-        self.store = store or open_store(config.store_url)
+        self.store = store
+        self.deps = deps
+        self.max_running = max_running
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
         self.stop_event = threading.Event()
         self.cancel = threading.Event()
-        self.deps = build_deps(config, self.store)
-        self.watcher = RefWatcher(config, self.store, self.deps.mirror)
-        self.webhook = build_webhook(config, self.store, lambda _task: None)
         self._lease: Lease | None = None
-        self.api: ApiServer | None = None
         self._job: Job | None = None
 
     def recover(self) -> None:
         """Remove what a previous run left behind: containers, worktrees."""
-        assert isinstance(self.deps.sandboxes, DockerSandboxFactory)
         reaped = self.deps.sandboxes.reap()
-        worktrees = self.config.daemon.state_dir / "worktrees"
+        worktrees = self.config.state_dir / "worktrees"
         leftovers = list(worktrees.iterdir()) if worktrees.is_dir() else []
         for path in leftovers:
             self.deps.mirror.remove_worktree(path)
@@ -139,44 +71,39 @@ class Daemon:
         notify("STOPPING=1")
         self.stop_event.set()
         self.cancel.set()
-        self.watcher.stop()
         job = self._job
         if job is not None:
             threading.Thread(target=job.abort, name="abort", daemon=True).start()
 
-    def run(self, install_signals: bool = True) -> int:
-        """Run until stopped; returns the exit code."""
+    def run(self, install_signals: bool = True, companions: Sequence[Companion] = ()) -> int:
+        """Run until stopped, with its companions; returns the exit code. The caller closes the store."""
         if install_signals:
             signal.signal(signal.SIGTERM, self.request_stop)
             signal.signal(signal.SIGINT, self.request_stop)
-        # Built before anything is touched: it refuses to start when its token variable is empty.
-        self.api = api = ApiServer(self.config, self.store, self.deps.redactor) if self.config.api.listen else None
         self.recover()
-        if api is not None:
-            api.start()
-        if self.webhook is not None:
-            self.webhook.start()
-        self.store.heartbeat(self.owner, os.getpid())
-        threads = [
-            threading.Thread(target=self.watcher.run, args=(self.stop_event,), name="trigger", daemon=True),
-            threading.Thread(target=self._heartbeat, name="heartbeat", daemon=True),
-            threading.Thread(target=self._work, name="worker", daemon=True),
-        ]
-        for thread in threads:
-            thread.start()
-        log.info("agentd running", repository=self.config.repository.source, owner=self.owner)
-        notify("READY=1")
-        while not self.stop_event.wait(0.5):
-            pass
-        if api is not None:
-            api.stop()
-        if self.webhook is not None:
-            self.webhook.stop()
+        started: list[Companion] = []
+        try:
+            for companion in companions:
+                companion.start()
+                started.append(companion)
+            self.store.heartbeat(self.owner, os.getpid())
+            threads = [
+                threading.Thread(target=self._heartbeat, name="heartbeat", daemon=True),
+                threading.Thread(target=self._work, name="worker", daemon=True),
+            ]
+            for thread in threads:
+                thread.start()
+            log.info("agentd running", owner=self.owner)
+            notify("READY=1")
+            while not self.stop_event.wait(0.5):
+                pass
+        finally:
+            for companion in reversed(started):
+                companion.stop()
         deadline = time.monotonic() + STOP_GRACE_S
         for thread in threads:
             thread.join(timeout=max(0.1, deadline - time.monotonic()))
         self._hand_back_unfinished()
-        self.store.close()
         log.info("agentd stopped")
         return 0
 
@@ -197,7 +124,7 @@ class Daemon:
     def _work(self) -> None:
         while not self.stop_event.is_set():
             if not self.work_once():
-                self.stop_event.wait(self.config.daemon.poll_interval_s)
+                self.stop_event.wait(self.config.poll_interval_s)
 
     def _heartbeat(self) -> None:
         interval = min(HEARTBEAT_S, watchdog_interval_s() or HEARTBEAT_S)
@@ -205,13 +132,13 @@ class Daemon:
             self.store.heartbeat(self.owner, os.getpid())
             notify("WATCHDOG=1")
             lease = self._lease
-            if lease is not None and not self.store.renew_lease(lease, self.config.daemon.lease_s):
+            if lease is not None and not self.store.renew_lease(lease, self.config.lease_s):
                 log.warning("lease lost; cancelling job", job=lease.job_id)
                 self.cancel.set()
 
     def work_once(self) -> bool:
         """Claim and run one job; False when the queue was empty."""
-        lease = self.store.claim_job(self.owner, self.config.daemon.lease_s, self.config.repository.max_concurrent_jobs)
+        lease = self.store.claim_job(self.owner, self.config.lease_s, self.max_running)
         if lease is None:
             return False
         self._lease = lease
@@ -253,7 +180,7 @@ class Daemon:
     def _fail(self, lease: Lease, error: str) -> None:
         """Retry a failed job with backoff; after max_attempts it is dead-lettered with the reason."""
         message = self.deps.redactor.text(error)
-        daemon = self.config.daemon
+        daemon = self.config
         if lease.attempts < daemon.max_attempts:
             delay = daemon.retry_backoff_s * 2 ** (lease.attempts - 1)
             self.store.retry_job(lease, message, delay)

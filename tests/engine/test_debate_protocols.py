@@ -13,13 +13,14 @@ from typing import Any
 
 import pytest
 
+from agentd.app import App
 from agentd.config import load_config
 from agentd.demo import BROKEN_CART_GO
 from agentd.job.report import render_task
 from agentd.kernel.events import TaskRequested
 from agentd.models.scripted import Script, ScriptedModelServer
-from agentd.service.daemon import Daemon
-from agentd.store.base import Task, open_store
+from agentd.store import open_store
+from agentd.store.base import Task
 from tests.conftest import git
 
 pytestmark = pytest.mark.docker
@@ -72,7 +73,7 @@ def setup(tmp_path: Path, sample_repo: Path, script: dict[str, Any], extra: str 
 def run_task(config_path: Path, description: str = "TestTotal fails; fix cart.Total") -> tuple[Task, dict[str, Any]]:
     """Queue a task and run the worker in this process until it is done; (task, record)."""
     config = load_config(config_path)
-    daemon = Daemon(config)
+    daemon = App(config)
     daemon.recover()
     task_id, _ = daemon.store.enqueue(
         TaskRequested(repo=config.repository.source, description=description, base_ref="main", request_id=description),
@@ -276,7 +277,7 @@ def test_a_failing_job_is_retried_with_backoff_then_dead_lettered(
     path = setup(tmp_path, sample_repo, DEMO)
     path.write_text(path.read_text().replace("lease_s = 6\n", "lease_s = 6\nmax_attempts = 2\nretry_backoff_s = 0.2\n"))
     config = load_config(path)
-    daemon = Daemon(config)
+    daemon = App(config)
     event = TaskRequested(
         repo=config.repository.source, description="fix it", base_ref="no-such-branch", request_id="dead"
     )

@@ -20,6 +20,7 @@ import pytest
 from openapi_spec_validator import validate
 from structlog.testing import capture_logs
 
+from agentd.app import api_server
 from agentd.config import Config, parse_config
 from agentd.intake.api import ROUTES, TASK_STATES, ApiServer, TaskStatus, openapi_document, render_metrics
 from agentd.kernel.errors import ConfigError, StoreError
@@ -154,7 +155,7 @@ def store(tmp_path: Path) -> Iterator[SQLiteStore]:
 @pytest.fixture
 def server(tmp_path: Path, store: SQLiteStore) -> Iterator[ApiServer]:
     """The API on 127.0.0.1 and a free port, its token from the (given) environment."""
-    with ApiServer(api_config(tmp_path), store, Redactor([TOKEN]), env={"AGENTD_API_TOKEN": TOKEN}) as running:
+    with api_server(api_config(tmp_path), store, Redactor([TOKEN]), env={"AGENTD_API_TOKEN": TOKEN}) as running:
         yield running
 
 
@@ -245,7 +246,7 @@ def test_server_refuses_to_start_without_a_token(tmp_path: Path, store: SQLiteSt
     """With api.listen set, an empty or unset token variable is a ConfigError naming the variable, not a server."""
     for env in ({}, {"AGENTD_API_TOKEN": ""}, {"AGENTD_API_TOKEN": "   "}):
         with pytest.raises(ConfigError, match=r"\$AGENTD_API_TOKEN is empty"):
-            ApiServer(api_config(tmp_path), store, Redactor(), env=env)
+            api_server(api_config(tmp_path), store, Redactor(), env=env)
 
 
 def test_the_token_variable_is_a_secret_only_when_listening(tmp_path: Path) -> None:
@@ -520,7 +521,7 @@ def test_stream_of_a_finished_task_replays_it_and_resumes_after_last_event_id(
 def test_stopping_the_server_ends_live_streams(tmp_path: Path, store: SQLiteStore) -> None:
     """stop() ends open streams of unfinished tasks promptly instead of hanging on them."""
     task_id = store.enqueue(task_event("open"), "open", None)[0]
-    running = ApiServer(api_config(tmp_path), store, Redactor(), env={"AGENTD_API_TOKEN": TOKEN})
+    running = api_server(api_config(tmp_path), store, Redactor(), env={"AGENTD_API_TOKEN": TOKEN})
     running.start()
     found: list[dict[str, str]] = []
     reader = threading.Thread(target=read_events, args=(open_stream(running, task_id), "done", found))
@@ -604,7 +605,7 @@ def test_unexpected_failure_is_500_json_without_a_traceback(tmp_path: Path) -> N
     broken = BrokenStore(str(tmp_path / "broken.db"))
     try:
         with (
-            ApiServer(api_config(tmp_path), broken, Redactor(), env={"AGENTD_API_TOKEN": TOKEN}) as running,
+            api_server(api_config(tmp_path), broken, Redactor(), env={"AGENTD_API_TOKEN": TOKEN}) as running,
             capture_logs() as logs,
         ):
             status, headers, raw = call(running, "/api/v1/tasks")
@@ -708,10 +709,10 @@ def test_daemon_serves_the_api_while_it_runs(
     tmp_path: Path, sample_repo: Path, docker_client: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Daemon.run() starts the API after recovery and stops it, freeing the port, when the daemon stops."""
-    from agentd.service.daemon import Daemon  # noqa: PLC0415 - the daemon needs Docker; only these tests load it
+    from agentd.app import App  # noqa: PLC0415 - the daemon needs Docker; only these tests load it
 
     monkeypatch.setenv("AGENTD_API_TOKEN", TOKEN)
-    daemon = Daemon(daemon_config(tmp_path, sample_repo))
+    daemon = App(daemon_config(tmp_path, sample_repo))
     thread = threading.Thread(target=daemon.run, kwargs={"install_signals": False}, daemon=True)
     thread.start()
     try:
@@ -734,10 +735,10 @@ def test_daemon_refuses_to_start_with_an_empty_token(
     tmp_path: Path, sample_repo: Path, docker_client: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """With api.listen set and the token variable empty, Daemon.run() raises ConfigError before doing any work."""
-    from agentd.service.daemon import Daemon  # noqa: PLC0415 - the daemon needs Docker; only these tests load it
+    from agentd.app import App  # noqa: PLC0415 - the daemon needs Docker; only these tests load it
 
     monkeypatch.setenv("AGENTD_API_TOKEN", "")
-    daemon = Daemon(daemon_config(tmp_path, sample_repo))
+    daemon = App(daemon_config(tmp_path, sample_repo))
     with pytest.raises(ConfigError, match="AGENTD_API_TOKEN"):
         daemon.run(install_signals=False)
     assert daemon.store.live_daemons(within_s=60) == []
@@ -756,7 +757,7 @@ def test_the_api_reads_a_postgres_store_the_same_way(tmp_path: Path, postgres_sc
         task_id = store.enqueue(task_event("pg"), "Fix the cart total", None)[0]
         record_debate(store, task_id)
         store.enqueue(task_event("pg-2"), "queued one", None)
-        with ApiServer(api_config(tmp_path), store, Redactor(), env={"AGENTD_API_TOKEN": TOKEN}) as running:
+        with api_server(api_config(tmp_path), store, Redactor(), env={"AGENTD_API_TOKEN": TOKEN}) as running:
             record = get_json(running, f"/api/v1/tasks/{task_id}")[1]["record"]
             assert record["usage"] == {"input_tokens": 2250, "output_tokens": 220, "calls": 3, "cost_usd": 1.0}
             assert [t["agent"] for t in record["sessions"][0]["turns"]] == ["proposer", "critic", "judge"]

@@ -13,11 +13,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.intake.test_api import TOKEN, api_config, record_debate, task_event
 
+from agentd.app import api_server
 from agentd.intake.api import ApiServer
 from agentd.kernel.redact import Redactor
 from agentd.store.sqlite import SQLiteStore
+from tests.intake.test_api import TOKEN, api_config, record_debate, task_event
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 BUDGET_MS = 10_000
@@ -41,7 +42,7 @@ def site(tmp_path: Path) -> Iterator[tuple[ApiServer, int]]:
     record_debate(store, done)
     store.enqueue(task_event("later", "Speed up the checkout query"), "Speed up the checkout query", None)
     try:
-        with ApiServer(api_config(tmp_path), store, Redactor(), env={"AGENTD_API_TOKEN": TOKEN}) as running:
+        with api_server(api_config(tmp_path), store, Redactor(), env={"AGENTD_API_TOKEN": TOKEN}) as running:
             yield running, done
     finally:
         store.close()
@@ -159,7 +160,7 @@ def test_a_running_task_page_follows_the_live_stream(chromium: str, tmp_path: Pa
     store.claim_job("worker", 60)
     store.session = store.start_session(task_id, "debate", "round_robin")
     try:
-        with ApiServer(api_config(tmp_path), store, Redactor(), env={"AGENTD_API_TOKEN": TOKEN}) as running:
+        with api_server(api_config(tmp_path), store, Redactor(), env={"AGENTD_API_TOKEN": TOKEN}) as running:
             dom = browse(chromium, f"{running.url}/tasks/{task_id}#token={TOKEN}", tmp_path, "--dump-dom").stdout
     finally:
         store.close()

@@ -28,7 +28,7 @@ def watcher(repo: Path, tmp_path: Path) -> tuple[RefWatcher, SQLiteStore]:
     store = SQLiteStore(str(tmp_path / "state" / "agentd.db"))
     mirror = Mirror(repo, tmp_path / "state" / "repo.git")
     mirror.ensure()
-    return RefWatcher(config, store, mirror), store
+    return RefWatcher(config.repository, config.daemon, store, mirror), store
 
 
 def new_commit(repo: Path, name: str, message: str | None = None) -> str:

@@ -17,10 +17,10 @@ import docker
 import psycopg
 import pytest
 from psycopg.conninfo import conninfo_to_dict
-from tests.engine.test_debate_protocols import setup
 
-from agentd.store.base import open_store
+from agentd.store import open_store
 from tests.conftest import git, need
+from tests.engine.test_debate_protocols import setup
 from tests.test_e2e import leftovers
 
 ROOT = Path(__file__).parents[2]

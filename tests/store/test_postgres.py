@@ -23,7 +23,8 @@ from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from agentd.kernel.errors import StoreError
 from agentd.kernel.events import CommitPushed, PullRequestUpdated, TaskRequested
-from agentd.store.base import Lease, Store, open_store
+from agentd.store import open_store
+from agentd.store.base import Lease, Store
 from agentd.store.postgres import PostgresStore
 from agentd.store.sqlite import SQLiteStore
 

@@ -11,7 +11,8 @@ import pytest
 
 from agentd.kernel.errors import ConfigError
 from agentd.kernel.events import CommitPushed, PullRequestUpdated, TaskRequested
-from agentd.store.base import Store, open_store
+from agentd.store import open_store
+from agentd.store.base import Store
 from agentd.store.postgres import PostgresStore
 from agentd.store.sqlite import SQLiteStore
 

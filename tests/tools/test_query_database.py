@@ -17,12 +17,12 @@ from psycopg.conninfo import conninfo_to_dict
 
 from agentd.kernel.policy import SqlRules, load_policy
 from agentd.kernel.seams import ToolResult
+from agentd.targetdb import execute_read_only
 from tools.config import QueryDatabaseConfig
 from tools.query import (
     QueryDatabaseArgs,
     QueryDatabaseTool,
     bind_placeholders,
-    execute_read_only,
     json_safe,
     scrub,
 )
