@@ -8,9 +8,9 @@ from pathlib import Path
 import docker
 import pytest
 
+from agentd.app import sandbox_config
 from agentd.config import parse_config
 from agentd.kernel.policy import Policy
-from agentd.service.daemon import sandbox_config
 from sandbox.config import SandboxConfig
 from sandbox.docker import DockerSandboxFactory
 

@@ -107,7 +107,7 @@ def test_sigkill_at_random_moments_loses_nothing_and_commits_once(
     tmp_path: Path, sample_repo: Path, sandbox_image: str, docker_client: docker.DockerClient
 ) -> None:
     """Twenty SIGKILLs across jobs' phases: every job still ends fixed, with one commit, and nothing left behind."""
-    from tests.test_protocols import DEMO  # noqa: PLC0415 - the demo script drives the jobs
+    from tests.engine.test_debate_protocols import DEMO  # noqa: PLC0415 - the demo script drives the jobs
 
     path = setup(tmp_path, sample_repo, DEMO)
     store = open_store(f"sqlite:///{tmp_path / 'state' / 'agentd.db'}")
@@ -157,7 +157,7 @@ def test_two_daemons_on_postgres_split_a_burst_with_none_done_twice(
     tmp_path: Path, sample_repo: Path, sandbox_image: str, postgres_schema_dsn: str
 ) -> None:
     """Two `agentd run` processes sharing one PostgreSQL store split four tasks; each task runs exactly once."""
-    from tests.test_protocols import DEMO  # noqa: PLC0415
+    from tests.engine.test_debate_protocols import DEMO  # noqa: PLC0415
 
     path = setup(
         tmp_path,
