@@ -13,8 +13,10 @@ demo: setup
 test: setup lint typecheck
 	$(BIN)/pytest -q
 
+# ruff, then the import contracts of docs/architecture.md (layers only point down)
 lint:
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports
 
 typecheck:
 	$(BIN)/mypy

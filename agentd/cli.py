@@ -14,9 +14,9 @@ from typing import Any
 import click
 
 from agentd.config import Config, load_config
-from agentd.errors import AgentdError
-from agentd.logs import configure_logging
-from agentd.redact import Redactor
+from agentd.kernel.errors import AgentdError
+from agentd.kernel.redact import Redactor
+from agentd.service.logs import configure_logging
 
 CONFIG_OPTION = click.option(
     "--config",
@@ -97,7 +97,7 @@ def main() -> None:
 @click.option("--force", is_flag=True, help="Overwrite an existing file.")
 def init(repo: Path, output: Path, state_dir: Path | None, force: bool) -> None:
     """Write a commented agentd.toml for the repository at REPO."""
-    from agentd.gitops import check_repository  # noqa: PLC0415 - keep start-up light
+    from agentd.repo.mirror import check_repository  # noqa: PLC0415 - keep start-up light
 
     repo = repo.resolve()
     check_repository(repo)
@@ -112,12 +112,12 @@ def init(repo: Path, output: Path, state_dir: Path | None, force: bool) -> None:
 @CONFIG_OPTION
 def run(config_path: Path) -> None:
     """Run the daemon in the foreground (SIGTERM or SIGINT stops it cleanly)."""
-    from agentd.daemon import Daemon  # noqa: PLC0415
+    from agentd.app import App  # noqa: PLC0415
 
     config = _load(config_path)
     log_file = config.daemon.state_dir / "logs" / "agentd.log"
     configure_logging(Redactor.from_environment(config.secret_env_names()), config.daemon.log_format, log_file=log_file)
-    sys.exit(Daemon(config).run())
+    sys.exit(App(config).run())
 
 
 @main.command()
@@ -149,7 +149,7 @@ def logs(config_path: Path, follow: bool, lines: int) -> None:
 @click.option("--wait", is_flag=True, help="Wait for the result (runs the job here when no daemon is running).")
 def task(description: str, config_path: Path, base_ref: str | None, kind: str, wait: bool) -> None:
     """Ask the team for a change described in DESCRIPTION."""
-    from agentd.events import TaskRequested  # noqa: PLC0415
+    from agentd.kernel.events import TaskRequested  # noqa: PLC0415
     from agentd.store import open_store  # noqa: PLC0415
 
     config = _load(config_path)
@@ -170,10 +170,10 @@ def task(description: str, config_path: Path, base_ref: str | None, kind: str, w
 def _wait_for(config: Config, store: Any, task_id: int) -> None:
     worker = None
     if not store.live_daemons(within_s=10):
-        from agentd.daemon import Daemon  # noqa: PLC0415
+        from agentd.app import App  # noqa: PLC0415
 
         click.echo("no daemon is running; running the job here")
-        daemon = Daemon(config, store)
+        daemon = App(config, store)
         daemon.recover()
 
         def work() -> None:
@@ -249,7 +249,7 @@ def status(config_path: Path, limit: int) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the whole record as JSON.")
 def show(task_id: int, config_path: Path, as_json: bool) -> None:
     """The debate of a task: turns, tool calls with their decisions, verdict, commit."""
-    from agentd.report import render_task  # noqa: PLC0415
+    from agentd.job.report import render_task  # noqa: PLC0415
     from agentd.store import open_store  # noqa: PLC0415
 
     store = open_store(_load(config_path).store_url)
@@ -293,8 +293,8 @@ def sandbox() -> None:
 @click.option("--force", is_flag=True, help="Rebuild even when the image is up to date.")
 def sandbox_build(config_path: Path, mode: str, force: bool) -> None:
     """Build the sandbox image (from the Dockerfile when a registry answers, else offline); idempotent."""
-    from agentd.config import SandboxConfig  # noqa: PLC0415
     from sandbox.build import build_image  # noqa: PLC0415
+    from sandbox.config import SandboxConfig  # noqa: PLC0415
     from sandbox.docker import connect_docker  # noqa: PLC0415
 
     image = _load(config_path).sandbox.image if config_path.exists() else SandboxConfig().image
@@ -351,7 +351,7 @@ def policy() -> None:
 @click.option("--role", default="proposer", show_default=True)
 def policy_check(config_path: Path, command: str | None, path: str | None, sql: str | None, role: str) -> None:
     """Print the decision on a command, path or SQL statement, and the rule that made it."""
-    from agentd.policy import check_command, check_path, load_policy, split_command  # noqa: PLC0415
+    from agentd.kernel.policy import check_command, check_path, load_policy, split_command  # noqa: PLC0415
 
     config = _load(config_path) if config_path.exists() else None
     rules = load_policy(config.policy.file if config else None)
@@ -366,7 +366,7 @@ def policy_check(config_path: Path, command: str | None, path: str | None, sql: 
     elif path is not None:
         decision = check_path(rules, path, write=True, role=role)
     else:
-        from tools.sql_guard import check_sql  # noqa: PLC0415
+        from agentd.kernel.sqlguard import check_sql  # noqa: PLC0415
 
         decision = check_sql(sql or "", rules.sql)
     click.echo(str(decision))

@@ -14,11 +14,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from agentd.app import App
 from agentd.config import load_config
-from agentd.daemon import Daemon
-from agentd.errors import AgentdError
-from agentd.gitops import GIT_ENV
-from agentd.store import Store, Task, open_store
+from agentd.kernel.errors import AgentdError
+from agentd.repo.mirror import GIT_ENV
+from agentd.store import open_store
+from agentd.store.base import Store, Task
 
 GO_MOD = "module example.com/shop\n\ngo 1.19\n"
 CART_GO = """package cart
@@ -145,7 +146,7 @@ def run_demo(workdir: Path | None = None, say: Callable[[str], None] = print, ti
     config_path = root / "agentd.toml"
     config_path.write_text(CONFIG.format(state=state, repo=repo))
     config = load_config(config_path)
-    daemon = Daemon(config)
+    daemon = App(config)
     thread = threading.Thread(target=daemon.run, kwargs={"install_signals": False}, daemon=True)
     thread.start()
     store = open_store(config.store_url)

@@ -7,7 +7,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from agentd.config import Config
-from agentd.errors import AgentdError
+from agentd.kernel.errors import AgentdError
 
 
 @dataclass(frozen=True)
@@ -38,7 +38,7 @@ def _docker(config: Config) -> list[Check]:
 
 
 def _git(config: Config) -> Check:
-    from agentd.gitops import check_repository  # noqa: PLC0415
+    from agentd.repo.mirror import check_repository  # noqa: PLC0415
 
     if shutil.which("git") is None:
         return Check("git", False, "git is not installed; `apt-get install git`")

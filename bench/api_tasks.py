@@ -18,11 +18,11 @@ from pathlib import Path
 
 import structlog
 
-from agentd.api import ApiServer
+from agentd.app import api_server
 from agentd.config import parse_config
-from agentd.events import TaskRequested
-from agentd.redact import Redactor
-from agentd.store_sqlite import SQLiteStore
+from agentd.kernel.events import TaskRequested
+from agentd.kernel.redact import Redactor
+from agentd.store.sqlite import SQLiteStore
 
 TOKEN = "bench-token-0123456789"  # noqa: S105 - a throwaway token for a local server
 CONFIG = """
@@ -73,7 +73,7 @@ def main() -> None:
         store = SQLiteStore(str(Path(scratch) / "agentd.db"))
         fill(store, args.tasks)
         config = parse_config(CONFIG, env={})
-        with ApiServer(config, store, Redactor([TOKEN]), env={"AGENTD_API_TOKEN": TOKEN}) as server:
+        with api_server(config, store, Redactor([TOKEN]), env={"AGENTD_API_TOKEN": TOKEN}) as server:
 
             def fetch(path: str) -> Callable[[], object]:
                 request = urllib.request.Request(server.url + path, headers={"Authorization": f"Bearer {TOKEN}"})

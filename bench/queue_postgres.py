@@ -23,8 +23,8 @@ import psycopg
 from psycopg import sql
 from psycopg.conninfo import make_conninfo
 
-from agentd.events import CommitPushed
-from agentd.store_postgres import PostgresStore
+from agentd.kernel.events import CommitPushed
+from agentd.store.postgres import PostgresStore
 
 JOB_S = 0.02
 LEASE_S = 60.0

@@ -14,11 +14,11 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from agentd.events import TaskRequested
-from agentd.policy import load_policy
-from agentd.protocols import CommandResult
-from agentd.redact import Redactor
-from agentd.store_sqlite import SQLiteStore
+from agentd.kernel.events import TaskRequested
+from agentd.kernel.policy import load_policy
+from agentd.kernel.redact import Redactor
+from agentd.kernel.seams import CommandResult
+from agentd.store.sqlite import SQLiteStore
 from tools.code import CodeTool
 from tools.execute import ExecuteCommandTool
 from tools.registry import Toolbox

@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from agentd.config import SandboxConfig
+from sandbox.config import SandboxConfig
 from sandbox.docker import DockerSandboxFactory, connect_docker
 
 

@@ -13,14 +13,15 @@ import threading
 import time
 from pathlib import Path
 
-from agentd.config import DebateConfig, ModelConfig
-from agentd.debate import Session, Team
-from agentd.events import TaskRequested
+from agentd.engine.config import DebateConfig
+from agentd.engine.debate import Session, Team
+from agentd.kernel.events import TaskRequested
+from agentd.kernel.policy import load_policy
+from agentd.kernel.redact import Redactor
 from agentd.models import OpenAIModel
-from agentd.policy import load_policy
-from agentd.redact import Redactor
-from agentd.store_sqlite import SQLiteStore
-from agentd.testing import Script, ScriptedModelServer
+from agentd.models.config import ModelConfig
+from agentd.models.scripted import Script, ScriptedModelServer
+from agentd.store.sqlite import SQLiteStore
 from tools.code import CodeTool
 from tools.registry import Toolbox
 

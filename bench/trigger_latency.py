@@ -17,9 +17,9 @@ from pathlib import Path
 
 from agentd.config import parse_config
 from agentd.demo import make_sample_repo
-from agentd.gitops import Mirror
-from agentd.store_sqlite import SQLiteStore
-from agentd.triggers import RefWatcher
+from agentd.intake.triggers import RefWatcher
+from agentd.repo.mirror import Mirror
+from agentd.store.sqlite import SQLiteStore
 
 ENV = {
     "GIT_AUTHOR_NAME": "b",
@@ -48,7 +48,7 @@ def main() -> None:
         store = SQLiteStore(str(root / "state" / "agentd.db"))
         mirror = Mirror(repo, root / "state" / "repo.git")
         mirror.ensure()
-        watcher = RefWatcher(config, store, mirror)
+        watcher = RefWatcher(config.repository, config.daemon, store, mirror)
         stop = threading.Event()
         thread = threading.Thread(target=watcher.run, args=(stop,), daemon=True)
         thread.start()

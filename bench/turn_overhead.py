@@ -14,13 +14,13 @@ import threading
 import time
 from pathlib import Path
 
-from agentd.config import DebateConfig
-from agentd.debate import Session, Team
-from agentd.events import TaskRequested
-from agentd.policy import load_policy
-from agentd.protocols import Completion, Message, ToolCall, ToolSpec, Usage
-from agentd.redact import Redactor
-from agentd.store_sqlite import SQLiteStore
+from agentd.engine.config import DebateConfig
+from agentd.engine.debate import Session, Team
+from agentd.kernel.events import TaskRequested
+from agentd.kernel.policy import load_policy
+from agentd.kernel.redact import Redactor
+from agentd.kernel.seams import Completion, Message, ToolCall, ToolSpec, Usage
+from agentd.store.sqlite import SQLiteStore
 from tools.code import CodeTool
 from tools.registry import Toolbox
 

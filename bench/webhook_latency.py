@@ -19,8 +19,8 @@ import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from agentd.store_sqlite import SQLiteStore
-from agentd.webhook import WebhookServer
+from agentd.intake.webhook import WebhookServer
+from agentd.store.sqlite import SQLiteStore
 
 SECRET = b"bench-secret"
 

@@ -22,7 +22,7 @@ from typing import cast
 import docker
 import docker.errors
 
-from agentd.errors import AgentdError, SandboxError
+from agentd.kernel.errors import AgentdError, SandboxError
 from sandbox.build import (
     VERSION_LABEL,
     WORK_DIR,

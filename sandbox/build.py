@@ -27,7 +27,7 @@ import requests
 from docker.models.images import Image
 from docker.utils import parse_repository_tag
 
-from agentd.errors import SandboxError
+from agentd.kernel.errors import SandboxError
 from sandbox.rootfs import DebianTree, Log, import_debian_tree, require_debootstrap, run_process
 
 BuildMode = Literal["auto", "dockerfile", "offline"]

@@ -31,17 +31,17 @@ import requests
 from docker.models.containers import Container
 from docker.types import Mount, Ulimit
 
-from agentd.config import SandboxConfig
-from agentd.errors import SandboxError
-from agentd.protocols import CommandResult
+from agentd.kernel.errors import SandboxError
+from agentd.kernel.seams import CommandResult
 from sandbox.build import IMAGE_PATH, RUNNER_PATH, RUNNER_SOCKET, SANDBOX_GID, SANDBOX_UID
+from sandbox.config import SandboxConfig
 
 WORKSPACE = "/workspace"
 HOME = "/home/sandbox"
 RUN_MOUNT = str(PurePosixPath(RUNNER_SOCKET).parent)
 SOCKET_NAME = PurePosixPath(RUNNER_SOCKET).name
 MANAGED_LABEL = "agentd.managed"
-JOB_LABEL = "agentd.job"
+JOB_LABEL = "agentd.job.job"
 RUN_DIR_LABEL = "agentd.run_dir"
 ANSWER_MARGIN_S = 10.0
 MAX_ANSWER_BYTES = 64 << 20

@@ -23,7 +23,7 @@ import docker.errors
 import requests
 from docker.utils import parse_repository_tag
 
-from agentd.errors import SandboxError
+from agentd.kernel.errors import SandboxError
 
 Log = Callable[[str], None]
 

@@ -14,10 +14,10 @@ import pytest
 from psycopg import sql
 from psycopg.conninfo import make_conninfo
 
-from agentd.config import SandboxConfig
 from agentd.demo import make_sample_repo
-from agentd.errors import SandboxError
+from agentd.kernel.errors import SandboxError
 from sandbox.build import build_image
+from sandbox.config import SandboxConfig
 from sandbox.docker import connect_docker
 from tests.support.postgres import throwaway_cluster
 

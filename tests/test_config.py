@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from agentd.config import load_config, parse_config
-from agentd.errors import ConfigError
+from agentd.kernel.errors import ConfigError
 
 GOOD = """
 [daemon]
@@ -40,8 +40,8 @@ def test_issue_example_config_parses() -> None:
     """The config of the foundation issue parses with every key meaning what it says."""
     config = parse_config(GOOD, env={})
     assert config.repository.path == Path("/srv/repos/app")
-    assert config.model_for("critic") == ("claude", config.models["claude"])
-    assert config.model_for("proposer")[0] == "default"
+    assert config.chain_for("critic")[0] == "claude"
+    assert config.chain_for("proposer") == ["default"]
     assert config.models["default"].base_url == "http://127.0.0.1:8000/v1"
     assert config.store_url == "sqlite:////tmp/agentd-state/agentd.db"
     assert config.secret_env_names() == {"OPENAI_API_KEY", "ANTHROPIC_API_KEY", "APP_DATABASE_URL"}

@@ -17,7 +17,6 @@ import pytest
 import yaml
 from docker.types import Mount
 
-from agentd.config import SandboxConfig
 from deploy.build import (
     AGENTD_UID,
     DOCKERFILE,
@@ -30,6 +29,7 @@ from deploy.build import (
     wheel_contents,
 )
 from sandbox.build import VERSION_LABEL
+from sandbox.config import SandboxConfig
 from sandbox.docker import DockerSandboxFactory
 from tests.conftest import git, need
 from tests.test_e2e import leftovers

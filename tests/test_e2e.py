@@ -12,11 +12,12 @@ from pathlib import Path
 import docker
 import pytest
 
+from agentd.app import App
 from agentd.config import load_config
-from agentd.daemon import Daemon
 from agentd.demo import break_the_build, run_demo
-from agentd.store import Task, open_store
-from agentd.testing import Script, ScriptedModelServer
+from agentd.models.scripted import Script, ScriptedModelServer
+from agentd.store import open_store
+from agentd.store.base import Task
 from tests.conftest import git
 
 pytestmark = pytest.mark.docker
@@ -86,7 +87,7 @@ def write_config(tmp_path: Path, repo: Path, server: ScriptedModelServer) -> Pat
 
 def run_daemon_until(config_path: Path, done: object, timeout_s: float = 300) -> None:
     """Run the daemon in a thread until `done()` is true, then stop it."""
-    daemon = Daemon(load_config(config_path))
+    daemon = App(load_config(config_path))
     thread = threading.Thread(target=daemon.run, kwargs={"install_signals": False}, daemon=True)
     thread.start()
     deadline = time.monotonic() + timeout_s

@@ -33,16 +33,17 @@ import pytest
 import structlog
 from psycopg.conninfo import conninfo_to_dict
 
-from agentd.config import SandboxConfig, TargetDatabaseConfig
 from agentd.demo import make_sample_repo
-from agentd.events import TaskRequested
-from agentd.logs import configure_logging
-from agentd.policy import load_policy
-from agentd.protocols import ToolResult
-from agentd.redact import MASK, Redactor
-from agentd.store_sqlite import SQLiteStore
+from agentd.kernel.events import TaskRequested
+from agentd.kernel.policy import load_policy
+from agentd.kernel.redact import MASK, Redactor
+from agentd.kernel.seams import ToolResult
+from agentd.service.logs import configure_logging
+from agentd.store.sqlite import SQLiteStore
+from sandbox.config import SandboxConfig
 from sandbox.docker import MANAGED_LABEL, RUN_DIR_LABEL, DockerSandbox, DockerSandboxFactory
 from tools.code import CodeTool
+from tools.config import QueryDatabaseConfig
 from tools.execute import ExecuteCommandTool
 from tools.query import QueryDatabaseTool
 from tools.registry import Toolbox
@@ -797,7 +798,7 @@ def factory(
 @pytest.fixture(scope="module")
 def query_tool(admin_dsn: str) -> QueryDatabaseTool:
     """query_database over the DSN in agentd's environment, with a short statement timeout."""
-    config = TargetDatabaseConfig(dsn_env=TARGET_ENV, statement_timeout_ms=STATEMENT_TIMEOUT_MS)
+    config = QueryDatabaseConfig(dsn_env=TARGET_ENV, statement_timeout_ms=STATEMENT_TIMEOUT_MS)
     return QueryDatabaseTool(os.environ.get(TARGET_ENV), config, load_policy().sql)
 
 

@@ -10,9 +10,9 @@ import os
 
 import pytest
 
-from agentd.config import ModelConfig
+from agentd.kernel.seams import Message, ToolSpec
 from agentd.models import build_model
-from agentd.protocols import Message, ToolSpec
+from agentd.models.config import ModelConfig
 
 LIVE = os.environ.get("AGENTD_LIVE_TESTS") == "1"
 pytestmark = [pytest.mark.live, pytest.mark.skipif(not LIVE, reason="opt-in: set AGENTD_LIVE_TESTS=1 and API keys")]

@@ -8,10 +8,10 @@ from typing import Any
 
 import pytest
 
+from agentd.app import App
 from agentd.config import load_config
-from agentd.daemon import Daemon
-from agentd.events import TaskRequested
-from agentd.store import Task
+from agentd.kernel.events import TaskRequested
+from agentd.store.base import Task
 from tests.conftest import git
 from tests.perf.go_targets import HASHED, SLOWER, TEST, VERSIONS
 
@@ -77,7 +77,7 @@ def optimize(tmp_path: Path, sample_repo: Path, new_source: str) -> Task:
         "[optimizer]\nbench_count = 8\nalpha = 0.01\n"
     )
     config = load_config(path)
-    daemon = Daemon(config)
+    daemon = App(config)
     event = TaskRequested(
         repo=str(sample_repo),
         description="make the slow path faster: Dedupe is quadratic",

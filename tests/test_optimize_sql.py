@@ -9,11 +9,11 @@ from typing import Any
 import psycopg
 import pytest
 
+from agentd.app import App
 from agentd.config import load_config
-from agentd.daemon import Daemon
-from agentd.events import TaskRequested
+from agentd.kernel.events import TaskRequested
 from agentd.models import scripted_server
-from agentd.store import Task
+from agentd.store.base import Task
 from tests.conftest import git
 
 pytestmark = [pytest.mark.docker, pytest.mark.postgres]
@@ -96,7 +96,7 @@ def run(tmp_path: Path, sample_repo: Path, dsn: str, migration: str, monkeypatch
         '[prices.m]\n[debate]\nprotocol = "vote"\nproposers = 1\nvoters = ["judge"]\nconsensus = "majority"\n'
         '[target_database]\ndsn_env = "AGENTD_TEST_APP_DSN"\n'
     )
-    daemon = Daemon(load_config(path))
+    daemon = App(load_config(path))
     event = TaskRequested(
         repo=str(sample_repo),
         description="make the slow query in orders.Recent faster",

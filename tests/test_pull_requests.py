@@ -13,13 +13,14 @@ from pathlib import Path
 
 import pytest
 
+from agentd.app import App
 from agentd.config import load_config
-from agentd.daemon import Daemon
 from agentd.demo import BROKEN_CART_GO
-from agentd.forge import MARKER
-from agentd.store import Task, open_store
+from agentd.forge.github import MARKER
+from agentd.store import open_store
+from agentd.store.base import Task
 from tests.conftest import git
-from tests.test_forge import FakeGitHub
+from tests.forge.test_github import FakeGitHub
 
 pytestmark = pytest.mark.docker
 
@@ -69,7 +70,7 @@ def tasks(config_path: Path) -> list[Task]:
 
 def run_daemon(config_path: Path, until: Callable[[], bool], timeout_s: float = 300) -> None:
     """Run the daemon in a thread until `until()` holds."""
-    daemon = Daemon(load_config(config_path))
+    daemon = App(load_config(config_path))
     thread = threading.Thread(target=daemon.run, kwargs={"install_signals": False}, daemon=True)
     thread.start()
     deadline = time.monotonic() + timeout_s
@@ -223,7 +224,7 @@ def test_webhook_and_poll_of_the_same_head_make_one_job(
     remote, dev = forge(sample_repo, tmp_path)
     config_path = write_config(tmp_path, remote)
     config_path.write_text(config_path.read_text() + '[webhook]\nlisten = "127.0.0.1:0"\n')
-    daemon = Daemon(load_config(config_path))
+    daemon = App(load_config(config_path))
     assert daemon.webhook is not None
     thread = threading.Thread(target=daemon.run, kwargs={"install_signals": False}, daemon=True)
     thread.start()

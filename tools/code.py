@@ -12,7 +12,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from agentd.policy import Decision, Policy, check_path, resolve_path
+from agentd.kernel.policy import Decision, Policy, check_path, resolve_path
 
 MAX_READ_BYTES = 256_000
 MAX_MATCHES = 200

@@ -6,8 +6,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from agentd.policy import Decision, Policy, check_command, resolve_path, split_command
-from agentd.protocols import CommandResult, Sandbox
+from agentd.kernel.policy import Decision, Policy, check_command, resolve_path, split_command
+from agentd.kernel.seams import CommandResult, Sandbox
 
 
 class ExecuteCommandArgs(BaseModel):

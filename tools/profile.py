@@ -12,9 +12,9 @@ import time
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from agentd.errors import AgentdError
+from agentd.kernel.errors import AgentdError
+from agentd.kernel.seams import Sandbox, ToolResult
 from agentd.perf.runner import profile
-from agentd.protocols import Sandbox, ToolResult
 
 PROFILE_DESCRIPTION = (
     "Profile one Go package's benchmarks in the sandbox (go test -bench with -cpuprofile and -memprofile, then "

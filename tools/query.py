@@ -1,6 +1,6 @@
 """query_database: one guarded, read-only SQL statement against the target project's PostgreSQL.
 
-Three locks, each enough on its own for the common case: the SQL guard (tools.sql_guard, the real
+Three locks, each enough on its own for the common case: the SQL guard (agentd.kernel.sqlguard, the real
 PostgreSQL parser) refuses anything but one SELECT / EXPLAIN of a SELECT / SHOW; the statement
 runs in a READ ONLY transaction with statement, lock and idle timeouts that is always rolled back;
 and docs/sql-role.md recommends a SELECT-only role for the DSN. Parameters are bound by the server,
@@ -13,7 +13,6 @@ import math
 import re
 import time
 import urllib.parse
-from dataclasses import dataclass
 from datetime import date, datetime
 from datetime import time as time_of_day
 from decimal import Decimal
@@ -23,23 +22,12 @@ import psycopg
 from psycopg.conninfo import conninfo_to_dict
 from pydantic import BaseModel, ConfigDict, Field
 
-from agentd.config import TargetDatabaseConfig
-from agentd.policy import Decision, SqlRules
-from agentd.protocols import ToolResult
-from tools.sql_guard import check_sql, is_select
+from agentd.kernel.policy import Decision, SqlRules
+from agentd.kernel.seams import ToolResult
+from agentd.kernel.sqlguard import check_sql, is_select
+from agentd.targetdb import QueryOutcome, execute_read_only
+from tools.config import QueryDatabaseConfig
 
-# A small connect timeout, and TCP keepalives so a server that vanishes mid-query is noticed in
-# seconds instead of blocking the job (statement_timeout only helps while the server is alive).
-CONNECT_OPTIONS: dict[str, Any] = {
-    "connect_timeout": 5,
-    "keepalives": 1,
-    "keepalives_idle": 5,
-    "keepalives_interval": 2,
-    "keepalives_count": 3,
-    "application_name": "agentd query_database",
-}
-IDLE_GRACE_MS = 10_000  # the server ends our session if agentd stalls this long past the statement deadline
-CURSOR_NAME = "agentd_query"
 EXPLAIN_PREFIX = {"plan": "EXPLAIN (FORMAT JSON) ", "analyze": "EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) "}
 
 # psycopg's placeholder grammar: %% , %s / %b / %t, %(name)s / %(name)b / %(name)t
@@ -75,15 +63,6 @@ class QueryDatabaseArgs(BaseModel):
         description="'plan': EXPLAIN (FORMAT JSON) the SELECT; 'analyze': also run it (rolled back) for actual "
         "rows and timings.",
     )
-
-
-@dataclass(frozen=True)
-class QueryOutcome:
-    """What one executed statement returned: column names and at most max_rows rows, as fetched."""
-
-    columns: list[str]
-    rows: list[tuple[Any, ...]]
-    truncated: bool
 
 
 # ---------------------------------------------------------------- pure parts
@@ -198,49 +177,6 @@ def _guard(sql: str, explain: str, rules: SqlRules) -> tuple[str, Decision]:
 # ---------------------------------------------------------------- the edge: psycopg
 
 
-def _set_local_timeouts(conn: psycopg.Connection[Any], statement_timeout_ms: int) -> None:
-    """SET LOCAL statement_timeout, lock_timeout and idle_in_transaction_session_timeout in one round trip."""
-    conn.execute(
-        "SELECT set_config('statement_timeout', %s, true), set_config('lock_timeout', %s, true), "
-        "set_config('idle_in_transaction_session_timeout', %s, true)",
-        [str(statement_timeout_ms), str(statement_timeout_ms), str(statement_timeout_ms + IDLE_GRACE_MS)],
-    )
-
-
-def _fetch(cursor: psycopg.RawCursor[Any] | psycopg.RawServerCursor[Any], max_rows: int) -> QueryOutcome:
-    rows = cursor.fetchmany(max_rows + 1) if cursor.description is not None else []
-    columns = [column.name for column in cursor.description or []]
-    return QueryOutcome(columns=columns, rows=rows[:max_rows], truncated=len(rows) > max_rows)
-
-
-def execute_read_only(
-    dsn: str,
-    statement: str,
-    params: list[Any] | None,
-    *,
-    statement_timeout_ms: int,
-    max_rows: int,
-) -> QueryOutcome:
-    """Run one statement in a READ ONLY transaction that is always rolled back; psycopg errors propagate.
-
-    This layer trusts nothing: it does not check the SQL (the tool does that first), so whatever
-    reaches it is still stopped from writing by the transaction. A SELECT is read through a
-    server-side cursor so only max_rows + 1 rows ever leave the server; anything else (EXPLAIN,
-    SHOW) runs as a prepared statement, which the server accepts for one statement only.
-    """
-    with psycopg.connect(dsn, autocommit=True, **CONNECT_OPTIONS) as conn:
-        conn.read_only = True  # every transaction psycopg opens begins READ ONLY
-        with conn.transaction(force_rollback=True):
-            _set_local_timeouts(conn, statement_timeout_ms)
-            if is_select(statement):
-                with psycopg.RawServerCursor(conn, CURSOR_NAME) as server_cursor:
-                    server_cursor.execute(statement, params)
-                    return _fetch(server_cursor, max_rows)
-            with psycopg.RawCursor(conn) as cursor:
-                cursor.execute(statement, params, prepare=True)
-                return _fetch(cursor, max_rows)
-
-
 def _database_error(exc: psycopg.Error, dsn: str) -> ToolResult:
     """A failed result carrying the server's message (and a hint), with no trace of the DSN."""
     message = str(exc).strip() or type(exc).__name__
@@ -257,7 +193,7 @@ class QueryDatabaseTool:
 
     name = "query_database"
 
-    def __init__(self, dsn: str | None, config: TargetDatabaseConfig, rules: SqlRules) -> None:
+    def __init__(self, dsn: str | None, config: QueryDatabaseConfig, rules: SqlRules) -> None:
         self._dsn = dsn
         self._config = config
         self._rules = rules

@@ -13,9 +13,9 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from agentd.policy import Policy
-from agentd.protocols import ToolResult, ToolSpec
-from agentd.redact import Redactor
+from agentd.kernel.policy import Policy
+from agentd.kernel.redact import Redactor
+from agentd.kernel.seams import ToolResult, ToolSpec
 from tools.code import CodeArgs, CodeError, CodeTool
 from tools.execute import ExecuteCommandArgs, ExecuteCommandTool, command_output
 from tools.profile import PROFILE_DESCRIPTION, ProfileArgs, run_profile

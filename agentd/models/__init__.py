@@ -13,11 +13,11 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from agentd.config import ModelConfig
-from agentd.errors import ConfigError
+from agentd.kernel.errors import ConfigError
+from agentd.kernel.seams import Completion, Message, Model, ToolSpec
+from agentd.models.config import ModelConfig
 from agentd.models.retry import Backoff, ModelUnavailableError
-from agentd.protocols import Completion, Message, Model, ToolSpec
-from agentd.testing import Script, ScriptedModelServer
+from agentd.models.scripted import Script, ScriptedModelServer
 
 __all__ = ["AnthropicModel", "FallbackModel", "OpenAIModel", "build_model", "scripted_server"]
 

@@ -15,10 +15,10 @@ import time
 from collections.abc import Callable
 from typing import Literal, TypeVar
 
-from agentd.budget import BudgetGuard
-from agentd.errors import ModelError
+from agentd.kernel.errors import ModelError
+from agentd.kernel.seams import Completion, Message, Model, ToolSpec
+from agentd.models.budget import BudgetGuard
 from agentd.models.retry import ModelUnavailableError
-from agentd.protocols import Completion, Message, Model, ToolSpec
 
 State = Literal["closed", "open", "half_open"]
 T = TypeVar("T")

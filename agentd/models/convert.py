@@ -12,7 +12,7 @@ from typing import Any
 from anthropic.types import Message as AnthropicMessage
 from openai.types.chat import ChatCompletion
 
-from agentd.protocols import Completion, Message, ToolCall, ToolSpec, Usage
+from agentd.kernel.seams import Completion, Message, ToolCall, ToolSpec, Usage
 
 EMPTY_CONTENT = "(no content)"  # Anthropic refuses empty messages; this stands in for one
 

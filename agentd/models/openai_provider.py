@@ -8,11 +8,11 @@ from typing import Any
 
 import openai
 
-from agentd.config import ModelConfig
+from agentd.kernel.seams import Completion, Message, ToolSpec
+from agentd.models.config import ModelConfig
 from agentd.models.convert import completion_from_openai, openai_request
 from agentd.models.retry import Backoff
 from agentd.models.sdk import SdkModel
-from agentd.protocols import Completion, Message, ToolSpec
 
 
 class OpenAIModel(SdkModel):

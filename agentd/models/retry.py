@@ -22,7 +22,7 @@ from typing import Literal, TypeVar
 
 import structlog
 
-from agentd.errors import ModelHTTPError
+from agentd.kernel.errors import ModelHTTPError
 
 Action = Literal["retry", "fallback", "fail"]
 SDK_NAMES = ("openai", "anthropic")  # imported only when needed: each SDK costs tens of MB of memory

@@ -7,9 +7,9 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
-from agentd.config import ModelConfig
+from agentd.kernel.seams import Completion, Message, ToolSpec
+from agentd.models.config import ModelConfig
 from agentd.models.retry import Backoff, call_with_retries
-from agentd.protocols import Completion, Message, ToolSpec
 
 
 class SdkModel:

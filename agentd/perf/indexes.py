@@ -22,11 +22,11 @@ from typing import Any, Literal
 import psycopg
 from psycopg import sql
 
-from agentd.errors import AgentdError
+from agentd.kernel.errors import AgentdError
+from agentd.kernel.sqlguard import is_select
 from agentd.perf.benchcmp import median
 from agentd.perf.plans import IndexSuggestion, execution_ms, index_names, quote_ident, total_cost
-from tools.query import CONNECT_OPTIONS, execute_read_only
-from tools.sql_guard import is_select
+from agentd.targetdb import CONNECT_OPTIONS, execute_read_only
 
 Method = Literal["hypopg", "scratch"]
 ANALYZE = "EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) "

@@ -13,11 +13,11 @@ import secrets
 from dataclasses import dataclass
 from typing import Any
 
-from agentd.config import OptimizerConfig
-from agentd.errors import AgentdError
+from agentd.kernel.errors import AgentdError
+from agentd.kernel.seams import CommandResult, Sandbox
 from agentd.perf.benchcmp import BenchmarkRun, Comparison, compare_runs, parse_bench_output
+from agentd.perf.config import OptimizerConfig
 from agentd.perf.pprof import Listing, SourceLine, TopReport, go_regexp_quote, in_module, parse_list, parse_top
-from agentd.protocols import CommandResult, Sandbox
 
 TMP = "/tmp"  # noqa: S108 - a tmpfs inside the sandbox, never the host's /tmp
 OUTPUT_TAIL = 4000

@@ -18,7 +18,7 @@ from typing import Any
 
 import psycopg
 
-from tools.query import execute_read_only
+from agentd.targetdb import execute_read_only
 
 METHODS = ("Query", "QueryRow", "Exec", "Prepare")
 SKIPPED_DIRS = {".git", "vendor", "node_modules", "testdata"}

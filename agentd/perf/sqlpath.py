@@ -15,12 +15,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from agentd.kernel.policy import SqlRules
+from agentd.kernel.sqlguard import check_sql
 from agentd.perf.indexes import IndexCheck, IndexCheckError, check_index, migration_for
 from agentd.perf.plans import IndexSuggestion, analyze_plan, execution_ms, total_cost
 from agentd.perf.sql_sources import find_sql_calls, top_statements
-from agentd.policy import SqlRules
-from tools.query import execute_read_only
-from tools.sql_guard import check_sql
+from agentd.targetdb import execute_read_only
 
 _PARAMETER = re.compile(r"\$\d+|\?")
 _CREATE_INDEX = re.compile(

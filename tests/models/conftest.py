@@ -7,10 +7,10 @@ from typing import Any
 
 import pytest
 
-from agentd.config import ModelConfig
+from agentd.kernel.seams import Model
 from agentd.models import build_model
-from agentd.protocols import Model
-from agentd.testing import ScriptedModelServer
+from agentd.models.config import ModelConfig
+from agentd.models.scripted import ScriptedModelServer
 
 SECRET = "sk-test-0123456789abcdef-secret"
 KEY_ENV = "AGENTD_TEST_MODEL_KEY"

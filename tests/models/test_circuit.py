@@ -6,12 +6,12 @@ import contextlib
 
 import pytest
 
-from agentd.budget import BudgetConfig, BudgetGuard, Price
-from agentd.errors import BudgetExceeded, ModelError, ModelHTTPError
+from agentd.kernel.errors import BudgetExceeded, ModelError, ModelHTTPError
+from agentd.kernel.seams import Completion, Message, ToolSpec, Usage
 from agentd.models import FallbackModel
+from agentd.models.budget import BudgetConfig, BudgetGuard, Price
 from agentd.models.circuit import CircuitBreaker, GuardedModel
 from agentd.models.retry import ModelUnavailableError
-from agentd.protocols import Completion, Message, ToolSpec, Usage
 
 
 class FakeClock:

@@ -7,6 +7,7 @@ import json
 from anthropic.types import Message as AnthropicMessage
 from openai.types.chat import ChatCompletion
 
+from agentd.kernel.seams import Message, ToolCall, ToolSpec, Usage
 from agentd.models.convert import (
     EMPTY_CONTENT,
     anthropic_request,
@@ -14,7 +15,6 @@ from agentd.models.convert import (
     completion_from_openai,
     openai_request,
 )
-from agentd.protocols import Message, ToolCall, ToolSpec, Usage
 
 CALLS = (
     ToolCall("c1", "code", '{"action": "read", "file_path": "a.go"}'),

@@ -8,12 +8,12 @@ from typing import Any
 
 import pytest
 
-from agentd.config import ModelConfig
-from agentd.errors import ConfigError, ModelHTTPError
+from agentd.kernel.errors import ConfigError, ModelHTTPError
+from agentd.kernel.seams import Message, Model, ToolCall, ToolSpec
 from agentd.models import FallbackModel, build_model
+from agentd.models.config import ModelConfig
 from agentd.models.retry import ModelUnavailableError
-from agentd.protocols import Message, Model, ToolCall, ToolSpec
-from agentd.testing import MALFORMED_ARGUMENTS, ScriptedModelServer
+from agentd.models.scripted import MALFORMED_ARGUMENTS, ScriptedModelServer
 
 ServerFactory = Callable[[Mapping[str, Any]], ScriptedModelServer]
 ModelFactory = Callable[..., Model]

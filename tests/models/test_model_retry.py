@@ -12,8 +12,8 @@ import openai
 import pytest
 from structlog.testing import capture_logs
 
-from agentd.api import render_metrics
-from agentd.errors import ModelHTTPError
+from agentd.intake.api import render_metrics
+from agentd.kernel.errors import ModelHTTPError
 from agentd.models import retry
 from agentd.models.retry import (
     RULES,

@@ -11,8 +11,8 @@ import anthropic
 import openai
 import pytest
 
-from agentd.errors import ConfigError
-from agentd.testing import Script, ScriptedModelServer
+from agentd.kernel.errors import ConfigError
+from agentd.models.scripted import Script, ScriptedModelServer
 
 
 def chat(role: str, assistant_turns: int = 0, user: str = "task") -> dict[str, object]:

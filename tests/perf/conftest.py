@@ -21,7 +21,7 @@ import pytest
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
-from agentd.config import SandboxConfig
+from sandbox.config import SandboxConfig
 from sandbox.docker import DockerSandbox, DockerSandboxFactory
 from tests.perf.go_targets import write_module
 from tests.support.postgres import find_pg_bin, throwaway_cluster

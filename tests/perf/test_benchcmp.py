@@ -7,7 +7,7 @@ import math
 
 import pytest
 
-from agentd.config import OptimizerConfig, parse_config
+from agentd.config import parse_config
 from agentd.perf.benchcmp import (
     BenchmarkRun,
     Summary,
@@ -19,6 +19,7 @@ from agentd.perf.benchcmp import (
     u_distribution,
     u_statistic,
 )
+from agentd.perf.config import OptimizerConfig
 from tests.perf.conftest import load_text
 
 

@@ -18,8 +18,9 @@ from agentd.perf.indexes import (
     write_migration,
 )
 from agentd.perf.plans import IndexSuggestion, analyze_plan, index_names
+from agentd.targetdb import execute_read_only
 from tests.perf.conftest import PerfDatabase
-from tools.query import EXPLAIN_PREFIX, execute_read_only
+from tools.query import EXPLAIN_PREFIX
 
 QUERY = "SELECT id, total_cents FROM orders WHERE customer_email = 'customer4242@example.com'"
 INDEX = IndexSuggestion("orders", ("customer_email",))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from agentd.config import OptimizerConfig
+from agentd.perf.config import OptimizerConfig
 from agentd.perf.runner import PerfError, compare, locate_package, profile
 from sandbox.docker import DockerSandbox
 from tests.perf.go_targets import FUNCTION, MODULE, PACKAGE

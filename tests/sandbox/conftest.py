@@ -8,7 +8,7 @@ from pathlib import Path
 import docker
 import pytest
 
-from agentd.config import SandboxConfig
+from sandbox.config import SandboxConfig
 from sandbox.docker import DockerSandbox, DockerSandboxFactory
 
 GIT_POINTER = "gitdir: /srv/repo/.git/worktrees/job\n"

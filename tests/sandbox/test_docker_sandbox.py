@@ -12,8 +12,8 @@ import docker
 import docker.errors
 import pytest
 
-from agentd.config import SandboxConfig
-from agentd.errors import SandboxError
+from agentd.kernel.errors import SandboxError
+from sandbox.config import SandboxConfig
 from sandbox.docker import DockerSandbox, DockerSandboxFactory
 
 pytestmark = pytest.mark.docker
@@ -82,7 +82,7 @@ def test_container_is_hardened(
     assert not any("docker.sock" in m["Source"] for m in info["Mounts"])
     assert not any(e.startswith(CANARY) for e in cfg["Env"])
     assert cfg["Labels"]["agentd.managed"] == "1"
-    assert cfg["Labels"]["agentd.job"] == "hardening"
+    assert cfg["Labels"]["agentd.job.job"] == "hardening"
 
 
 def test_host_environment_does_not_leak(

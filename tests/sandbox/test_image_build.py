@@ -9,8 +9,8 @@ from pathlib import Path
 import docker
 import pytest
 
-from agentd.config import SandboxConfig
 from sandbox.build import DOCKERFILE, PACKAGES, VERSION_LABEL, base_image, build_image, image_version
+from sandbox.config import SandboxConfig
 from sandbox.rootfs import (
     AptSource,
     mounts_below,

@@ -8,9 +8,10 @@ from pathlib import Path
 import docker
 import pytest
 
-from agentd.config import SandboxConfig, parse_config
-from agentd.daemon import sandbox_config
-from agentd.policy import Policy
+from agentd.app import sandbox_config
+from agentd.config import parse_config
+from agentd.kernel.policy import Policy
+from sandbox.config import SandboxConfig
 from sandbox.docker import DockerSandboxFactory
 
 pytestmark = pytest.mark.docker

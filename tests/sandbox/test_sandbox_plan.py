@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from agentd.config import SandboxConfig
-from agentd.errors import SandboxError
+from agentd.kernel.errors import SandboxError
+from sandbox.config import SandboxConfig
 from sandbox.docker import (
     ContainerSpec,
     container_cwd,

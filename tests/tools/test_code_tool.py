@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from agentd.policy import load_policy
-from agentd.redact import Redactor
+from agentd.kernel.policy import load_policy
+from agentd.kernel.redact import Redactor
 from tools.code import CodeTool
 from tools.registry import Toolbox
 

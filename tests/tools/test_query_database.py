@@ -15,14 +15,14 @@ import psycopg
 import pytest
 from psycopg.conninfo import conninfo_to_dict
 
-from agentd.config import TargetDatabaseConfig
-from agentd.policy import SqlRules, load_policy
-from agentd.protocols import ToolResult
+from agentd.kernel.policy import SqlRules, load_policy
+from agentd.kernel.seams import ToolResult
+from agentd.targetdb import execute_read_only
+from tools.config import QueryDatabaseConfig
 from tools.query import (
     QueryDatabaseArgs,
     QueryDatabaseTool,
     bind_placeholders,
-    execute_read_only,
     json_safe,
     scrub,
 )
@@ -70,7 +70,7 @@ DESTRUCTIVE = [
 
 def make_tool(dsn: str | None, **config: Any) -> QueryDatabaseTool:
     """A tool over `dsn` with the shipped SQL rules and the given [target_database] settings."""
-    return QueryDatabaseTool(dsn, TargetDatabaseConfig(dsn_env="AGENTD_TARGET_DSN", **config), RULES)
+    return QueryDatabaseTool(dsn, QueryDatabaseConfig(dsn_env="AGENTD_TARGET_DSN", **config), RULES)
 
 
 def call(tool: QueryDatabaseTool, sql: str, **args: Any) -> ToolResult:
@@ -199,7 +199,7 @@ def test_explain_needs_a_select() -> None:
 
 def test_explain_needs_the_policy_to_allow_it() -> None:
     """explain='analyze' is refused when the policy lists only 'select'."""
-    tool = QueryDatabaseTool(None, TargetDatabaseConfig.model_validate({}), SqlRules(statements=["select"]))
+    tool = QueryDatabaseTool(None, QueryDatabaseConfig.model_validate({}), SqlRules(statements=["select"]))
     result = tool.run(QueryDatabaseArgs(sql="SELECT 1", explain="analyze"))
     assert (result.decision, result.rule) == ("refused", "sql:statement-kind")
 

@@ -1,0 +1,152 @@
+"""agentd assembled from its configuration: the parts a job needs, the daemon, its triggers and endpoints."""
+
+from __future__ import annotations
+
+import os
+import signal
+from collections.abc import Mapping
+from types import FrameType
+
+from agentd.config import Config
+from agentd.intake.api import ApiServer
+from agentd.intake.triggers import RefWatcher
+from agentd.intake.webhook import WebhookServer
+from agentd.job.job import JobDeps, JobSettings
+from agentd.kernel.errors import ConfigError
+from agentd.kernel.policy import Policy, load_policy
+from agentd.kernel.redact import Redactor
+from agentd.kernel.seams import Forge
+from agentd.models.pool import ModelPool
+from agentd.repo.mirror import Mirror
+from agentd.service.daemon import Companion, Daemon
+from agentd.store import open_store
+from agentd.store.base import Store
+from sandbox.config import SandboxConfig
+from sandbox.docker import DockerSandboxFactory
+
+
+def sandbox_config(config: Config, policy: Policy) -> SandboxConfig:
+    """The sandbox settings with the policy's additions: variables it lets in, the network it names."""
+    allow = sorted({*config.sandbox.env_allowlist, *policy.sandbox_env})
+    network = config.sandbox.network or policy.sandbox_network
+    return config.sandbox.model_copy(update={"env_allowlist": allow, "network": network})
+
+
+def job_settings(config: Config) -> JobSettings:
+    """The sections of the config a job reads."""
+    return JobSettings(
+        config.daemon.state_dir,
+        config.repository,
+        config.sandbox,
+        config.debate,
+        config.team,
+        config.budget,
+        config.prices,
+        config.optimizer,
+    )
+
+
+def build_deps(config: Config, store: Store) -> JobDeps:
+    """Wire the parts a job needs from the config; fails fast with a clear error."""
+    policy = load_policy(config.policy.file)
+    redactor = Redactor.from_environment(config.secret_env_names())
+    repository = config.repository
+    mirror = Mirror(
+        repository.source,
+        config.daemon.state_dir / "repo.git",
+        push=repository.path is not None or repository.push,
+        pull_requests=repository.pull_requests,
+    )
+    mirror.ensure()
+    sandboxes = DockerSandboxFactory(sandbox_config(config, policy), config.daemon.state_dir / "run")
+    sandboxes.check_image()  # fail at start, with the fix, not in the first job
+    query = None
+    if config.target_database.dsn_env:
+        from tools.query import QueryDatabaseTool  # noqa: PLC0415 - psycopg loads only when a database is set
+
+        dsn = os.environ.get(config.target_database.dsn_env)
+        query = QueryDatabaseTool(dsn, config.target_database, policy.sql)
+    models = ModelPool(config.models, config.roles)
+    return JobDeps(job_settings(config), store, mirror, sandboxes, models, policy, redactor, query, build_forge(config))
+
+
+def _secret(name: str, what: str) -> str:
+    value = os.environ.get(name, "")
+    if not value:
+        raise ConfigError(f"{what}: environment variable {name} is not set; export it or remove the section")
+    return value
+
+
+def build_forge(config: Config) -> Forge | None:
+    """The forge agentd posts its review comments to, when [forge] names one."""
+    if config.forge.kind != "github":
+        return None
+    if not config.forge.repository:
+        raise ConfigError("forge.repository: set it to the owner/name of the repository on GitHub")
+    from agentd.forge.github import GitHubForge  # noqa: PLC0415 - only with a forge configured
+
+    return GitHubForge(config.forge.api_url, config.forge.repository, _secret(config.forge.token_env, "[forge]"))
+
+
+def build_webhook(config: Config, store: Store) -> WebhookServer | None:
+    """The webhook endpoint, when [webhook] listen is set."""
+    if not config.webhook.listen:
+        return None
+    secret = _secret(config.webhook.secret_env, "[webhook]").encode()
+    repo = config.repository
+    return WebhookServer(
+        config.webhook.listen, config.webhook.path, secret, store, repo.source, repo.watch_branches, repo.pull_requests
+    )
+
+
+def api_server(
+    config: Config, store: Store, redactor: Redactor, env: Mapping[str, str] | None = None
+) -> ApiServer:
+    """The REST API and dashboard for a config; refuses to build without its bearer token."""
+    repository = config.repository
+    return ApiServer(
+        config.api, store, redactor, repo=repository.source, default_base=repository.watch_branches[0], env=env
+    )
+
+
+class App:
+    """agentd in the foreground: the daemon with its watcher, webhook and API; stopped by SIGTERM/SIGINT."""
+
+    def __init__(self, config: Config, store: Store | None = None) -> None:
+        self.config = config
+        self.store = store or open_store(config.store_url)
+        self.deps = build_deps(config, self.store)
+        self.watcher = RefWatcher(config.repository, config.daemon, self.store, self.deps.mirror)
+        self.webhook = build_webhook(config, self.store)
+        self.daemon = Daemon(
+            config.daemon, self.store, self.deps, max_running=config.repository.max_concurrent_jobs
+        )
+        self.api: ApiServer | None = None
+
+    @property
+    def owner(self) -> str:
+        """The daemon's lease owner name."""
+        return self.daemon.owner
+
+    def run(self, install_signals: bool = True) -> int:
+        """Run until stopped; returns the exit code."""
+        # Built before anything is touched: it refuses to start when its token variable is empty.
+        self.api = api_server(self.config, self.store, self.deps.redactor) if self.config.api.listen else None
+        companions: list[Companion] = [c for c in (self.api, self.webhook) if c is not None]
+        companions.append(self.watcher)
+        try:
+            return self.daemon.run(install_signals, companions)
+        finally:
+            self.store.close()
+
+    def request_stop(self, signum: int = signal.SIGTERM, frame: FrameType | None = None) -> None:
+        """Ask agentd to stop: no new job, the running one is cancelled at its next step."""
+        self.daemon.request_stop(signum, frame)
+
+    def recover(self) -> None:
+        """Remove what a previous run left behind: containers, worktrees."""
+        self.daemon.recover()
+
+    def work_once(self) -> bool:
+        """Claim and run one job; False when the queue was empty."""
+        return self.daemon.work_once()

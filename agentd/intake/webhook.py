@@ -1,0 +1,262 @@
+"""Webhook trigger: GitHub-style `push` and `pull_request` deliveries become jobs.
+
+The decisions are pure functions (`verify_signature`, `parse_delivery`); `WebhookServer` is the thin
+HTTP shell around them. A request changes the store only once its signature and payload are good:
+then its delivery id is remembered (a replay is answered `duplicate`) and its event enqueued, which
+is idempotent on the event key, so a webhook and a poll seeing the same head make one job.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import re
+from collections.abc import Mapping
+from typing import Any, cast
+from urllib.parse import urlsplit
+
+import structlog
+
+from agentd.intake.http import BackgroundHTTPServer, BodyRefused, OwnedHTTPServer, RequestHandler, split_listen
+from agentd.intake.triggers import OWN_TRAILER
+from agentd.kernel.errors import ConfigError
+from agentd.kernel.events import CommitPushed, PullRequestUpdated
+from agentd.store.base import Store
+
+log = structlog.get_logger("agentd.intake.webhook")
+
+MAX_BODY = 1 << 20
+# An oversized body is read and dropped up to this size so the sender sees the 413, not a reset.
+_DRAIN_LIMIT = 8 << 20
+_ZERO_SHA = re.compile(r"0{40}|0{64}")
+_SHA = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")
+_REF = re.compile(r"[^\s\x00-\x1f\x7f~^:?*\[\\-][^\s\x00-\x1f\x7f~^:?*\[\\]*")
+_DELIVERY_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
+OWN_PREFIX = "agentd/"
+PR_ACTIONS = frozenset({"opened", "synchronize", "reopened"})
+
+Response = tuple[int, dict[str, Any]]
+
+
+class WebhookRejected(Exception):  # noqa: N818 - a signal carrying the HTTP answer, not an agentd failure
+    """A delivery refused with an HTTP status and a reason safe to send back."""
+
+    def __init__(self, status: int, reason: str) -> None:
+        super().__init__(f"{status}: {reason}")
+        self.status = status
+        self.reason = reason
+
+
+def verify_signature(secret: bytes, body: bytes, header: str | None) -> bool:
+    """Whether `X-Hub-Signature-256` is `sha256=<hex HMAC of body>` under `secret` (constant time)."""
+    if not secret or not header or not header.startswith("sha256="):
+        return False
+    try:
+        given = header.removeprefix("sha256=").strip().lower().encode("ascii")
+    except UnicodeEncodeError:
+        return False
+    expected = hmac.new(secret, body, hashlib.sha256).hexdigest().encode("ascii")
+    return hmac.compare_digest(given, expected)
+
+
+def _field(payload: Mapping[str, Any], *path: str) -> Any:
+    node: Any = payload
+    for name in path:
+        if not isinstance(node, Mapping) or name not in node:
+            raise WebhookRejected(400, f"payload lacks {'.'.join(path)}")
+        node = node[name]
+    return node
+
+
+def _text(payload: Mapping[str, Any], *path: str, pattern: re.Pattern[str] | None = None) -> str:
+    value = _field(payload, *path)
+    if not isinstance(value, str) or not value or (pattern is not None and not pattern.fullmatch(value)):
+        raise WebhookRejected(400, f"payload field {'.'.join(path)} is not valid")
+    return value
+
+
+def _sha(payload: Mapping[str, Any], *path: str) -> str:
+    value = _text(payload, *path)
+    if not (_SHA.fullmatch(value) or _ZERO_SHA.fullmatch(value)):
+        raise WebhookRejected(400, f"payload field {'.'.join(path)} is not a commit sha")
+    return value
+
+
+def _push(payload: Mapping[str, Any], repo: str, watch_branches: list[str]) -> CommitPushed | None:
+    ref = _text(payload, "ref")
+    after = _sha(payload, "after")
+    if not ref.startswith("refs/heads/") or _ZERO_SHA.fullmatch(after) or payload.get("deleted") is True:
+        return None  # a tag, or a branch deletion
+    branch = ref.removeprefix("refs/heads/")
+    if branch.startswith(OWN_PREFIX) or branch not in watch_branches:
+        return None
+    head = payload.get("head_commit")
+    if isinstance(head, Mapping) and OWN_TRAILER in str(head.get("message") or ""):
+        return None  # agentd's own commit, merged by fast-forward
+    before = payload.get("before")
+    parent = _sha(payload, "before") if before is not None else None
+    if parent is not None and _ZERO_SHA.fullmatch(parent):
+        parent = None  # a new branch
+    return CommitPushed(repo=repo, branch=branch, sha=after, parent_sha=parent)
+
+
+def _pull_request(payload: Mapping[str, Any], repo: str) -> PullRequestUpdated | None:
+    if _text(payload, "action") not in PR_ACTIONS:
+        return None
+    if _text(payload, "pull_request", "head", "ref").startswith(OWN_PREFIX):
+        return None
+    number = _field(payload, "pull_request", "number")
+    if isinstance(number, bool) or not isinstance(number, int) or number < 1:
+        raise WebhookRejected(400, "payload field pull_request.number is not a pull request number")
+    head_sha = _sha(payload, "pull_request", "head", "sha")
+    if _ZERO_SHA.fullmatch(head_sha):
+        raise WebhookRejected(400, "payload field pull_request.head.sha is not a commit sha")
+    base_branch = _text(payload, "pull_request", "base", "ref", pattern=_REF)
+    return PullRequestUpdated(repo=repo, number=number, head_sha=head_sha, base_branch=base_branch)
+
+
+def parse_delivery(
+    event_name: str, payload: Mapping[str, Any], repo: str, watch_branches: list[str], pull_requests: bool
+) -> CommitPushed | PullRequestUpdated | None:
+    """The event a delivery announces, or None when agentd ignores it; WebhookRejected(400) when malformed."""
+    if event_name == "push":
+        return _push(payload, repo, watch_branches)
+    if event_name == "pull_request" and pull_requests:
+        return _pull_request(payload, repo)
+    return None
+
+
+def describe(event: CommitPushed | PullRequestUpdated, payload: Mapping[str, Any]) -> str:
+    """The task description users see for a delivered event."""
+    if isinstance(event, PullRequestUpdated):
+        return f"PR #{event.number} head {event.head_sha[:7]} → {event.base_branch}"
+    head = payload.get("head_commit")
+    message = str(head.get("message") or "") if isinstance(head, Mapping) else ""
+    subject = message.strip().splitlines()[0][:200] if message.strip() else ""
+    text = f"Commit {event.sha[:7]} on {event.branch}"
+    return f"{text}: {subject}" if subject else text
+
+
+class _Handler(RequestHandler):
+    timeout = 10  # a stalled client frees its thread
+
+    @property
+    def _webhook(self) -> WebhookServer:
+        return cast(OwnedHTTPServer[WebhookServer], self.server).owner
+
+    def _reject(self, status: int, reason: str, headers: Mapping[str, str] | None = None) -> None:
+        self.send_json(status, {"status": "rejected", "reason": reason}, headers)
+
+    def do_POST(self) -> None:  # noqa: N802 - http.server dispatches by name
+        """Read the body within the size limit and hand the delivery to the webhook."""
+        if urlsplit(self.path).path != self._webhook.path:
+            self._reject(404, "not found")
+            return
+        try:
+            body = self.read_body(MAX_BODY, _DRAIN_LIMIT)
+        except BodyRefused as refused:
+            reason = "Content-Length required" if refused.status == 411 else f"body over {MAX_BODY} bytes"
+            self._reject(refused.status, reason)
+            return
+        status, answer = self._webhook.handle(dict(self.headers.items()), body, self.client_address[0])
+        self.send_json(status, answer)
+
+    def do_GET(self) -> None:  # noqa: N802 - http.server dispatches by name
+        """Only POST is served: 405 on the webhook path, 404 elsewhere."""
+        if urlsplit(self.path).path != self._webhook.path:
+            self._reject(404, "not found")
+        else:
+            self._reject(405, "method not allowed", {"Allow": "POST"})
+
+    do_PUT = do_PATCH = do_DELETE = do_HEAD = do_OPTIONS = do_GET  # noqa: N815 - http.server dispatches by name
+
+
+class WebhookServer(BackgroundHTTPServer):
+    """An HTTP endpoint for signed GitHub deliveries on a daemon thread; each good one becomes a job."""
+
+    def __init__(
+        self,
+        listen: str,
+        path: str,
+        secret: bytes,
+        store: Store,
+        repo: str,
+        watch_branches: list[str],
+        pull_requests: bool,
+    ) -> None:
+        if not secret:
+            raise ConfigError("the webhook secret is empty; set the variable webhook.secret_env names")
+        host, port = split_listen(listen, "webhook.listen", "127.0.0.1:8766")
+        # deliveries come in bursts; they wait in the listen backlog instead of being refused
+        super().__init__(host, port, name="webhook", handler=_Handler, backlog=128)
+        self.path = path
+        self._secret = secret
+        self.store = store
+        self.repo = repo
+        self.watch_branches = list(watch_branches)
+        self.pull_requests = pull_requests
+
+    def __repr__(self) -> str:
+        return f"WebhookServer(listen={self.host}:{self._port}, path={self.path!r})"  # never the secret
+
+    @property
+    def url(self) -> str:
+        """The endpoint's URL."""
+        return super().url + self.path
+
+    def handle(self, headers: Mapping[str, str], body: bytes, remote: str = "") -> Response:
+        """Decide one delivery: (HTTP status, JSON answer). Only a good, signed delivery touches the store."""
+        lowered = {name.lower(): value for name, value in headers.items()}
+        delivery = lowered.get("x-github-delivery", "")
+        event_name = lowered.get("x-github-event", "")
+        if not verify_signature(self._secret, body, lowered.get("x-hub-signature-256")):
+            log.warning("webhook signature rejected", remote=remote, delivery=delivery[:128], gh_event=event_name[:64])
+            return 401, {"status": "rejected", "reason": "missing or bad signature"}
+        try:
+            event, payload = self._checked(event_name, delivery, body)
+        except WebhookRejected as exc:
+            log.warning(
+                "webhook delivery rejected", delivery=delivery[:128], gh_event=event_name[:64], reason=exc.reason
+            )
+            return exc.status, {"status": "rejected", "reason": exc.reason}
+        try:
+            return self._record(delivery, event_name, event, payload)
+        except Exception:
+            log.exception("webhook delivery failed", delivery=delivery, gh_event=event_name)
+            return 500, {"status": "error", "reason": "the store failed; redeliver later"}
+
+    def _checked(
+        self, event_name: str, delivery: str, body: bytes
+    ) -> tuple[CommitPushed | PullRequestUpdated | None, Mapping[str, Any]]:
+        try:
+            payload = json.loads(body)
+        except (UnicodeDecodeError, json.JSONDecodeError):
+            raise WebhookRejected(400, "body is not JSON") from None
+        if not isinstance(payload, dict):
+            raise WebhookRejected(400, "body is not a JSON object")
+        if not _DELIVERY_ID.fullmatch(delivery):
+            raise WebhookRejected(400, "X-GitHub-Delivery header missing or malformed")
+        if not event_name:
+            raise WebhookRejected(400, "X-GitHub-Event header missing")
+        return parse_delivery(event_name, payload, self.repo, self.watch_branches, self.pull_requests), payload
+
+    def _record(
+        self,
+        delivery: str,
+        event_name: str,
+        event: CommitPushed | PullRequestUpdated | None,
+        payload: Mapping[str, Any],
+    ) -> Response:
+        if not self.store.remember_delivery(delivery):
+            log.info("webhook delivery replayed", delivery=delivery, gh_event=event_name)
+            return 200, {"status": "duplicate"}
+        if event is None:
+            log.info("webhook delivery ignored", delivery=delivery, gh_event=event_name[:64])
+            return 202, {"status": "ignored"}
+        base_sha = event.sha if isinstance(event, CommitPushed) else event.head_sha
+        task_id, created = self.store.enqueue(event, describe(event, payload), base_sha)
+        log.info(
+            "webhook delivery queued", delivery=delivery, gh_event=event_name, key=event.key, task=task_id, new=created
+        )
+        return 202, {"status": "queued", "task": task_id, "new": created}

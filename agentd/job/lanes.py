@@ -1,0 +1,164 @@
+"""A job's workbench: lanes, each a fresh worktree of the base commit with its own sandbox and toolbox.
+
+The vote protocol gives every proposer a lane of its own; the debate and negotiation protocols
+use one. agentd tests a lane itself and records each tested tree, so a resumed job can restore a
+lane's last tested state.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import structlog
+
+from agentd.engine.debate import Evidence, evidence
+from agentd.kernel.errors import JobCancelled, RepositoryError
+from agentd.kernel.policy import Policy
+from agentd.kernel.redact import Redactor
+from agentd.kernel.seams import CommandResult, Sandbox, SandboxFactory
+from agentd.repo.mirror import GIT_ENV, SAFE_GIT, Mirror
+from agentd.store.base import Store
+from tools.code import CodeTool
+from tools.execute import ExecuteCommandTool
+from tools.query import QueryDatabaseTool
+from tools.registry import Toolbox
+
+log = structlog.get_logger("agentd.job.lanes")
+
+
+@dataclass
+class BenchConfig:
+    """What every lane of one job shares."""
+
+    task_id: int
+    base: str
+    root: Path  # worktrees go under it, one folder per lane
+    test_command: list[str]
+    test_timeout_s: float
+    command_timeout_s: float
+    mirror: Mirror
+    sandboxes: SandboxFactory
+    store: Store
+    policy: Policy
+    redactor: Redactor
+    query: QueryDatabaseTool | None
+    session_id: Callable[[], int]
+    cancelled: Callable[[], bool]
+
+
+@dataclass
+class JobLane:
+    """One worktree, its sandbox and its toolbox."""
+
+    name: str
+    worktree: Path
+    sandbox: Sandbox
+    tools: Toolbox
+    bench: JobBench
+
+    def diff(self) -> str:
+        """The lane's change against the base (agentd stages it after removing planted .git entries)."""
+        return self.bench.config.mirror.stage(self.worktree)
+
+    def run_tests(self) -> CommandResult:
+        """agentd's own test run in this lane's sandbox, unrecorded."""
+        config = self.bench.config
+        result = self.sandbox.run(config.test_command, timeout_s=config.test_timeout_s)
+        if config.cancelled():
+            raise JobCancelled("the job was cancelled during a test run")
+        return result
+
+    def test(self) -> Evidence:
+        """agentd's own test run, recorded as this lane's candidate version."""
+        config = self.bench.config
+        result = self.run_tests()
+        proof = Evidence(result, evidence(result, config.test_command))
+        config.store.add_code_version(
+            config.task_id,
+            {
+                "kind": f"candidate:{self.name}",
+                "diff": self.diff(),
+                "tests_passed": result.ok,
+                "test_output": config.redactor.text(proof.shown),
+            },
+        )
+        return proof
+
+
+@dataclass
+class JobBench:
+    """The lanes of one job; closing it removes every container and worktree."""
+
+    config: BenchConfig
+    lanes: dict[str, JobLane] = field(default_factory=dict)
+    sandboxes: list[Sandbox] = field(default_factory=list)
+
+    def lane(self, name: str) -> JobLane:
+        """A lane by name, created on first use from the base commit (restored on resume)."""
+        if name in self.lanes:
+            return self.lanes[name]
+        if self.config.cancelled():
+            raise JobCancelled("the job was cancelled")
+        config = self.config
+        worktree = config.mirror.add_worktree(config.root / f"task-{config.task_id}-{name}", config.base)
+        self._restore(name, worktree)
+        cache = config.root.parent / "cache" / f"task-{config.task_id}"
+        sandbox = config.sandboxes.open(worktree, f"task-{config.task_id}-{name}", cache_dir=cache)
+        self.sandboxes.append(sandbox)
+        tools = Toolbox(
+            CodeTool(worktree, config.policy),
+            ExecuteCommandTool(sandbox, config.policy, config.command_timeout_s),
+            config.query,
+            config.policy,
+            config.redactor,
+            audit=lambda record: config.store.add_tool_call(config.session_id(), record),
+        )
+        self.lanes[name] = JobLane(name, worktree, sandbox, tools, self)
+        return self.lanes[name]
+
+    def open_gate(self, sha: str) -> tuple[Path, Sandbox]:
+        """A fresh worktree of `sha` and a fresh container for the gate's test run."""
+        config = self.config
+        worktree = config.mirror.add_worktree(config.root / f"task-{config.task_id}-gate", sha)
+        sandbox = config.sandboxes.open(worktree, f"task-{config.task_id}-gate")
+        self.sandboxes.append(sandbox)
+        return worktree, sandbox
+
+    def _restore(self, name: str, worktree: Path) -> None:
+        """On a resumed job, put back the lane's last tested change."""
+        versions: list[dict[str, Any]] = self.config.store.task_record(self.config.task_id)["versions"]
+        last = [v for v in versions if v["kind"] == f"candidate:{name}" and v["diff"].strip()]
+        if not last:
+            return
+        done = subprocess.run(
+            ["git", *SAFE_GIT, "apply", "--whitespace=nowarn", "-"],
+            input=last[-1]["diff"] + "\n",
+            text=True,
+            cwd=worktree,
+            env={**GIT_ENV, "PATH": "/usr/bin:/bin:/usr/local/bin"},
+            capture_output=True,
+            check=False,
+            timeout=60,
+        )
+        if done.returncode != 0:
+            raise RepositoryError(f"cannot restore lane {name} on resume: {done.stderr.strip()}")
+
+    def abort(self) -> None:
+        """Remove every container now (a running command ends); never raises."""
+        for sandbox in list(self.sandboxes):
+            try:
+                sandbox.close()
+            except Exception:
+                log.exception("sandbox close failed")
+
+    def close(self) -> None:
+        """Remove every container, worktree and the build cache of the job."""
+        self.abort()
+        for path in self.config.root.glob(f"task-{self.config.task_id}-*"):
+            self.config.mirror.remove_worktree(path)
+        shutil.rmtree(self.config.root.parent / "cache" / f"task-{self.config.task_id}", ignore_errors=True)

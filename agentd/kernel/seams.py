@@ -1,0 +1,161 @@
+"""The seams between agentd's parts, in one place.
+
+The team sees a `Model` and a `Toolbox`; tools see a `Sandbox`; everything that persists goes
+through the `Store` (agentd.store.base). Swapping Docker for another runtime, or one LLM vendor for
+another, touches one module behind one of these protocols.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, Protocol
+
+# ---------------------------------------------------------------- commands and sandboxes
+
+
+@dataclass(frozen=True)
+class CommandResult:
+    """What one command did: exit code, capped output, and how long it took."""
+
+    exit_code: int
+    stdout: str
+    stderr: str
+    duration_ms: float
+    truncated: bool = False
+    timed_out: bool = False
+
+    @property
+    def ok(self) -> bool:
+        """True when the command exited 0 within its deadline."""
+        return self.exit_code == 0 and not self.timed_out
+
+
+class Sandbox(Protocol):
+    """An isolated place to run commands over one workspace (a job's worktree)."""
+
+    @property
+    def workspace(self) -> Path:
+        """The host path mounted as the sandbox's working directory."""
+        ...
+
+    def run(
+        self,
+        argv: list[str],
+        cwd: str = ".",
+        timeout_s: float = 300.0,
+        env: dict[str, str] | None = None,
+    ) -> CommandResult:
+        """Run argv (never through a shell) in `cwd`, relative to the workspace root."""
+        ...
+
+    def close(self) -> None:
+        """Stop and remove the sandbox; safe to call twice."""
+        ...
+
+
+class SandboxFactory(Protocol):
+    """Opens a sandbox over a workspace; one per job, one more for the gate."""
+
+    def open(self, workspace: Path, job_id: str, *, read_only: bool = False, cache_dir: Path | None = None) -> Sandbox:
+        """Start a sandbox with `workspace` mounted (and a job's shared build cache); the caller closes it."""
+        ...
+
+    def reap(self) -> int:
+        """Remove the sandboxes a crashed daemon left behind; returns how many."""
+        ...
+
+
+# ---------------------------------------------------------------- models
+
+MessageRole = Literal["system", "user", "assistant", "tool"]
+
+
+@dataclass(frozen=True)
+class ToolCall:
+    """One tool call a model asked for; `arguments` is the raw JSON text it sent."""
+
+    id: str
+    name: str
+    arguments: str
+
+
+@dataclass(frozen=True)
+class Message:
+    """A vendor-neutral chat message; providers convert it to their wire format."""
+
+    role: MessageRole
+    content: str = ""
+    tool_calls: tuple[ToolCall, ...] = ()
+    tool_call_id: str | None = None  # set on role="tool": the call this result answers
+    name: str | None = None  # role="tool": the tool's name (Anthropic and some servers want it)
+
+
+@dataclass(frozen=True)
+class ToolSpec:
+    """A tool offered to a model: name, description and JSON schema of its arguments."""
+
+    name: str
+    description: str
+    parameters: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Usage:
+    """Tokens one model call used."""
+
+    input_tokens: int = 0
+    output_tokens: int = 0
+
+
+@dataclass(frozen=True)
+class Completion:
+    """A model's answer: text, tool calls, usage, and the model that really answered."""
+
+    text: str
+    tool_calls: tuple[ToolCall, ...] = ()
+    usage: Usage = field(default_factory=Usage)
+    model: str = ""
+    latency_ms: float = 0.0
+
+
+class Model(Protocol):
+    """Turns (messages, tools) into a completion; raises agentd.kernel.errors.ModelError on failure."""
+
+    @property
+    def name(self) -> str:
+        """The configured model name, for the record (e.g. 'default:gpt-4.1')."""
+        ...
+
+    def complete(self, messages: list[Message], tools: list[ToolSpec]) -> Completion:
+        """One model call; retries inside, raises ModelError when it cannot answer."""
+        ...
+
+
+# ---------------------------------------------------------------- tools
+
+
+@dataclass(frozen=True)
+class ToolResult:
+    """What a tool call returned to the model, and how agentd decided on it."""
+
+    ok: bool
+    output: dict[str, Any]
+    decision: Literal["allowed", "refused", "invalid", "failed"] = "allowed"
+    rule: str = ""
+    duration_ms: float = 0.0
+
+    def error_text(self) -> str:
+        """The error message carried in output, or an empty string."""
+        return str(self.output.get("error", ""))
+
+
+# ---------------------------------------------------------------- forges
+
+
+class Forge(Protocol):
+    """Where agentd posts its one review comment per pull request."""
+
+    def upsert_review_comment(self, pr: int, body: str, comment_id: str | None) -> str:
+        """Create or update agentd's comment on a pull request; returns its id."""
+        ...

@@ -1,0 +1,35 @@
+"""`[repository]`: the repository agentd watches and how its tests run."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+
+class RepositoryConfig(BaseModel):
+    """The repository agentd watches and how its tests run."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    path: Path | None = Field(None, description="A local clone to watch.")
+    url: str | None = Field(None, description="Instead of path: any git URL or a bare repository agentd clones.")
+    default_branch: str = Field("main", description="Base of pull requests when no webhook names one.")
+    pull_requests: bool = Field(False, description="Review pull-request heads (refs/pull/N/head, GitLab's too).")
+    poll_interval_s: float = Field(30.0, gt=0, description="url mode: how often to fetch the remote.")
+    push: bool = Field(False, description="url mode: push agentd/ branches to the remote (never anything else).")
+    max_concurrent_jobs: int = Field(1, ge=1, description="Jobs of this repository running at once.")
+    watch_branches: list[str] = Field(default_factory=lambda: ["main"], min_length=1)
+    test_command: list[str] = Field(default_factory=lambda: ["go", "test", "./..."], min_length=1)
+    test_timeout_s: int = Field(600, ge=1, description="Deadline for one run of test_command.")
+
+    @model_validator(mode="after")
+    def _needs_a_source(self) -> RepositoryConfig:
+        if (self.path is None) == (self.url is None):
+            raise ValueError("set exactly one of repository.path (a local clone) or repository.url (a remote)")
+        return self
+
+    @property
+    def source(self) -> str:
+        """Where commits come from: the local path or the remote URL."""
+        return str(self.path) if self.path is not None else str(self.url)

@@ -1,0 +1,239 @@
+"""Git at the edge: agentd's own clone, job worktrees, diffs, commits and agentd/ branches.
+
+agentd never moves a user's branch: it fetches the watched repository into its own clone under
+the state directory, works in detached worktrees of that clone, and only ever creates refs named
+`agentd/…` in the user's repository. Git runs with hooks, fsmonitor and the user's global config
+switched off, so nothing a sandbox wrote into a workspace can make git run a program.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+from pathlib import Path
+
+import git
+
+from agentd.kernel.errors import RepositoryError
+
+AGENTD_PREFIX = "agentd/"
+SAFE_GIT = [
+    "-c",
+    "core.hooksPath=/dev/null",
+    "-c",
+    "core.fsmonitor=false",
+    "-c",
+    "safe.directory=*",
+    "-c",
+    "protocol.ext.allow=never",
+    "-c",
+    "user.name=agentd",
+    "-c",
+    "user.email=agentd@localhost",
+    "-c",
+    "commit.gpgsign=false",
+]
+GIT_ENV = {"GIT_CONFIG_NOSYSTEM": "1", "GIT_CONFIG_GLOBAL": os.devnull, "GIT_TERMINAL_PROMPT": "0"}
+
+
+def _git(cwd: Path) -> git.Git:
+    handle = git.Git(str(cwd))
+    handle.update_environment(**GIT_ENV)
+    return handle
+
+
+def run_git(cwd: Path, *args: str) -> str:
+    """Run one git command safely in `cwd`; raise RepositoryError with git's message on failure."""
+    try:
+        return str(_git(cwd).execute(["git", *SAFE_GIT, *args], strip_newline_in_stdout=True))
+    except git.GitCommandError as exc:
+        stderr = (exc.stderr or "").strip().removeprefix("stderr: ").strip("' \n")
+        raise RepositoryError(f"git {' '.join(args[:2])} failed: {stderr or exc}") from None
+
+
+def check_repository(path: Path) -> None:
+    """Raise RepositoryError unless `path` is a git repository."""
+    if not path.exists():
+        raise RepositoryError(f"repository.path {path} does not exist; clone the repository there first")
+    try:
+        git.Repo(path)
+    except (git.InvalidGitRepositoryError, git.NoSuchPathError):
+        raise RepositoryError(f"repository.path {path} is not a git repository; point it at a clone") from None
+
+
+def clean_nested_git(workspace: Path) -> list[str]:
+    """Remove `.git` entries a sandbox may have planted below the workspace root; returns what it removed."""
+    removed = []
+    for directory, dirs, files in os.walk(workspace):
+        here = Path(directory)
+        for name in [*dirs, *files]:
+            if name == ".git" and here != workspace:
+                target = here / name
+                removed.append(target.relative_to(workspace).as_posix())
+                if target.is_dir() and not target.is_symlink():
+                    shutil.rmtree(target)
+                else:
+                    target.unlink()
+        dirs[:] = [d for d in dirs if d != ".git"]
+    return removed
+
+
+PULL_REFSPECS = (
+    "+refs/pull/*/head:refs/remotes/origin/pull/*",  # GitHub, Gitea, Forgejo
+    "+refs/merge-requests/*/head:refs/remotes/origin/merge-requests/*",  # GitLab
+)
+
+
+def _looks_like_url(source: str) -> bool:
+    return "://" in source or ("@" in source and ":" in source)
+
+
+class Mirror:
+    """agentd's own clone of the watched repository (a local path or a remote URL), under the state directory.
+
+    `push` says whether agentd/ branches go back to the source: always for a local clone (that is
+    where its user reads them), for a remote only when the config says `push = true`.
+    """
+
+    def __init__(self, source: str | Path, clone_dir: Path, *, push: bool = True, pull_requests: bool = False) -> None:
+        self.source = str(source)
+        self.path = clone_dir
+        self.push = push
+        self.pull_requests = pull_requests
+
+    @property
+    def is_local(self) -> bool:
+        """Whether the source is a local non-bare clone that agentd may watch with inotify."""
+        return Path(self.source).is_dir() and not self.source.endswith(".git")
+
+    def ensure(self) -> None:
+        """Create the clone on first use."""
+        if Path(self.source).is_absolute() or not _looks_like_url(self.source):
+            check_repository(Path(self.source))
+        if (self.path / "HEAD").exists():
+            return
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        run_git(self.path.parent, "init", "--bare", "--quiet", str(self.path))
+        run_git(self.path, "remote", "add", "origin", self.source)
+
+    def fetch(self) -> None:
+        """Fetch branches (and pull-request heads) of the source into refs/remotes/origin/."""
+        refspecs = ["+refs/heads/*:refs/remotes/origin/*"]
+        if self.pull_requests:
+            refspecs += PULL_REFSPECS
+        run_git(self.path, "fetch", "--quiet", "--prune", "--no-tags", "origin", *refspecs)
+
+    def pull_heads(self) -> dict[int, str]:
+        """Pull/merge-request number -> head sha, as last fetched."""
+        listing = run_git(
+            self.path,
+            "for-each-ref",
+            "--format=%(refname) %(objectname)",
+            "refs/remotes/origin/pull",
+            "refs/remotes/origin/merge-requests",
+        )
+        heads: dict[int, str] = {}
+        for line in listing.splitlines():
+            ref, sha = line.split()
+            number = ref.rsplit("/", 1)[-1]
+            if number.isdigit():
+                heads[int(number)] = sha
+        return heads
+
+    def merge_base(self, a: str, b: str) -> str:
+        """The best common ancestor of two commits."""
+        return run_git(self.path, "merge-base", a, b)
+
+    def diff(self, base: str, head: str, max_bytes: int = 60_000) -> str:
+        """The patch from base to head (capped), for reviews."""
+        return run_git(self.path, "diff", "--stat", "--patch", "--no-color", "--no-ext-diff", base, head)[:max_bytes]
+
+    def head(self, branch: str) -> str | None:
+        """The fetched head of a branch, or None if the branch does not exist."""
+        try:
+            return run_git(self.path, "rev-parse", "--verify", "--quiet", f"refs/remotes/origin/{branch}^{{commit}}")
+        except RepositoryError:
+            return None
+
+    def resolve(self, ref: str) -> str:
+        """A commit sha for a branch name or any revision."""
+        try:
+            return self.head(ref) or run_git(self.path, "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}")
+        except RepositoryError:
+            raise RepositoryError(f"no branch or commit {ref!r} in {self.source}") from None
+
+    def first_parent_commits(self, old: str, new: str, limit: int) -> list[str]:
+        """Commits reachable from `new` but not `old` on the first-parent line, oldest first (at most `limit`)."""
+        shas = run_git(self.path, "rev-list", "--first-parent", f"--max-count={limit}", f"{old}..{new}").split()
+        return list(reversed(shas))
+
+    def parent(self, sha: str) -> str | None:
+        """The first parent of a commit, or None for a root commit."""
+        try:
+            return run_git(self.path, "rev-parse", "--verify", "--quiet", f"{sha}^")
+        except RepositoryError:
+            return None
+
+    def commit_message(self, sha: str) -> str:
+        """A commit's full message."""
+        return run_git(self.path, "log", "-1", "--format=%B", sha)
+
+    def show(self, sha: str, max_bytes: int = 60_000) -> str:
+        """A commit's patch (capped), for reviews."""
+        return run_git(self.path, "show", "--stat", "--patch", "--no-color", sha)[:max_bytes]
+
+    # ------------------------------------------------------------ worktrees
+
+    def add_worktree(self, path: Path, sha: str) -> Path:
+        """A detached worktree of `sha` at `path` (replacing a leftover one)."""
+        self.remove_worktree(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        run_git(self.path, "worktree", "add", "--detach", "--force", str(path), sha)
+        return path
+
+    def remove_worktree(self, path: Path) -> None:
+        """Remove a worktree and its metadata; safe when it does not exist."""
+        if path.exists():
+            shutil.rmtree(path, ignore_errors=True)
+        with contextlib.suppress(RepositoryError):  # housekeeping: a concurrent prune may hold the lock
+            run_git(self.path, "worktree", "prune")
+
+    def stage(self, worktree: Path) -> str:
+        """Stage everything in a worktree (after removing planted .git entries); returns the staged diff."""
+        clean_nested_git(worktree)
+        run_git(worktree, "add", "--all")
+        return run_git(worktree, "diff", "--cached", "--no-color", "--no-ext-diff", "HEAD")
+
+    def commit(self, worktree: Path, message: str, message_file: Path) -> str:
+        """Commit the staged tree on the worktree's detached HEAD; returns the new sha."""
+        message_file.write_text(message, encoding="utf-8")
+        try:
+            run_git(worktree, "commit", "--quiet", "--no-verify", "--cleanup=verbatim", "-F", str(message_file))
+        finally:
+            message_file.unlink(missing_ok=True)
+        return run_git(worktree, "rev-parse", "HEAD")
+
+    # ------------------------------------------------------------ publishing
+
+    def published(self, branch: str) -> str | None:
+        """The sha of an agentd/ branch: in the source when agentd pushes there, else in its own clone."""
+        if self.push:
+            return self.head(branch)
+        try:
+            return run_git(self.path, "rev-parse", "--verify", "--quiet", f"refs/heads/{branch}^{{commit}}")
+        except RepositoryError:
+            return None
+
+    def publish(self, sha: str, branch: str) -> str:
+        """Create `branch` (an agentd/ ref) at `sha` in agentd's clone and, when pushing, in the source.
+
+        Only agentd/ refs are ever written, and never by force: a branch that already holds other
+        work makes the push fail instead of overwriting it.
+        """
+        if not branch.startswith(AGENTD_PREFIX):
+            raise RepositoryError(f"refusing to publish {branch!r}: agentd only writes agentd/ branches")
+        run_git(self.path, "update-ref", f"refs/heads/{branch}", sha)
+        if self.push:
+            run_git(self.path, "push", "--quiet", "--no-verify", "origin", f"{sha}:refs/heads/{branch}")
+        return sha

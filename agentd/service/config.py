@@ -1,0 +1,25 @@
+"""`[daemon]`: how the daemon runs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class DaemonConfig(BaseModel):
+    """How the daemon runs."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    state_dir: Path = Field(Path("/var/lib/agentd"), description="Worktrees, clones, logs and the SQLite database.")
+    rescan_interval_s: float = Field(30.0, gt=0, description="Safety-net rescan of the refs, besides the file watcher.")
+    poll_interval_s: float = Field(0.2, gt=0, description="How often an idle worker looks for a queued job.")
+    lease_s: float = Field(120.0, gt=5, description="A job's lease; a worker renews it while it works.")
+    max_commits_per_scan: int = Field(
+        10, ge=1, description="New commits on one branch enqueued per scan; older ones are recorded as skipped."
+    )
+    log_format: Literal["console", "json"] = Field("console", description="structlog renderer.")
+    max_attempts: int = Field(3, ge=1, description="Runs of a failing job before it is dead-lettered.")
+    retry_backoff_s: float = Field(30.0, ge=0, description="Wait before the first retry; doubles each time.")

@@ -1,0 +1,81 @@
+"""Git at the edge, with real repositories: agentd's clone, worktrees, commits and agentd/ branches."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from agentd.kernel.errors import RepositoryError
+from agentd.repo.mirror import Mirror, check_repository, clean_nested_git
+from tests.conftest import git
+
+
+def mirror_of(repo: Path, tmp_path: Path) -> Mirror:
+    """agentd's clone of `repo`, fetched."""
+    mirror = Mirror(repo, tmp_path / "state" / "repo.git")
+    mirror.ensure()
+    mirror.fetch()
+    return mirror
+
+
+def test_not_a_repository_is_a_clear_error(tmp_path: Path) -> None:
+    """A path that is no git repository, or does not exist, is refused with what to do."""
+    with pytest.raises(RepositoryError, match="not a git repository"):
+        check_repository(tmp_path)
+    with pytest.raises(RepositoryError, match="does not exist"):
+        check_repository(tmp_path / "missing")
+
+
+def test_commit_in_worktree_and_publish_leaves_user_branches(sample_repo: Path, tmp_path: Path) -> None:
+    """A change committed in a job worktree lands only on an agentd/ branch; main does not move."""
+    mirror = mirror_of(sample_repo, tmp_path)
+    main_before = git(sample_repo, "rev-parse", "main")
+    worktree = mirror.add_worktree(tmp_path / "state" / "worktrees" / "t1", main_before)
+    (worktree / "NOTES.md").write_text("hello\n")
+    diff = mirror.stage(worktree)
+    assert "+hello" in diff
+    sha = mirror.commit(worktree, "agentd: notes\n\nAgentd-Task: 1\n", tmp_path / "msg")
+    mirror.publish(sha, "agentd/task-1")
+    assert git(sample_repo, "rev-parse", "agentd/task-1") == sha
+    assert git(sample_repo, "rev-parse", "main") == main_before
+    assert git(sample_repo, "rev-parse", "--abbrev-ref", "HEAD") == "main"
+    assert git(sample_repo, "status", "--porcelain") == ""
+    mirror.fetch()
+    assert mirror.published("agentd/task-1") == sha
+    mirror.remove_worktree(worktree)
+    assert not worktree.exists()
+
+
+def test_publish_refuses_non_agentd_branches(sample_repo: Path, tmp_path: Path) -> None:
+    """publish() never writes a branch outside agentd/."""
+    mirror = mirror_of(sample_repo, tmp_path)
+    with pytest.raises(RepositoryError, match="only writes agentd/"):
+        mirror.publish(git(sample_repo, "rev-parse", "main"), "main")
+
+
+def test_planted_nested_git_is_removed_before_staging(sample_repo: Path, tmp_path: Path) -> None:
+    """A `.git` a sandbox planted below the workspace (hooks, fsmonitor) is removed, never staged or run."""
+    mirror = mirror_of(sample_repo, tmp_path)
+    worktree = mirror.add_worktree(tmp_path / "wt", git(sample_repo, "rev-parse", "main"))
+    evil = worktree / "cart" / ".git"
+    evil.mkdir()
+    (evil / "config").write_text("[core]\n\tfsmonitor = touch /tmp/agentd-pwned\n")
+    assert clean_nested_git(worktree) == ["cart/.git"]
+    assert not evil.exists()
+    assert (worktree / ".git").is_file()
+
+
+def test_hooks_in_the_clone_never_run(sample_repo: Path, tmp_path: Path) -> None:
+    """agentd's git commands run with hooks disabled, so a hook planted in the clone does nothing."""
+    mirror = mirror_of(sample_repo, tmp_path)
+    hook = mirror.path / "hooks" / "pre-commit"
+    marker = tmp_path / "hook-ran"
+    hook.parent.mkdir(exist_ok=True)
+    hook.write_text(f"#!/bin/sh\ntouch {marker}\n")
+    hook.chmod(0o755)
+    worktree = mirror.add_worktree(tmp_path / "wt", git(sample_repo, "rev-parse", "main"))
+    (worktree / "x.txt").write_text("x")
+    mirror.stage(worktree)
+    mirror.commit(worktree, "m", tmp_path / "msg")
+    assert not marker.exists()
