@@ -15,6 +15,7 @@ from pathlib import Path
 
 import git
 
+from agentd.kernel import process
 from agentd.kernel.errors import RepositoryError
 
 AGENTD_PREFIX = "agentd/"
@@ -35,21 +36,17 @@ SAFE_GIT = [
     "commit.gpgsign=false",
 ]
 GIT_ENV = {"GIT_CONFIG_NOSYSTEM": "1", "GIT_CONFIG_GLOBAL": os.devnull, "GIT_TERMINAL_PROMPT": "0"}
+GIT_TIMEOUT_S = 300.0  # a fetch of a large remote, or a push, may be slow; nothing else comes close
 
 
-def _git(cwd: Path) -> git.Git:
-    handle = git.Git(str(cwd))
-    handle.update_environment(**GIT_ENV)
-    return handle
-
-
-def run_git(cwd: Path, *args: str) -> str:
-    """Run one git command safely in `cwd`; raise RepositoryError with git's message on failure."""
-    try:
-        return str(_git(cwd).execute(["git", *SAFE_GIT, *args], strip_newline_in_stdout=True))
-    except git.GitCommandError as exc:
-        stderr = (exc.stderr or "").strip().removeprefix("stderr: ").strip("' \n")
-        raise RepositoryError(f"git {' '.join(args[:2])} failed: {stderr or exc}") from None
+def run_git(cwd: Path, *args: str, timeout_s: float = GIT_TIMEOUT_S, stdin: str | None = None) -> str:
+    """Run one git command safely in `cwd` under a deadline; raise RepositoryError with git's message on failure."""
+    done = process.run(
+        ["git", *SAFE_GIT, *args], timeout_s=timeout_s, cwd=cwd, env={**os.environ, **GIT_ENV}, stdin=stdin
+    )
+    if not done.ok:
+        raise RepositoryError(f"git {' '.join(args[:2])} failed: {done.reason(lines=5)}")
+    return done.stdout.removesuffix("\n")
 
 
 def check_repository(path: Path) -> None:
