@@ -155,7 +155,7 @@ def task(description: str, config_path: Path, base_ref: str | None, kind: str, w
     config = _load(config_path)
     store = open_store(config.store_url)
     event = TaskRequested(
-        repo=str(config.repository.path),
+        repo=config.repository.source,
         description=description,
         kind=kind,
         base_ref=base_ref or config.repository.watch_branches[0],

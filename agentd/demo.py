@@ -6,7 +6,6 @@ official OpenAI SDK path is the one exercised) and the real Docker sandbox.
 
 from __future__ import annotations
 
-import subprocess
 import tempfile
 import threading
 import time
@@ -16,6 +15,7 @@ from pathlib import Path
 
 from agentd.app import App
 from agentd.config import load_config
+from agentd.kernel import process
 from agentd.kernel.errors import AgentdError
 from agentd.repo.mirror import GIT_ENV
 from agentd.store import open_store
@@ -103,9 +103,9 @@ def _git(repo: Path, *args: str) -> str:
         "GIT_COMMITTER_NAME": "Demo User",
         "GIT_COMMITTER_EMAIL": "demo@example.com",
     }
-    done = subprocess.run(["git", *args], cwd=repo, env=env, capture_output=True, text=True, check=False, timeout=60)
-    if done.returncode != 0:
-        raise AgentdError(f"git {' '.join(args)} failed: {done.stderr.strip()}")
+    done = process.run(["git", *args], cwd=repo, env=env, timeout_s=60)
+    if not done.ok:
+        raise AgentdError(f"git {' '.join(args)} failed: {done.reason()}")
     return done.stdout.strip()
 
 

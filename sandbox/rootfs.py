@@ -6,12 +6,9 @@ deadline. The sandbox image and agentd's service image are both made this way wh
 
 from __future__ import annotations
 
-import contextlib
 import os
 import re
 import shutil
-import signal
-import subprocess
 import tempfile
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -23,6 +20,7 @@ import docker.errors
 import requests
 from docker.utils import parse_repository_tag
 
+from agentd.kernel import process
 from agentd.kernel.errors import SandboxError
 
 Log = Callable[[str], None]
@@ -148,39 +146,16 @@ def find_debian_mirror(apt_dir: Path = Path("/etc/apt"), suite: str = SUITE) -> 
 # ---------------------------------------------------------------- processes with deadlines
 
 
-def _kill_group(proc: subprocess.Popen[str]) -> None:
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(proc.pid, signal.SIGKILL)
-    proc.wait()
-
-
 def run_process(
     argv: list[str], *, timeout_s: float, cwd: Path | None = None, env: Mapping[str, str] | None = None
 ) -> str:
-    """Run argv in its own process group, kill the group at the deadline; return its output."""
-    try:
-        proc = subprocess.Popen(
-            argv,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            cwd=cwd,
-            env=env,
-            text=True,
-            errors="replace",
-            start_new_session=True,
-        )
-    except FileNotFoundError:
-        raise SandboxError(f"{argv[0]}: not installed or not on PATH") from None
-    try:
-        output, _ = proc.communicate(timeout=timeout_s)
-    except subprocess.TimeoutExpired:
-        _kill_group(proc)
-        raise SandboxError(f"{' '.join(argv[:2])}: no result within {timeout_s:.0f}s; killed it") from None
-    if proc.returncode != 0:
-        tail = "\n".join(output.strip().splitlines()[-15:])
-        raise SandboxError(f"{' '.join(argv[:2])} failed with exit code {proc.returncode}:\n{tail}")
-    return output
+    """Run argv through agentd's process runner (own group, deadline); its output, or a SandboxError."""
+    done = process.run(argv, timeout_s=timeout_s, cwd=cwd, env=env)
+    if done.exit_code == 127 and not done.stdout:
+        raise SandboxError(f"{argv[0]}: not installed or not on PATH")
+    if not done.ok:
+        raise SandboxError(f"{' '.join(argv[:2])} failed: {done.reason()}")
+    return done.stdout + done.stderr
 
 
 # ---------------------------------------------------------------- the offline build

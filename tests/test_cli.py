@@ -219,3 +219,22 @@ def test_no_docker_engine_is_refused_at_start(tmp_path: Path, sample_repo: Path)
     assert "Docker" in done.stderr or "docker" in done.stderr
     assert len(done.stderr.strip().splitlines()) == 1
     assert "Traceback" not in done.stderr
+
+
+def test_task_records_the_remote_it_works_on_in_url_mode(tmp_path: Path, sample_repo: Path) -> None:
+    """`agentd task` with `repository.url` records that URL as the task's repository, not "None"."""
+    remote = tmp_path / "remote.git"
+    git(tmp_path, "clone", "--quiet", "--bare", str(sample_repo), str(remote))
+    path = tmp_path / "agentd.toml"
+    path.write_text(
+        f'[daemon]\nstate_dir = "{tmp_path / "state"}"\n[repository]\nurl = "{remote}"\n'
+        '[models.default]\nprovider = "scripted"\nmodel = "m"\nscript = "demo"\n'
+    )
+    done = agentd("task", "make Total reject negative quantities", "--config", str(path))
+    assert done.returncode == 0, done.stderr
+    store = open_store(f"sqlite:///{tmp_path / 'state' / 'agentd.db'}")
+    try:
+        (task,) = store.list_tasks()
+    finally:
+        store.close()
+    assert task.event.repo == str(remote)

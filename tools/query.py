@@ -12,17 +12,16 @@ from __future__ import annotations
 import math
 import re
 import time
-import urllib.parse
 from datetime import date, datetime
 from datetime import time as time_of_day
 from decimal import Decimal
 from typing import Any, Literal
 
 import psycopg
-from psycopg.conninfo import conninfo_to_dict
 from pydantic import BaseModel, ConfigDict, Field
 
 from agentd.kernel.policy import Decision, SqlRules
+from agentd.kernel.redact import Redactor
 from agentd.kernel.seams import ToolResult
 from agentd.kernel.sqlguard import check_sql, is_select
 from agentd.targetdb import QueryOutcome, execute_read_only
@@ -141,20 +140,6 @@ def json_safe(value: Any) -> Any:
     return str(value)  # UUID, timedelta, IP addresses, ranges, ...
 
 
-def scrub(message: str, dsn: str) -> str:
-    """Remove the DSN and its password from a message, whatever form they appear in."""
-    secrets = [dsn]
-    try:
-        password = conninfo_to_dict(dsn).get("password")
-    except psycopg.Error:
-        password = None
-    if password:
-        secrets += [str(password), urllib.parse.quote(str(password), safe="")]
-    for secret in sorted(secrets, key=len, reverse=True):
-        message = message.replace(secret, "***")
-    return message
-
-
 def _refused(decision: Decision) -> ToolResult:
     return ToolResult(ok=False, output={"error": decision.reason}, decision="refused", rule=decision.rule)
 
@@ -182,7 +167,7 @@ def _database_error(exc: psycopg.Error, dsn: str) -> ToolResult:
     message = str(exc).strip() or type(exc).__name__
     if exc.sqlstate in _HINTS:
         message = f"{message} ({_HINTS[exc.sqlstate]})"
-    output: dict[str, Any] = {"error": scrub(message, dsn)}
+    output: dict[str, Any] = {"error": Redactor.for_dsn(dsn).text(message)}
     if exc.sqlstate:
         output["sqlstate"] = exc.sqlstate
     return ToolResult(ok=False, output=output, decision="failed")
@@ -250,7 +235,8 @@ class QueryDatabaseTool:
         except psycopg.Error as exc:
             return _database_error(exc, dsn)
         except Exception as exc:  # noqa: BLE001 - a tool returns errors to the model, it never raises
-            return ToolResult(ok=False, output={"error": scrub(f"{type(exc).__name__}: {exc}", dsn)}, decision="failed")
+            error = Redactor.for_dsn(dsn).text(f"{type(exc).__name__}: {exc}")
+            return ToolResult(ok=False, output={"error": error}, decision="failed")
         return ToolResult(ok=True, output=shape_output(outcome, explain), rule=rule)
 
 

@@ -8,7 +8,6 @@ lane's last tested state.
 from __future__ import annotations
 
 import shutil
-import subprocess
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,7 +20,7 @@ from agentd.kernel.errors import JobCancelled, RepositoryError
 from agentd.kernel.policy import Policy
 from agentd.kernel.redact import Redactor
 from agentd.kernel.seams import CommandResult, Sandbox, SandboxFactory
-from agentd.repo.mirror import GIT_ENV, SAFE_GIT, Mirror
+from agentd.repo.mirror import Mirror, run_git
 from agentd.store.base import Store
 from tools.code import CodeTool
 from tools.execute import ExecuteCommandTool
@@ -135,18 +134,10 @@ class JobBench:
         last = [v for v in versions if v["kind"] == f"candidate:{name}" and v["diff"].strip()]
         if not last:
             return
-        done = subprocess.run(
-            ["git", *SAFE_GIT, "apply", "--whitespace=nowarn", "-"],
-            input=last[-1]["diff"] + "\n",
-            text=True,
-            cwd=worktree,
-            env={**GIT_ENV, "PATH": "/usr/bin:/bin:/usr/local/bin"},
-            capture_output=True,
-            check=False,
-            timeout=60,
-        )
-        if done.returncode != 0:
-            raise RepositoryError(f"cannot restore lane {name} on resume: {done.stderr.strip()}")
+        try:
+            run_git(worktree, "apply", "--whitespace=nowarn", "-", timeout_s=60, stdin=last[-1]["diff"] + "\n")
+        except RepositoryError as exc:
+            raise RepositoryError(f"cannot restore lane {name} on resume: {exc}") from None
 
     def abort(self) -> None:
         """Remove every container now (a running command ends); never raises."""

@@ -1,4 +1,7 @@
-"""One documented hierarchy of agentd failures, and the small signals used for control flow."""
+"""One documented hierarchy of agentd failures, and the small signals used for control flow.
+
+A refused tool call is not an exception: tools return a structured result to the model.
+"""
 
 from __future__ import annotations
 
@@ -17,14 +20,6 @@ class RepositoryError(AgentdError):
 
 class SandboxError(AgentdError):
     """The Docker engine, the sandbox image or a container failed."""
-
-
-class PolicyDenied(AgentdError):  # noqa: N818 - the domain name reads better than PolicyDeniedError
-    """A tool call was refused by policy; `rule` names the rule that decided."""
-
-    def __init__(self, message: str, rule: str) -> None:
-        super().__init__(message)
-        self.rule = rule
 
 
 class ModelError(AgentdError):

@@ -23,6 +23,7 @@ from typing import Literal, TypeVar
 import structlog
 
 from agentd.kernel.errors import ModelHTTPError
+from agentd.kernel.redact import Redactor
 
 Action = Literal["retry", "fallback", "fail"]
 SDK_NAMES = ("openai", "anthropic")  # imported only when needed: each SDK costs tens of MB of memory
@@ -239,19 +240,11 @@ class ModelUnavailableError(ModelHTTPError):
     a `FallbackModel` tries its next model."""
 
 
-def redact(text: str, secrets: Sequence[str]) -> str:
-    """`text` with every secret (of 4+ characters) replaced by `[redacted]`."""
-    for secret in secrets:
-        if len(secret) >= 4:
-            text = text.replace(secret, "[redacted]")
-    return text
-
-
 def error_for(exc: BaseException, rule: Rule, label: str, attempts: int, secrets: Sequence[str] = ()) -> ModelHTTPError:
     """The agentd error to raise for a provider exception; never carries a secret."""
     status = getattr(exc, "status_code", None)
     status = status if isinstance(status, int) else None
-    detail = redact(str(exc), secrets)[:300]
+    detail = Redactor(secrets).text(str(exc))[:300]
     where = type(exc).__name__ + (f", HTTP {status}" if status else "")
     message = f"{label}: {rule.message} [{where}; {attempts} attempt(s)]: {detail}"
     if rule.action == "fail":

@@ -9,12 +9,16 @@ switched off, so nothing a sandbox wrote into a workspace can make git run a pro
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
 import shutil
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 import git
 
+from agentd.kernel import process
 from agentd.kernel.errors import RepositoryError
 
 AGENTD_PREFIX = "agentd/"
@@ -35,21 +39,17 @@ SAFE_GIT = [
     "commit.gpgsign=false",
 ]
 GIT_ENV = {"GIT_CONFIG_NOSYSTEM": "1", "GIT_CONFIG_GLOBAL": os.devnull, "GIT_TERMINAL_PROMPT": "0"}
+GIT_TIMEOUT_S = 300.0  # a fetch of a large remote, or a push, may be slow; nothing else comes close
 
 
-def _git(cwd: Path) -> git.Git:
-    handle = git.Git(str(cwd))
-    handle.update_environment(**GIT_ENV)
-    return handle
-
-
-def run_git(cwd: Path, *args: str) -> str:
-    """Run one git command safely in `cwd`; raise RepositoryError with git's message on failure."""
-    try:
-        return str(_git(cwd).execute(["git", *SAFE_GIT, *args], strip_newline_in_stdout=True))
-    except git.GitCommandError as exc:
-        stderr = (exc.stderr or "").strip().removeprefix("stderr: ").strip("' \n")
-        raise RepositoryError(f"git {' '.join(args[:2])} failed: {stderr or exc}") from None
+def run_git(cwd: Path, *args: str, timeout_s: float = GIT_TIMEOUT_S, stdin: str | None = None) -> str:
+    """Run one git command safely in `cwd` under a deadline; raise RepositoryError with git's message on failure."""
+    done = process.run(
+        ["git", *SAFE_GIT, *args], timeout_s=timeout_s, cwd=cwd, env={**os.environ, **GIT_ENV}, stdin=stdin
+    )
+    if not done.ok:
+        raise RepositoryError(f"git {' '.join(args[:2])} failed: {done.reason(lines=5)}")
+    return done.stdout.removesuffix("\n")
 
 
 def check_repository(path: Path) -> None:
@@ -101,6 +101,33 @@ class Mirror:
         self.path = clone_dir
         self.push = push
         self.pull_requests = pull_requests
+        self._lock = threading.RLock()
+        self._depth = 0
+
+    @contextlib.contextmanager
+    def _exclusive(self) -> Iterator[None]:
+        """Hold the clone for one change of its refs or worktrees (threads here, and other agentd processes).
+
+        A fetch walks every worktree's HEAD; a worktree being made or removed at that moment makes
+        it fail ("bad object worktrees/…/HEAD"), and two worktree changes trip over each other.
+        """
+        with self._lock:
+            if self._depth:  # already held by this thread: the RLock let it in
+                self._depth += 1
+                try:
+                    yield
+                finally:
+                    self._depth -= 1
+                return
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            with (self.path.parent / f"{self.path.name}.lock").open("a") as handle:
+                fcntl.flock(handle, fcntl.LOCK_EX)
+                self._depth = 1
+                try:
+                    yield
+                finally:
+                    self._depth = 0
+                    fcntl.flock(handle, fcntl.LOCK_UN)
 
     @property
     def is_local(self) -> bool:
@@ -111,18 +138,19 @@ class Mirror:
         """Create the clone on first use."""
         if Path(self.source).is_absolute() or not _looks_like_url(self.source):
             check_repository(Path(self.source))
-        if (self.path / "HEAD").exists():
-            return
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        run_git(self.path.parent, "init", "--bare", "--quiet", str(self.path))
-        run_git(self.path, "remote", "add", "origin", self.source)
+        with self._exclusive():
+            if (self.path / "HEAD").exists():
+                return
+            run_git(self.path.parent, "init", "--bare", "--quiet", str(self.path))
+            run_git(self.path, "remote", "add", "origin", self.source)
 
     def fetch(self) -> None:
         """Fetch branches (and pull-request heads) of the source into refs/remotes/origin/."""
         refspecs = ["+refs/heads/*:refs/remotes/origin/*"]
         if self.pull_requests:
             refspecs += PULL_REFSPECS
-        run_git(self.path, "fetch", "--quiet", "--prune", "--no-tags", "origin", *refspecs)
+        with self._exclusive():
+            run_git(self.path, "fetch", "--quiet", "--prune", "--no-tags", "origin", *refspecs)
 
     def pull_heads(self) -> dict[int, str]:
         """Pull/merge-request number -> head sha, as last fetched."""
@@ -187,16 +215,17 @@ class Mirror:
 
     def add_worktree(self, path: Path, sha: str) -> Path:
         """A detached worktree of `sha` at `path` (replacing a leftover one)."""
-        self.remove_worktree(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        run_git(self.path, "worktree", "add", "--detach", "--force", str(path), sha)
+        with self._exclusive():
+            self.remove_worktree(path)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            run_git(self.path, "worktree", "add", "--detach", "--force", str(path), sha)
         return path
 
     def remove_worktree(self, path: Path) -> None:
         """Remove a worktree and its metadata; safe when it does not exist."""
-        if path.exists():
-            shutil.rmtree(path, ignore_errors=True)
-        with contextlib.suppress(RepositoryError):  # housekeeping: a concurrent prune may hold the lock
+        with self._exclusive():
+            if path.exists():
+                shutil.rmtree(path, ignore_errors=True)
             run_git(self.path, "worktree", "prune")
 
     def stage(self, worktree: Path) -> str:
@@ -209,7 +238,8 @@ class Mirror:
         """Commit the staged tree on the worktree's detached HEAD; returns the new sha."""
         message_file.write_text(message, encoding="utf-8")
         try:
-            run_git(worktree, "commit", "--quiet", "--no-verify", "--cleanup=verbatim", "-F", str(message_file))
+            with self._exclusive():  # a new object and the worktree's HEAD: not while a fetch walks HEADs
+                run_git(worktree, "commit", "--quiet", "--no-verify", "--cleanup=verbatim", "-F", str(message_file))
         finally:
             message_file.unlink(missing_ok=True)
         return run_git(worktree, "rev-parse", "HEAD")
@@ -233,7 +263,8 @@ class Mirror:
         """
         if not branch.startswith(AGENTD_PREFIX):
             raise RepositoryError(f"refusing to publish {branch!r}: agentd only writes agentd/ branches")
-        run_git(self.path, "update-ref", f"refs/heads/{branch}", sha)
-        if self.push:
-            run_git(self.path, "push", "--quiet", "--no-verify", "origin", f"{sha}:refs/heads/{branch}")
+        with self._exclusive():
+            run_git(self.path, "update-ref", f"refs/heads/{branch}", sha)
+            if self.push:
+                run_git(self.path, "push", "--quiet", "--no-verify", "origin", f"{sha}:refs/heads/{branch}")
         return sha

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 import pytest
@@ -79,3 +80,40 @@ def test_hooks_in_the_clone_never_run(sample_repo: Path, tmp_path: Path) -> None
     mirror.stage(worktree)
     mirror.commit(worktree, "m", tmp_path / "msg")
     assert not marker.exists()
+
+
+def test_fetches_never_fail_while_worktrees_come_and_go(sample_repo: Path, tmp_path: Path) -> None:
+    """Scans (fetch) in a loop while lanes' worktrees are made, committed in and removed: no git call fails."""
+    mirror = mirror_of(sample_repo, tmp_path)
+    base = git(sample_repo, "rev-parse", "main")
+    failures: list[str] = []
+    stop = threading.Event()
+
+    def scan() -> None:
+        while not stop.is_set():
+            try:
+                mirror.fetch()
+            except RepositoryError as exc:
+                failures.append(f"fetch: {exc}")
+
+    def lanes(name: str) -> None:
+        for i in range(12):
+            try:
+                worktree = mirror.add_worktree(tmp_path / "state" / "worktrees" / f"{name}-{i}", base)
+                (worktree / f"{name}.txt").write_text(f"{i}\n")
+                mirror.stage(worktree)
+                mirror.commit(worktree, f"agentd: {name} {i}\n", tmp_path / f"{name}.msg")
+                mirror.remove_worktree(worktree)
+            except RepositoryError as exc:
+                failures.append(f"{name}: {exc}")
+
+    scanner = threading.Thread(target=scan)
+    scanner.start()
+    workers = [threading.Thread(target=lanes, args=(f"lane{n}",)) for n in range(3)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    stop.set()
+    scanner.join()
+    assert failures == []
