@@ -13,8 +13,9 @@ import threading
 import time
 from pathlib import Path
 
-from agentd.engine.config import DebateConfig
-from agentd.engine.debate import Session, Team
+from agentd.engine.config import DebateConfig, TeamConfig
+from agentd.engine.record import StoreRecorder
+from agentd.engine.session import Session
 from agentd.kernel.events import TaskRequested
 from agentd.kernel.policy import load_policy
 from agentd.kernel.redact import Redactor
@@ -49,8 +50,9 @@ def main() -> None:
         one: list[float] = []
         five: list[float] = []
         for i in range(n + 1):
-            session = Session(store, task, store.start_session(task, "bench", "broadcast"), {})
-            team = Team(lambda _role: model, session, DebateConfig(strategy="broadcast"), threading.Event(), 4)
+            recorder = StoreRecorder(store, task, store.start_session(task, "bench", "broadcast"))
+            config, limits = DebateConfig(strategy="broadcast"), TeamConfig(max_steps_per_turn=4)
+            team = Session(lambda _role: model, recorder, config, limits, threading.Event())
             started = time.perf_counter()
             team.phase([team.participant("critic")], "Go.", lambda _w: tools, f"one{i}")
             one.append(time.perf_counter() - started)

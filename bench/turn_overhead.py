@@ -14,8 +14,9 @@ import threading
 import time
 from pathlib import Path
 
-from agentd.engine.config import DebateConfig
-from agentd.engine.debate import Session, Team
+from agentd.engine.config import DebateConfig, TeamConfig
+from agentd.engine.record import StoreRecorder
+from agentd.engine.session import Session
 from agentd.kernel.events import TaskRequested
 from agentd.kernel.policy import load_policy
 from agentd.kernel.redact import Redactor
@@ -61,7 +62,9 @@ def main() -> None:
             Redactor(),
             audit=lambda record: store.add_tool_call(session_id, record),
         )
-        team = Team(lambda _role: model, Session(store, task, session_id, {}), DebateConfig(), threading.Event(), 4)
+        recorder = StoreRecorder(store, task, session_id)
+        limits = TeamConfig(max_steps_per_turn=4)
+        team = Session(lambda _role: model, recorder, DebateConfig(), limits, threading.Event())
         who = team.participant("critic")
         times = []
         for i in range(n + 20):

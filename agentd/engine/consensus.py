@@ -9,13 +9,12 @@ asks a person to look.
 from __future__ import annotations
 
 import math
-import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass
 from difflib import SequenceMatcher
 from typing import Literal
 
-from agentd.engine.verdicts import Finding
+from agentd.engine.verdicts import ReviewFinding
 
 Rule = Literal["majority", "supermajority", "unanimous", "weighted"]
 _HEADER_PREFIXES = ("+++", "---", "@@", "diff ", "index ")
@@ -155,12 +154,12 @@ def _threshold_text(rule: Rule, supermajority: float) -> str:
     }[rule]
 
 
-def decide(
+def count_votes(
     candidates: Sequence[Candidate],
     votes: Sequence[Vote],
     rule: Rule,
     *,
-    open_critical_findings: int = 0,
+    findings: Sequence[ReviewFinding] = (),
     supermajority: float = 2 / 3,
     similarity: float = 0.85,
 ) -> Decision:
@@ -169,12 +168,13 @@ def decide(
     Votes for a candidate count for its whole group. Votes for a group with a worse test score
     are recorded (the reason names them) but left out of the count, so a minority patch that
     passes more tests beats a majority that passes fewer. Abstentions, rejections and votes for
-    unknown candidates count as cast for no one. An unresolved critical finding vetoes agreement;
-    a tie never agrees.
+    unknown candidates count as cast for no one. An unresolved critical finding among `findings`
+    (the voters' and critics') vetoes agreement; a tie never agrees.
     """
     groups = group_candidates(candidates, similarity)
     ids = [[c.id for c in group] for group in groups]
-    veto = f"; vetoed by {open_critical_findings} unresolved critical finding(s)" if open_critical_findings > 0 else ""
+    critical = sum(finding.severity == "critical" for finding in findings)
+    veto = f"; vetoed by {critical} unresolved critical finding(s)" if critical else ""
 
     def verdict(winner: str | None, support: float, reason: str, *, flagged: bool) -> Decision:
         return Decision(winner, winner is not None, rule, support, ids, reason + veto, flagged)
@@ -230,21 +230,15 @@ def _favourite(group: list[Candidate], votes: Sequence[Vote]) -> str:
     return max(counts, key=lambda cid: counts[cid])  # max keeps the first of equals
 
 
-def median_estimate(values: Sequence[float]) -> float | None:
-    """The median of numeric estimates, ignoring NaN; None when there are none."""
-    finite = [v for v in values if not math.isnan(v)]
-    return statistics.median(finite) if finite else None
-
-
 # ---------------------------------------------------------------- the "auto" protocol
 
 
 def escalate(
-    candidates: Sequence[Candidate], review_findings: Sequence[Finding], *, similarity: float = 0.85
+    candidates: Sequence[Candidate], review_findings: Sequence[ReviewFinding], *, similarity: float = 0.85
 ) -> tuple[bool, str]:
     """(escalate from vote to debate?, why): the rule of the `auto` protocol.
 
-    Debate when a critic raised a blocking finding, when no tested candidate passes all its
+    Debate when a voter or critic raised a blocking finding, when no tested candidate passes all its
     tests, or when the surviving candidates (all green; every candidate if none was tested)
     fall into more than one group. Otherwise a vote is enough.
     """

@@ -8,31 +8,30 @@ from the quorum. Strategies can be switched between phases of one session.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Literal
 
-from agentd.engine.turn import Participant, Turn
+from agentd.engine.turn import Participant, TurnResult
 
-Speak = Callable[[Participant, str], Turn]
+Speak = Callable[[Participant, str], TurnResult]
 StrategyName = Literal["broadcast", "round_robin", "moderator_led", "hierarchical", "priority"]
 LEADS = ("moderator", "judge")
 SUPERVISORS = ("supervisor", "judge", "moderator")
 
 
-def _said(turn: Turn) -> str:
-    said = json.dumps(turn.submission) if turn.submission is not None else f"(no submission: {turn.content})"
+def _said(turn: TurnResult) -> str:
+    said = turn.submission.model_dump_json() if turn.submission is not None else f"(no submission: {turn.content})"
     return f"- {turn.agent} ({turn.role}) said: {said}"
 
 
-def _with_earlier(brief: str, earlier: Sequence[Turn]) -> str:
+def _with_earlier(brief: str, earlier: Sequence[TurnResult]) -> str:
     if not earlier:
         return brief
     return f"{brief}\n\nWhat the others before you said:\n" + "\n".join(_said(t) for t in earlier)
 
 
-def broadcast(speak: Speak, participants: Sequence[Participant], brief: str) -> list[Turn]:
+def broadcast(speak: Speak, participants: Sequence[Participant], brief: str) -> list[TurnResult]:
     """Everyone at once, in parallel; nobody sees the others (independent answers)."""
     if len(participants) <= 1:
         return [speak(p, brief) for p in participants]
@@ -40,20 +39,20 @@ def broadcast(speak: Speak, participants: Sequence[Participant], brief: str) -> 
         return list(pool.map(lambda p: speak(p, brief), participants))
 
 
-def round_robin(speak: Speak, participants: Sequence[Participant], brief: str) -> list[Turn]:
+def round_robin(speak: Speak, participants: Sequence[Participant], brief: str) -> list[TurnResult]:
     """One after another; each sees what those before said."""
-    turns: list[Turn] = []
+    turns: list[TurnResult] = []
     for participant in participants:
         turns.append(speak(participant, _with_earlier(brief, turns)))
     return turns
 
 
-def priority(speak: Speak, participants: Sequence[Participant], brief: str) -> list[Turn]:
+def priority(speak: Speak, participants: Sequence[Participant], brief: str) -> list[TurnResult]:
     """Highest priority first, then as round_robin."""
     return round_robin(speak, sorted(participants, key=lambda p: -p.priority), brief)
 
 
-def moderator_led(speak: Speak, participants: Sequence[Participant], brief: str) -> list[Turn]:
+def moderator_led(speak: Speak, participants: Sequence[Participant], brief: str) -> list[TurnResult]:
     """The moderator (or judge) frames the problem; the others then answer in parallel, seeing the frame."""
     leads = [p for p in participants if p.role in LEADS][:1]
     if not leads:
@@ -63,7 +62,7 @@ def moderator_led(speak: Speak, participants: Sequence[Participant], brief: str)
     return [frame, *broadcast(speak, rest, _with_earlier(brief, [frame]))]
 
 
-def hierarchical(speak: Speak, participants: Sequence[Participant], brief: str) -> list[Turn]:
+def hierarchical(speak: Speak, participants: Sequence[Participant], brief: str) -> list[TurnResult]:
     """Workers in parallel, then supervisors one after another, synthesising the workers' answers."""
     supervisors = [p for p in participants if p.role in SUPERVISORS]
     workers = [p for p in participants if p.role not in SUPERVISORS]
@@ -73,7 +72,7 @@ def hierarchical(speak: Speak, participants: Sequence[Participant], brief: str) 
     return [*below, *round_robin(speak, supervisors, _with_earlier(brief, below))]
 
 
-STRATEGIES: dict[str, Callable[[Speak, Sequence[Participant], str], list[Turn]]] = {
+STRATEGIES: dict[str, Callable[[Speak, Sequence[Participant], str], list[TurnResult]]] = {
     "broadcast": broadcast,
     "round_robin": round_robin,
     "priority": priority,
@@ -82,6 +81,6 @@ STRATEGIES: dict[str, Callable[[Speak, Sequence[Participant], str], list[Turn]]]
 }
 
 
-def run_strategy(name: str, speak: Speak, participants: Sequence[Participant], brief: str) -> list[Turn]:
+def run_strategy(name: str, speak: Speak, participants: Sequence[Participant], brief: str) -> list[TurnResult]:
     """Run one phase with the named strategy."""
     return STRATEGIES[name](speak, participants, brief)

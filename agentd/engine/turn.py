@@ -5,14 +5,14 @@ from __future__ import annotations
 import functools
 import json
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from importlib import resources
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from pydantic import ValidationError
 
 from agentd.engine.context import summarise_rounds, truncate_tool_output
-from agentd.engine.verdicts import SUBMIT_TOOLS, submit_spec
+from agentd.engine.verdicts import SUBMIT_TOOLS, Submission, SubmitTool
 from agentd.kernel.errors import JobCancelled
 from agentd.kernel.seams import Completion, Message, Model, ToolCall, ToolResult, ToolSpec
 
@@ -20,6 +20,8 @@ MAX_CONTEXT_CHARS = 240_000  # about 60k tokens: fits every current model's wind
 MAX_TOOL_OUTPUT_CHARS = 24_000
 KEEP_LAST_MESSAGES = 12
 NUDGE = "Use your tools to work on the task, and finish your turn by calling `{submit}`."
+FAILED = ("failed", "out_of_steps", "stuck")
+S = TypeVar("S", bound=Submission)
 
 
 @functools.cache
@@ -40,31 +42,42 @@ class Tools(Protocol):
         ...
 
 
-class Recorder(Protocol):
-    """Where a turn's usage goes as it happens."""
+class UsageMeter(Protocol):
+    """Where a turn's model usage goes as it happens."""
 
     def usage(self, model: str, completion: Completion) -> None:
-        """Record one model call's tokens."""
+        """Record one model call's tokens under the model that answered it."""
         ...
 
 
 @dataclass
-class Turn:
-    """What one agent turn produced."""
+class TurnResult:
+    """What one agent turn produced; `model` is the model that gave the turn's last answer.
+
+    `key` places the turn in its protocol (e.g. `vote:propose:proposer-1`): a resumed session
+    replays a completed turn by it instead of asking the model again.
+    """
 
     agent: str
     role: str
     model: str
-    submission: dict[str, Any] | None = None
+    submission: Submission | None = None
     content: str = ""
     input_tokens: int = 0
     output_tokens: int = 0
     latency_ms: float = 0.0
-    steps: int = 0
     status: str = "done"
-    tool_calls: list[str] = field(default_factory=list)
     seq: int = 0
-    last_call: tuple[str, str, str] | None = None  # (tool, arguments, result) of the previous call
+    key: str = ""
+
+    @property
+    def failed(self) -> bool:
+        """True when the turn ended without a submission (failed, out of steps or stuck)."""
+        return self.status in FAILED or self.submission is None
+
+    def submitted(self, kind: type[S]) -> S | None:
+        """The submission, when it is of `kind` (the participant's submit tool decides which)."""
+        return self.submission if isinstance(self.submission, kind) else None
 
 
 @dataclass(frozen=True)
@@ -74,7 +87,7 @@ class Participant:
     name: str
     role: str
     model: Model
-    submit: str
+    submit: SubmitTool
     priority: int = 0
     phase: str = ""  # e.g. "vote": told to the model in the system prompt, so a role can play several parts
 
@@ -83,40 +96,40 @@ def _assistant(completion: Completion) -> Message:
     return Message("assistant", completion.text, completion.tool_calls)
 
 
-def _submission(call: ToolCall) -> tuple[dict[str, Any] | None, str]:
+def _submission(submit: SubmitTool, call: ToolCall) -> tuple[Submission | None, str]:
     """Validate a submit call; (submission, error)."""
     try:
-        parsed = SUBMIT_TOOLS[call.name].model_validate_json(call.arguments or "{}")
+        return submit.parse(call.arguments), ""
     except ValidationError as exc:
         problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'arguments'}: {e['msg']}" for e in exc.errors())
         return None, f"invalid {call.name}: {problems}; call it again with valid arguments"
-    return parsed.model_dump(), ""
 
 
 def run_turn(
     who: Participant,
     brief: str,
     tools: Tools,
-    recorder: Recorder,
+    meter: UsageMeter,
     max_steps: int,
     cancel: threading.Event,
     turn_seq: int = 0,
-) -> Turn:
+) -> TurnResult:
     """Run one turn until the agent submits or runs out of steps."""
     system = role_prompt(who.role) + (f"\nPhase: {who.phase}\n" if who.phase else "")
     if who.name != who.role:
         system += f"Name: {who.name}\n"
     messages = [Message("system", system), Message("user", brief)]
-    specs = [*tools.specs(who.role), submit_spec(who.submit)]
-    turn = Turn(who.name, who.role, who.model.name, seq=turn_seq)
+    specs = [*tools.specs(who.role), who.submit.spec()]
+    turn = TurnResult(who.name, who.role, who.model.name, seq=turn_seq)
+    last_call: tuple[str, str, str] | None = None  # (tool, arguments, result) of the previous call
     for _ in range(max_steps):
         if cancel.is_set():
             raise JobCancelled(f"{who.name} stopped: the job was cancelled")
         # a long turn keeps its head and recent steps verbatim; the middle becomes a summary
         messages = summarise_rounds(messages, keep_last=KEEP_LAST_MESSAGES, max_chars=MAX_CONTEXT_CHARS)
         completion = who.model.complete(messages, specs)
-        recorder.usage(who.model.name, completion)
-        turn.steps += 1
+        turn.model = completion.model or who.model.name  # a fallback chain says which link answered
+        meter.usage(turn.model, completion)
         turn.input_tokens += completion.usage.input_tokens
         turn.output_tokens += completion.usage.output_tokens
         turn.latency_ms += completion.latency_ms
@@ -124,33 +137,32 @@ def run_turn(
             turn.content = completion.text
         messages.append(_assistant(completion))
         if not completion.tool_calls:
-            messages.append(Message("user", NUDGE.format(submit=who.submit)))
+            messages.append(Message("user", NUDGE.format(submit=who.submit.name)))
             continue
         for call in completion.tool_calls:
-            output = _answer(who, call, tools, turn, turn_seq)
+            output = _answer(who, call, tools, turn)
             text = truncate_tool_output(json.dumps(output), MAX_TOOL_OUTPUT_CHARS)
             messages.append(Message("tool", text, tool_call_id=call.id, name=call.name))
-            if call.name != who.submit and turn.last_call == (call.name, call.arguments, text):
+            if call.name != who.submit.name and last_call == (call.name, call.arguments, text):
                 turn.status = "stuck"
                 turn.content = f"{who.name} repeated {call.name} with the same arguments and the same result"
                 return turn
-            turn.last_call = (call.name, call.arguments, text)
+            last_call = (call.name, call.arguments, text)
         if turn.submission is not None:
             return turn
     turn.status = "out_of_steps"
-    turn.content = f"{who.name} did not call {who.submit} within {max_steps} model calls"
+    turn.content = f"{who.name} did not call {who.submit.name} within {max_steps} model calls"
     return turn
 
 
-def _answer(who: Participant, call: ToolCall, tools: Tools, turn: Turn, turn_seq: int) -> dict[str, Any]:
-    turn.tool_calls.append(call.name)
-    if call.name == who.submit:
-        submission, error = _submission(call)
+def _answer(who: Participant, call: ToolCall, tools: Tools, turn: TurnResult) -> dict[str, Any]:
+    if call.name == who.submit.name:
+        submission, error = _submission(who.submit, call)
         if submission is None:
             return {"error": error}
         turn.submission = submission
         return {"ok": True, "message": "submission received"}
     if call.name in SUBMIT_TOOLS:
-        return {"error": f"{call.name} is not your submit tool; finish with {who.submit}"}
-    result = tools.call(who.role, call.name, call.arguments, agent=who.name, turn_seq=turn_seq)
+        return {"error": f"{call.name} is not your submit tool; finish with {who.submit.name}"}
+    result = tools.call(who.role, call.name, call.arguments, agent=who.name, turn_seq=turn.seq)
     return {"ok": result.ok, **result.output}

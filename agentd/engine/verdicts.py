@@ -5,26 +5,29 @@ No submit tool carries patch text: the patch is the state of the job's worktree,
 
 from __future__ import annotations
 
-from typing import Literal
+from dataclasses import dataclass
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 from agentd.kernel.seams import ToolSpec
 
 
-class _Submission(BaseModel):
+class Submission(BaseModel):
+    """What a submit tool call carries, validated; the turn that made it ends with it."""
+
     model_config = ConfigDict(extra="forbid")
 
 
-class SubmitPatch(_Submission):
+class SubmitPatch(Submission):
     """The proposer's end of turn: the workspace now holds the proposed change."""
 
     summary: str = Field(min_length=1, description="What the change does and why, in a few sentences")
     confidence: float = Field(0.5, ge=0, le=1, description="How sure you are the change is right")
 
 
-class Finding(_Submission):
-    """One issue a reviewer found."""
+class ReviewFinding(Submission):
+    """One issue a reviewer, critic, tester or voter found in a change."""
 
     severity: Literal["info", "minor", "major", "critical"]
     message: str = Field(min_length=1)
@@ -37,31 +40,54 @@ class Finding(_Submission):
         return self.severity in {"major", "critical"}
 
 
-class SubmitReview(_Submission):
+class SubmitReview(Submission):
     """A critic's or reviewer's end of turn."""
 
     verdict: Literal["approve", "request_changes"]
     summary: str = Field(min_length=1)
-    findings: list[Finding] = Field(default_factory=list)
+    findings: list[ReviewFinding] = Field(default_factory=list)
 
 
-class CastVote(_Submission):
-    """A voter's end of turn: accept or reject (a candidate, when there are several), citing evidence."""
+class CastVote(Submission):
+    """A voter's end of turn: accept or reject (a candidate, when there are several), citing evidence.
+
+    On a ballot (the submit tool lists candidates) `candidate` must name one of them; it may be
+    left out only when there is just one, which it then means.
+    """
 
     decision: Literal["accept", "reject"]
     confidence: float = Field(ge=0, le=1)
     rationale: str = Field(min_length=1, description="Why, citing the test evidence agentd provided")
-    candidate: str | None = Field(None, description="The candidate you vote for, when several are shown")
+    candidate: str | None = Field(
+        None, validate_default=True, description="The candidate you vote for, when several are shown"
+    )
+    findings: list[ReviewFinding] = Field(
+        default_factory=list,
+        description="Defects you found; an unresolved critical finding vetoes any agreement",
+    )
+
+    @field_validator("candidate")
+    @classmethod
+    def _names_a_candidate(cls, value: str | None, info: ValidationInfo) -> str | None:
+        candidates: tuple[str, ...] = (info.context or {}).get("candidates", ())
+        if not candidates or value in candidates:
+            return value
+        names = ", ".join(candidates)
+        if value is None and len(candidates) == 1:
+            return candidates[0]
+        if value is None:
+            raise ValueError(f"name the candidate you vote for; one of: {names}")
+        raise ValueError(f"{value!r} is not a candidate; name one of: {names}")
 
 
-class PlannedChange(_Submission):
+class PlannedChange(Submission):
     """One change a negotiation proposal makes."""
 
     file: str
     change: str = Field(min_length=1)
 
 
-class SubmitProposal(_Submission):
+class SubmitProposal(Submission):
     """A panelist's independent proposal, as structured JSON."""
 
     approach: str = Field(min_length=1, description="The approach in a few sentences")
@@ -70,7 +96,7 @@ class SubmitProposal(_Submission):
     estimate_minutes: float | None = Field(None, ge=0, description="Your estimate of the work, in minutes")
 
 
-class Objection(_Submission):
+class Objection(Submission):
     """An objection to another participant's proposal."""
 
     participant: str
@@ -78,14 +104,14 @@ class Objection(_Submission):
     severity: Literal["minor", "major", "critical"] = "minor"
 
 
-class SubmitCritique(_Submission):
+class SubmitCritique(Submission):
     """A panelist's critique of the others' proposals: whom it supports, what it objects to."""
 
     supports: list[str] = Field(default_factory=list, description="Participants whose proposals you support")
     objections: list[Objection] = Field(default_factory=list)
 
 
-SUBMIT_TOOLS: dict[str, type[_Submission]] = {
+SUBMIT_TOOLS: dict[str, type[Submission]] = {
     "submit_patch": SubmitPatch,
     "submit_review": SubmitReview,
     "cast_vote": CastVote,
@@ -115,7 +141,42 @@ SUBMIT_DESCRIPTIONS = {
 }
 
 
-def submit_spec(name: str) -> ToolSpec:
-    """The tool spec of one submit tool."""
-    schema = SUBMIT_TOOLS[name].model_json_schema()
-    return ToolSpec(name, SUBMIT_DESCRIPTIONS[name], schema)
+@dataclass(frozen=True)
+class SubmitTool:
+    """A submit tool as one turn offers it; a ballot (`cast_vote` with candidates) lists whom it may name."""
+
+    name: str
+    candidates: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.name not in SUBMIT_TOOLS:
+            raise ValueError(f"unknown submit tool {self.name!r}; one of {sorted(SUBMIT_TOOLS)}")
+        if self.candidates and self.name != "cast_vote":
+            raise ValueError(f"only cast_vote takes candidates, not {self.name}")
+
+    @property
+    def submission(self) -> type[Submission]:
+        """The pydantic model its arguments validate into."""
+        return SUBMIT_TOOLS[self.name]
+
+    def spec(self) -> ToolSpec:
+        """The tool spec offered to the model; a ballot's `candidate` is an enum of the candidates."""
+        schema = self.submission.model_json_schema()
+        if self.candidates:
+            schema = _ballot_schema(schema, self.candidates)
+        return ToolSpec(self.name, SUBMIT_DESCRIPTIONS[self.name], schema)
+
+    def parse(self, arguments: str) -> Submission:
+        """The validated submission; raises pydantic.ValidationError naming what to fix."""
+        return self.submission.model_validate_json(arguments or "{}", context={"candidates": self.candidates})
+
+    def restore(self, recorded: dict[str, Any]) -> Submission:
+        """A submission read back from the session's record (validated when it was made)."""
+        return self.submission.model_validate(recorded)
+
+
+def _ballot_schema(schema: dict[str, Any], candidates: tuple[str, ...]) -> dict[str, Any]:
+    described = schema["properties"]["candidate"].get("description", "")
+    candidate = {"type": "string", "enum": list(candidates), "description": described}
+    required = [*schema.get("required", []), "candidate"] if len(candidates) > 1 else schema.get("required", [])
+    return {**schema, "properties": {**schema["properties"], "candidate": candidate}, "required": required}

@@ -10,14 +10,21 @@ import json
 import re
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
+from typing import Any
 
 import structlog
 
+from agentd.engine.bench import show_test_run
 from agentd.engine.config import DebateConfig, TeamConfig
-from agentd.engine.debate import Outcome, Session, Team, evidence
+from agentd.engine.outcome import Outcome, finding_line
+from agentd.engine.protocol import review, run_protocol
+from agentd.engine.record import Replay, StoreRecorder
+from agentd.engine.session import Session
+from agentd.engine.verdicts import ReviewFinding
 from agentd.job.lanes import BenchConfig, JobBench, JobLane
 from agentd.job.report import render_markdown
 from agentd.kernel.errors import BudgetExceeded, JobCancelled
@@ -162,6 +169,7 @@ class Job:
             return self._finish(
                 "fixed", "published earlier; nothing to redo", branch=branch, commit_sha=already, tests_passed=True
             )
+        replay = self._open_session()
         self.bench = JobBench(
             BenchConfig(
                 self.task.id,
@@ -176,12 +184,12 @@ class Job:
                 self.deps.policy,
                 self.deps.redactor,
                 self.deps.query,
-                lambda: self.session_id,
-                self.cancel.is_set,
+                self.session_id,
+                self.cancel,
             )
         )
         try:
-            return self._work(base, branch)
+            return self._work(base, branch, replay)
         except BudgetExceeded as exc:
             return self._finish("no_fix", f"Stopped: {exc}. Nothing was committed.")
         finally:
@@ -200,79 +208,75 @@ class Job:
             return sha
         return None
 
-    def _team(self) -> Team:
-        deps, store = self.deps, self.deps.store
+    def _open_session(self) -> Replay:
+        """Start the task's debate session, or resume its unfinished one; the turns it can replay."""
+        store, debate = self.deps.store, self.deps.settings.debate
         resumed = store.running_session(self.task.id)
-        if resumed is not None:
-            self.session_id, turns = resumed
-            self.log.info("resuming debate", session=self.session_id, turns=len(turns))
-        else:
-            self.session_id = store.start_session(
-                self.task.id, deps.settings.debate.protocol, deps.settings.debate.strategy
-            )
-            turns = []
-        replay = {t["submission"]["key"]: t for t in turns if t.get("submission") and "key" in t["submission"]}
+        if resumed is None:
+            self.session_id = store.start_session(self.task.id, debate.protocol, debate.strategy)
+            return Replay()
+        self.session_id, turns = resumed
+        self.log.info("resuming debate", session=self.session_id, turns=len(turns))
+        return Replay(turns)
+
+    def _session(self, replay: Replay) -> Session:
+        deps, store = self.deps, self.deps.store
         prices = deps.settings.prices
-        session = Session(
-            store, self.task.id, self.session_id, replay, price=lambda model, usage: cost_usd(model, usage, prices)
-        )
+        recorder = StoreRecorder(store, self.task.id, self.session_id, price=partial(cost_usd, prices=prices))
         midnight = time.time() - time.time() % 86_400
         guard = BudgetGuard(deps.settings.budget, store.spent_since(midnight), prices=prices)
         models = deps.models.for_job(self.task.kind, guard, store.model_stats())
-        return Team(models, session, deps.settings.debate, self.cancel, deps.settings.team.max_steps_per_turn)
+        return Session(models, recorder, deps.settings.debate, deps.settings.team, self.cancel, replay)
 
-    def _work(self, base: str, branch: str) -> str:
+    def _work(self, base: str, branch: str, replay: Replay) -> str:
         assert self.bench is not None
         config, store = self.deps.settings, self.deps.store
-        team = self._team()
+        session = self._session(replay)
         main = self.bench.lane("main")
         baseline = main.run_tests()
-        shown = evidence(baseline, config.repository.test_command)
+        shown = show_test_run(baseline, config.repository.test_command)
         store.add_code_version(
             self.task.id,
             {"kind": "base", "sha": base, "tests_passed": baseline.ok, "test_output": self.deps.redactor.text(shown)},
         )
         self.log.info("baseline tested", tests_passed=baseline.ok)
         event = self.task.event
-        findings: list[dict[str, object]] = []
+        findings: list[ReviewFinding] = []
         if isinstance(event, CommitPushed | PullRequestUpdated):
-            review = team.review(self._change(event, base), shown, main.tools)
-            findings = [f for f in review.findings if f.get("severity") in {"major", "critical"}]
+            reviewed = review(session, self._change(event, base), shown, main.tools)
+            findings = [f for f in reviewed.findings if f.blocking]
             if baseline.ok and not findings:
-                store.finish_session(self.session_id, "reviewed", _verdict(review))
-                self._learn(team, review, green=True)
-                return self._finish("reviewed", review.summary or review.reason, tests_passed=True)
+                store.finish_session(self.session_id, "reviewed", reviewed.verdict())
+                self._learn(reviewed, green=True)
+                return self._finish("reviewed", reviewed.summary or reviewed.reason, tests_passed=True)
         problem = self._problem(event, shown, findings)
         if self._optimizing() and self.deps.query is not None and self.deps.query.dsn:
             self.sql_cases = sqlpath.collect(self.deps.query.dsn, main.worktree, self.deps.policy.sql)
             problem += "\n\n" + self.deps.redactor.text(sqlpath.describe(self.sql_cases, main.worktree))
-        outcome = team.decide(problem, self.bench)
-        store.finish_session(self.session_id, "agreed" if outcome.accepted else "rejected", _verdict(outcome))
-        self._learn(team, outcome, green=bool(outcome.tests and outcome.tests.ok))
+        outcome = run_protocol(session, problem, self.bench)
+        store.finish_session(self.session_id, "agreed" if outcome.accepted else "rejected", outcome.verdict())
+        self._learn(outcome, green=outcome.tests_passed)
         if not outcome.accepted or outcome.lane is None:
             flag = " A person should look." if outcome.flagged_for_person else ""
             return self._finish(
                 "no_fix" if not outcome.flagged_for_person else "no_consensus",
                 f"{outcome.summary}\n\nNot committed: {outcome.reason}.{flag}".strip(),
-                tests_passed=bool(outcome.tests and outcome.tests.ok),
+                tests_passed=outcome.tests_passed,
             )
-        assert isinstance(outcome.lane, JobLane)
-        return self._gate_and_publish(outcome, outcome.lane, branch)
+        return self._gate_and_publish(outcome, self.bench.lanes[outcome.lane], branch)
 
-    def _learn(self, team: Team, outcome: Outcome, green: bool) -> None:
-        """Add this task's outcome to the record of each model the team used (adaptive choice)."""
+    def _learn(self, outcome: Outcome, green: bool) -> None:
+        """Add this task's outcome to the record of each model that answered in it (adaptive choice)."""
         record = self.deps.store.task_record(self.task.id)
-        turns = [turn for session in record["sessions"] for turn in session["turns"]]
-        names = {m.split(" | ")[0] for m in team.used_models.values()}
-        for name in names:
-            latency = sum(float(t["latency_ms"]) for t in turns if str(t["model"]).split(" | ")[0] == name)
+        latency = answering_models([turn for session in record["sessions"] for turn in session["turns"]])
+        for name, latency_ms in latency.items():
             self.deps.store.record_model_outcome(
                 self.task.kind,
                 name,
                 outcome.accepted,
                 green,
-                float(record["usage"].get("cost_usd", 0.0)) / max(1, len(names)),
-                latency,
+                float(record["usage"].get("cost_usd", 0.0)) / max(1, len(latency)),
+                latency_ms,
             )
 
     def _change(self, event: CommitPushed | PullRequestUpdated, base: str) -> str:
@@ -283,7 +287,7 @@ class Job:
         target = mirror.head(event.base_branch)
         return mirror.diff(mirror.merge_base(target, base) if target else f"{base}~1", base)
 
-    def _problem(self, event: Event, shown: str, findings: list[dict[str, object]]) -> str:
+    def _problem(self, event: Event, shown: str, findings: list[ReviewFinding]) -> str:
         if isinstance(event, TaskRequested):
             return f"Task ({event.kind}): {event.description}\n\nThe tests before any change:\n{shown}"
         what = "This pull request" if isinstance(event, PullRequestUpdated) else "This commit"
@@ -292,10 +296,7 @@ class Job:
             f"clearly wrong) so the tests pass and the findings below are resolved.\n\n{shown}"
         )
         if findings:
-            problem += "\n\nThe reviewer's blocking findings:\n" + "\n".join(
-                f"- [{f.get('severity')}] {f.get('file') or ''}:{f.get('line') or ''} {f.get('message')}"
-                for f in findings
-            )
+            problem += "\n\nThe reviewer's blocking findings:\n" + "\n".join(finding_line(f) for f in findings)
         return problem
 
     def _speed_gate(self, lane: JobLane) -> tuple[bool, list[str], str]:
@@ -346,7 +347,7 @@ class Job:
                     "no_fix",
                     f"{outcome.summary}\n\nNot committed: agentd's own benchmark shows no significant gain "
                     f"above {gain:.0%}: {measured}",
-                    tests_passed=bool(outcome.tests and outcome.tests.ok),
+                    tests_passed=outcome.tests_passed,
                 )
             message += "".join(f"{line}\n" for line in trailers)
             outcome.summary = f"{outcome.summary}\n\nMeasured by agentd: {measured}"
@@ -357,7 +358,7 @@ class Job:
         gate.close()
         if self.cancel.is_set():
             raise JobCancelled("the job was cancelled during the gate")
-        shown = evidence(final, self.deps.settings.repository.test_command)
+        shown = show_test_run(final, self.deps.settings.repository.test_command)
         store.add_code_version(
             self.task.id,
             {
@@ -395,14 +396,11 @@ def benchmark_packages(diff: str, worktree: Path) -> list[str]:
     return found
 
 
-def _verdict(outcome: Outcome) -> dict[str, object]:
-    return {
-        "accepted": outcome.accepted,
-        "summary": outcome.summary,
-        "reason": outcome.reason,
-        "protocol": outcome.protocol,
-        "votes": outcome.votes,
-        "models": outcome.models,
-        "findings": outcome.findings,
-        **outcome.record,
-    }
+def answering_models(turns: Sequence[Mapping[str, Any]]) -> dict[str, float]:
+    """model -> its latency over the turns it answered (a failed turn names a chain nobody answered from)."""
+    latency: dict[str, float] = {}
+    for turn in turns:
+        if turn["status"] != "failed":
+            name = str(turn["model"])
+            latency[name] = latency.get(name, 0.0) + float(turn["latency_ms"])
+    return latency

@@ -7,15 +7,16 @@ lane's last tested state.
 
 from __future__ import annotations
 
+import functools
 import shutil
-from collections.abc import Callable
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import structlog
 
-from agentd.engine.debate import Evidence, evidence
+from agentd.engine.bench import Evidence
 from agentd.kernel.errors import JobCancelled, RepositoryError
 from agentd.kernel.policy import Policy
 from agentd.kernel.redact import Redactor
@@ -46,8 +47,8 @@ class BenchConfig:
     policy: Policy
     redactor: Redactor
     query: QueryDatabaseTool | None
-    session_id: Callable[[], int]
-    cancelled: Callable[[], bool]
+    session_id: int  # the debate session the lanes' tool calls are audited under
+    cancel: threading.Event
 
 
 @dataclass
@@ -68,7 +69,7 @@ class JobLane:
         """agentd's own test run in this lane's sandbox, unrecorded."""
         config = self.bench.config
         result = self.sandbox.run(config.test_command, timeout_s=config.test_timeout_s)
-        if config.cancelled():
+        if config.cancel.is_set():
             raise JobCancelled("the job was cancelled during a test run")
         return result
 
@@ -76,7 +77,7 @@ class JobLane:
         """agentd's own test run, recorded as this lane's candidate version."""
         config = self.bench.config
         result = self.run_tests()
-        proof = Evidence(result, evidence(result, config.test_command))
+        proof = Evidence.of(result, config.test_command)
         config.store.add_code_version(
             config.task_id,
             {
@@ -101,7 +102,7 @@ class JobBench:
         """A lane by name, created on first use from the base commit (restored on resume)."""
         if name in self.lanes:
             return self.lanes[name]
-        if self.config.cancelled():
+        if self.config.cancel.is_set():
             raise JobCancelled("the job was cancelled")
         config = self.config
         worktree = config.mirror.add_worktree(config.root / f"task-{config.task_id}-{name}", config.base)
@@ -115,7 +116,7 @@ class JobBench:
             config.query,
             config.policy,
             config.redactor,
-            audit=lambda record: config.store.add_tool_call(config.session_id(), record),
+            audit=functools.partial(config.store.add_tool_call, config.session_id),
         )
         self.lanes[name] = JobLane(name, worktree, sandbox, tools, self)
         return self.lanes[name]

@@ -2,22 +2,19 @@
 
 from __future__ import annotations
 
-import math
-
 import pytest
 
 from agentd.engine.consensus import (
     Candidate,
     Rule,
     Vote,
-    decide,
+    count_votes,
     diff_similarity,
     escalate,
     evidence_score,
     group_candidates,
-    median_estimate,
 )
-from agentd.engine.verdicts import Finding
+from agentd.engine.verdicts import ReviewFinding
 
 FIX = """\
 diff --git a/calc.go b/calc.go
@@ -137,7 +134,7 @@ def test_evidence_ranks_all_green_above_more_passes_with_failures() -> None:
 def test_counting_rules(rule: Rule, choices: list[str | None], agreed: bool) -> None:
     """Majority needs > 1/2, supermajority ≥ 2/3 and unanimity every vote; abstentions count as cast."""
     candidates = [cand("a"), cand("b", FIX_REFORMATTED), cand("c", OTHER)]
-    decision = decide(candidates, votes_for(*choices), rule)
+    decision = count_votes(candidates, votes_for(*choices), rule)
     assert decision.agreed is agreed
     assert decision.winner == ("a" if agreed else None)
     assert decision.flagged_for_person is not agreed
@@ -146,7 +143,8 @@ def test_counting_rules(rule: Rule, choices: list[str | None], agreed: bool) -> 
 
 def test_votes_for_a_group_member_count_for_the_group() -> None:
     """Two votes split between two near-identical patches are one group's majority."""
-    decision = decide([cand("a"), cand("b", FIX_REFORMATTED), cand("c", OTHER)], votes_for("a", "b", "c"), "majority")
+    candidates = [cand("a"), cand("b", FIX_REFORMATTED), cand("c", OTHER)]
+    decision = count_votes(candidates, votes_for("a", "b", "c"), "majority")
     assert decision.agreed
     assert decision.support == pytest.approx(2 / 3)
     assert decision.winner == "a"
@@ -154,7 +152,7 @@ def test_votes_for_a_group_member_count_for_the_group() -> None:
 
 def test_the_winner_is_the_group_member_most_voted_for() -> None:
     """Within the winning group, the member with the most votes is the one committed."""
-    decision = decide([cand("a"), cand("b", FIX_REFORMATTED)], votes_for("b", "b", "a"), "majority")
+    decision = count_votes([cand("a"), cand("b", FIX_REFORMATTED)], votes_for("b", "b", "a"), "majority")
     assert decision.winner == "b"
 
 
@@ -162,23 +160,23 @@ def test_weighted_rule_counts_confidence_not_heads() -> None:
     """One very sure voter outweighs two unsure ones under the weighted rule, not under majority."""
     votes = [Vote("v0", "c", 0.9), Vote("v1", "a", 0.2), Vote("v2", "a", 0.2)]
     candidates = [cand("a"), cand("c", OTHER)]
-    weighted = decide(candidates, votes, "weighted")
+    weighted = count_votes(candidates, votes, "weighted")
     assert weighted.winner == "c"
     assert weighted.support == pytest.approx(0.9 / 1.3)
-    assert decide(candidates, votes, "majority").winner == "a"
+    assert count_votes(candidates, votes, "majority").winner == "a"
 
 
 def test_a_custom_supermajority_threshold_applies() -> None:
     """`supermajority=0.75` refuses what 2/3 would accept."""
     candidates = [cand("a"), cand("c", OTHER)]
-    assert decide(candidates, votes_for("a", "a", "c"), "supermajority").agreed
-    assert not decide(candidates, votes_for("a", "a", "c"), "supermajority", supermajority=0.75).agreed
+    assert count_votes(candidates, votes_for("a", "a", "c"), "supermajority").agreed
+    assert not count_votes(candidates, votes_for("a", "a", "c"), "supermajority", supermajority=0.75).agreed
 
 
 def test_rejections_count_as_cast_but_support_no_one() -> None:
     """A vote that rejects a candidate adds to the votes cast, not to its support."""
     votes = [Vote("v0", "a", 0.9), Vote("v1", "a", 0.9, approve=False)]
-    decision = decide([cand("a")], votes, "majority")
+    decision = count_votes([cand("a")], votes, "majority")
     assert not decision.agreed
     assert decision.support == 0.5
 
@@ -186,14 +184,14 @@ def test_rejections_count_as_cast_but_support_no_one() -> None:
 def test_a_voter_counts_once_by_their_last_vote() -> None:
     """A voter who votes twice is counted by the later vote only."""
     votes = [Vote("v0", "c", 0.9), Vote("v1", "a", 0.9), Vote("v0", "a", 0.9)]
-    decision = decide([cand("a"), cand("c", OTHER)], votes, "unanimous")
+    decision = count_votes([cand("a"), cand("c", OTHER)], votes, "unanimous")
     assert decision.winner == "a"
 
 
 def test_a_minority_patch_that_passes_more_tests_beats_a_majority_that_passes_fewer() -> None:
     """Only the best-tested group may win; votes for worse-tested patches are set aside and named."""
     candidates = [cand("green", OTHER), cand("red", tests=RED)]
-    decision = decide(candidates, votes_for("red", "red", "red", "green"), "majority")
+    decision = count_votes(candidates, votes_for("red", "red", "red", "green"), "majority")
     assert decision.agreed
     assert decision.winner == "green"
     assert "3 vote(s) went to candidates that pass fewer tests" in decision.reason
@@ -201,14 +199,16 @@ def test_a_minority_patch_that_passes_more_tests_beats_a_majority_that_passes_fe
 
 def test_a_majority_for_the_worse_patch_alone_agrees_on_nothing() -> None:
     """When every vote backs a worse-tested patch, nothing wins and a person is asked."""
-    decision = decide([cand("green", OTHER), cand("red", tests=RED)], votes_for("red", "red"), "majority")
+    decision = count_votes([cand("green", OTHER), cand("red", tests=RED)], votes_for("red", "red"), "majority")
     assert (decision.agreed, decision.winner, decision.flagged_for_person) == (False, None, True)
     assert "pass fewer tests" in decision.reason
 
 
 def test_an_unresolved_critical_finding_vetoes_agreement() -> None:
-    """A unanimous vote is still not agreed while a critical finding is open."""
-    decision = decide([cand("a")], votes_for("a", "a"), "unanimous", open_critical_findings=1)
+    """A unanimous vote is still not agreed while a critical finding is open; a major one does not veto."""
+    findings = [finding("major"), finding("critical")]
+    assert count_votes([cand("a")], votes_for("a", "a"), "unanimous", findings=findings[:1]).agreed
+    decision = count_votes([cand("a")], votes_for("a", "a"), "unanimous", findings=findings)
     assert (decision.agreed, decision.winner) == (False, None)
     assert "vetoed by 1 unresolved critical finding" in decision.reason
     assert "a had 100%" in decision.reason
@@ -217,7 +217,7 @@ def test_an_unresolved_critical_finding_vetoes_agreement() -> None:
 def test_a_tie_is_not_agreed() -> None:
     """Two best-tested groups with equal support never agree, even when the threshold allows both."""
     candidates = [cand("a"), cand("c", OTHER)]
-    decision = decide(candidates, votes_for("a", "c"), "supermajority", supermajority=0.5)
+    decision = count_votes(candidates, votes_for("a", "c"), "supermajority", supermajority=0.5)
     assert (decision.agreed, decision.flagged_for_person) == (False, True)
     assert decision.reason.startswith("tie at 50% between a and c")
 
@@ -225,12 +225,12 @@ def test_a_tie_is_not_agreed() -> None:
 def test_a_weighted_tie_survives_float_rounding() -> None:
     """Equal confidence sums that differ only by float rounding are still a tie."""
     votes = [Vote("v0", "a", 0.1), Vote("v1", "a", 0.2), Vote("v2", "c", 0.3)]
-    assert decide([cand("a"), cand("c", OTHER)], votes, "weighted").reason.startswith("tie")
+    assert count_votes([cand("a"), cand("c", OTHER)], votes, "weighted").reason.startswith("tie")
 
 
 def test_no_threshold_reached_is_flagged_with_the_reason() -> None:
     """Falling short of the rule's threshold flags the task for a person and says by how much."""
-    decision = decide([cand("a"), cand("c", OTHER)], votes_for("a", "a", "c"), "unanimous")
+    decision = count_votes([cand("a"), cand("c", OTHER)], votes_for("a", "a", "c"), "unanimous")
     assert decision.flagged_for_person
     assert decision.reason == "unanimous: a has 67% of the counted support, short of every vote"
 
@@ -246,27 +246,16 @@ def test_no_threshold_reached_is_flagged_with_the_reason() -> None:
 )
 def test_nothing_to_count_is_flagged(candidates: list[Candidate], votes: list[Vote], reason: str) -> None:
     """No candidates, no votes, only abstentions or only votes for unknown ids: flagged, not agreed."""
-    decision = decide(candidates, votes, "majority")
+    decision = count_votes(candidates, votes, "majority")
     assert (decision.agreed, decision.flagged_for_person, decision.reason) == (False, True, reason)
-
-
-# ---------------------------------------------------------------- estimates
-
-
-def test_numeric_estimates_aggregate_by_median() -> None:
-    """The median resists one wild estimate; NaN is ignored; nothing gives None."""
-    assert median_estimate([3.0, 4.0, 1000.0]) == 4.0
-    assert median_estimate([1.0, 2.0, 3.0, 4.0]) == 2.5
-    assert median_estimate([math.nan, 5.0]) == 5.0
-    assert median_estimate([]) is None
 
 
 # ---------------------------------------------------------------- escalation
 
 
-def finding(severity: str) -> Finding:
+def finding(severity: str) -> ReviewFinding:
     """A reviewer finding of `severity`."""
-    return Finding.model_validate({"severity": severity, "message": "look here"})
+    return ReviewFinding.model_validate({"severity": severity, "message": "look here"})
 
 
 def test_no_escalation_when_survivors_agree_and_no_blocking_finding() -> None:

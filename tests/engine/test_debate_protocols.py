@@ -86,16 +86,34 @@ def run_task(config_path: Path, description: str = "TestTotal fails; fix cart.To
 
 
 def test_auto_with_agreeing_candidates_stays_a_vote(tmp_path: Path, sample_repo: Path, sandbox_image: str) -> None:
-    """auto: three proposers make the same fix, the vote agrees, and no debate follows."""
-    task, record = run_task(setup(tmp_path, sample_repo, DEMO))
+    """auto: three proposers make the same fix, the vote agrees, no debate follows; the record credits who answered.
+
+    The critic's chain starts with a model that is down, so the default model answers for it: the
+    turns, the trailer and the adaptive record name the default model, never the chain's head.
+    """
+    (tmp_path / "down.json").write_text(json.dumps({"*": [{"error": 503}] * 3 + [{"text": "too late"}]}))
+    down = (
+        f'[models.down]\nprovider = "scripted"\nmodel = "m"\nscript = "{tmp_path / "down.json"}"\nmax_retries = 0\n'
+        '[roles]\ncritic = ["down", "default"]\n'
+    )
+    task, record = run_task(setup(tmp_path, sample_repo, DEMO, down))
     assert task.status == "fixed"
     verdict = record["sessions"][0]["verdict"]
     assert verdict["protocol"] == "vote"
     assert verdict["escalate"] is False
     assert len(verdict["groups"]) == 1
-    assert {t["role"] for t in record["sessions"][0]["turns"]} == {"proposer", "critic", "judge"}
+    turns = record["sessions"][0]["turns"]
+    assert {t["role"] for t in turns} == {"proposer", "critic", "judge"}
+    assert {t["model"] for t in turns} == {"default:m"}
+    assert "critic=default:m" in verdict["models"]
     (stats,) = open_store(f"sqlite:///{tmp_path / 'state' / 'agentd.db'}").model_stats()
-    assert (stats["kind"], stats["runs"], stats["agreed"], stats["green"]) == ("task", 1, 1, 1)
+    assert (stats["kind"], stats["model"], stats["runs"], stats["agreed"], stats["green"]) == (
+        "task",
+        "default:m",
+        1,
+        1,
+        1,
+    )
     assert stats["latency_ms"] > 0  # the model's time across the task's turns, for adaptive choice
 
 

@@ -8,8 +8,9 @@ from typing import Any
 
 import pytest
 
-from agentd.engine.config import DebateConfig
-from agentd.engine.debate import Session, Team
+from agentd.engine.config import DebateConfig, TeamConfig
+from agentd.engine.record import StoreRecorder
+from agentd.engine.session import Session
 from agentd.kernel.events import TaskRequested
 from agentd.kernel.policy import load_policy
 from agentd.kernel.redact import Redactor
@@ -54,7 +55,7 @@ def server() -> Any:
 
 def team(
     tmp_path: Path, server: ScriptedModelServer, strategy: str, priorities: dict[str, int] | None = None
-) -> tuple[Team, Toolbox, SQLiteStore]:
+) -> tuple[Session, Toolbox, SQLiteStore]:
     """A team whose every role speaks through the OpenAI SDK to the scripted server."""
     store = SQLiteStore(str(tmp_path / "agentd.db"))
     task, _ = store.enqueue(TaskRequested(repo="/r", description="d", base_ref="main", request_id="t"), "d", None)
@@ -64,7 +65,9 @@ def team(
     (tmp_path / "ws").mkdir()
     policy = load_policy()
     tools = Toolbox(CodeTool(tmp_path / "ws", policy), None, None, policy, Redactor())
-    return Team(lambda _role: model, Session(store, task, session_id, {}), config, threading.Event(), 4), tools, store
+    recorder = StoreRecorder(store, task, session_id)
+    crew = Session(lambda _role: model, recorder, config, TeamConfig(max_steps_per_turn=4), threading.Event())
+    return crew, tools, store
 
 
 def briefs(server: ScriptedModelServer) -> dict[str, str]:

@@ -1,0 +1,48 @@
+"""Which protocol a session runs: `vote`, `debate`, `negotiation`, or `auto` (a vote that escalates to
+a debate when the passing candidates disagree, all fail, a voter raises a blocking finding or the vote
+finds no agreement); and the single reviewer's pass over a commit or pull request."""
+
+from __future__ import annotations
+
+from agentd.engine.bench import Bench, tail
+from agentd.engine.negotiation import negotiation
+from agentd.engine.outcome import Outcome
+from agentd.engine.rounds import debate
+from agentd.engine.session import Session
+from agentd.engine.turn import Tools
+from agentd.engine.verdicts import SubmitReview
+from agentd.engine.vote import vote
+
+
+def run_protocol(session: Session, problem: str, bench: Bench) -> Outcome:
+    """Run the configured protocol on lanes asked of `bench` (auto escalates from vote to debate)."""
+    protocol = session.config.protocol
+    if protocol == "debate":
+        return debate(session, problem, bench.lane("debate"))
+    if protocol == "negotiation":
+        return negotiation(session, problem, bench.lane("negotiation"))
+    voted = vote(session, problem, bench)
+    if protocol == "vote" or not voted.record.get("escalate"):
+        return voted
+    why = str(voted.record.get("escalate_reason", ""))
+    debated = debate(session, problem, bench.lane("debate"), why, voted.findings)
+    debated.record = {**debated.record, "escalated_from": voted.record}
+    return debated
+
+
+def review(session: Session, change: str, shown: str, tools: Tools) -> Outcome:
+    """Review a change: findings with file:line and severity, no patch."""
+    brief = f"Review this change.\n\n```diff\n{tail(change, 30_000)}\n```\n\n{shown}"
+    turn = session.speak(session.participant("reviewer"), brief, tools, "review")
+    said = turn.submitted(SubmitReview)
+    if said is None:
+        return Outcome(False, "", f"the reviewer gave no review: {turn.content}", "review")
+    return Outcome(
+        False,
+        said.summary,
+        f"review: {said.verdict}",
+        "review",
+        votes=[f"reviewer={said.verdict}"],
+        models=session.models_line(),
+        findings=list(said.findings),
+    )

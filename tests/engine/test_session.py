@@ -1,0 +1,68 @@
+"""A session's turns: who answered, what is recorded, what a resumed session replays."""
+
+from __future__ import annotations
+
+from agentd.engine.record import Replay, turn_row
+from agentd.engine.turn import TurnResult
+from agentd.engine.verdicts import SubmitReview, SubmitTool
+from agentd.models import FallbackModel
+from agentd.models.scripted import ScriptedModelServer
+from tests.engine.fakes import FakeTools, Stage, finding, review, scene, scripted_model
+
+
+def test_a_turn_records_the_model_that_answered_not_the_chain(scripted: Stage) -> None:
+    """A fallback chain whose first model is down: the turn, its row, its usage and the trailer name the backup."""
+    with ScriptedModelServer({"*": [{"error": 503}, {"text": "unused"}]}) as down:
+        chain = FallbackModel([scripted_model(down, "primary"), scripted_model(scripted.server, "backup")])
+        s = scene(scripted, {"critic": [review("approve")]}, model=chain)
+        turn = s.session.speak(s.session.participant("critic"), "Review.", FakeTools({}), "review")
+    assert chain.name == "primary:m | backup:m"
+    assert (turn.status, turn.model) == ("done", "backup:m")
+    assert s.recorder.rows[0]["model"] == "backup:m"
+    assert s.recorder.usage_models == ["backup:m"]
+    assert s.session.models_line() == ["critic=backup:m"]
+
+
+def test_a_failed_turn_is_recorded_under_the_chain_and_dropped(scripted: Stage) -> None:
+    """A turn whose model fails fatally is recorded as failed, names the configured model, and drops out."""
+    s = scene(scripted, {"critic": [{"error": 400}, review("approve")]})
+    turn = s.session.speak(s.session.participant("critic"), "Review.", FakeTools({}), "review")
+    assert (turn.status, turn.model, turn.failed) == ("failed", "scripted:m", True)
+    assert s.recorder.rows[0]["status"] == "failed"
+    assert s.session.dropped[0]["participant"] == "critic"
+    assert s.session.models_line() == []
+
+
+def test_the_replay_key_is_a_field_and_the_submission_stays_typed(scripted: Stage) -> None:
+    """A recorded turn carries its key; the row holds plain JSON; a replay gives the typed submission back."""
+    s = scene(scripted, {"critic": [review("request_changes", finding("major"))]})
+    turn = s.session.speak(s.session.participant("critic"), "Review.", FakeTools({}), "debate:1:critique")
+    assert turn.key == "debate:1:critique"
+    assert isinstance(turn.submission, SubmitReview) and turn.submission.findings[0].blocking
+    (row,) = s.recorder.rows
+    assert row["submission"]["findings"][0] == finding("major")
+    replayed = Replay([row]).turn("debate:1:critique", SubmitTool("submit_review"))
+    assert replayed is not None and replayed.submission == turn.submission
+    assert (replayed.key, replayed.model, replayed.seq) == (turn.key, turn.model, turn.seq)
+
+
+def test_a_replayed_turn_is_not_asked_again(scripted: Stage) -> None:
+    """A session resumed with a completed turn returns it without a model call; the numbering goes on after it."""
+    first = scene(scripted, {"critic": [review("approve")]})
+    first.session.speak(first.session.participant("critic"), "Review.", FakeTools({}), "review")
+    again = scene(scripted, {"critic": [review("request_changes")]}, replay=Replay(first.recorder.rows))
+    turn = again.session.speak(again.session.participant("critic"), "Review.", FakeTools({}), "review")
+    assert isinstance(turn.submission, SubmitReview) and turn.submission.verdict == "approve"
+    assert scripted.server.requests == []
+    assert again.session.models_line() == ["critic=scripted:m"]
+    assert again.session.replay.next_seq == 1
+
+
+def test_only_completed_turns_are_replayed() -> None:
+    """Failed turns and turns without a key are not replayed, but their numbers are never reused."""
+    done = turn_row(TurnResult("a", "critic", "m", SubmitReview(verdict="approve", summary="ok"), seq=0, key="k1"))
+    failed = turn_row(TurnResult("b", "critic", "m", None, status="failed", seq=4, key="k2"))
+    legacy = {**done, "seq": 2, "submission": {"verdict": "approve", "summary": "no key", "findings": []}}
+    replay = Replay([done, failed, legacy])
+    assert (len(replay), replay.next_seq) == (1, 5)
+    assert replay.turn("k2", SubmitTool("submit_review")) is None
