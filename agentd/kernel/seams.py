@@ -65,6 +65,10 @@ class SandboxFactory(Protocol):
         """Remove the sandboxes a crashed daemon left behind; returns how many."""
         ...
 
+    def check_image(self) -> None:
+        """Raise when the engine does not answer or the sandbox image is missing (with the fix)."""
+        ...
+
 
 # ---------------------------------------------------------------- models
 

@@ -250,21 +250,40 @@ class Mirror:
         """The sha of an agentd/ branch: in the source when agentd pushes there, else in its own clone."""
         if self.push:
             return self.head(branch)
+        return self._local(branch)
+
+    def publish(self, sha: str, branch: str, replaces: str | None = None) -> str:
+        """Point `branch` (an agentd/ ref) at `sha` in agentd's clone and, when pushing, in the source.
+
+        Only agentd/ refs are ever written. `replaces` is the sha agentd itself published there
+        before (from its store): the ref moves only if it still holds exactly that (a lease), and
+        must not exist at all when `replaces` is None; anything else is someone else's work and
+        the publish fails instead of overwriting it.
+        """
+        if not branch.startswith(AGENTD_PREFIX):
+            raise RepositoryError(f"refusing to publish {branch!r}: agentd only writes agentd/ branches")
+        ref = f"refs/heads/{branch}"
+        with self._exclusive():
+            local = self._local(branch)
+            if local not in (None, replaces, sha):
+                raise RepositoryError(
+                    f"{branch} in agentd's clone holds {local[:12]}, not the {(replaces or 'nothing')[:12]} agentd "
+                    "published; refusing to move it"
+                )
+            if self.push:
+                lease = f"--force-with-lease={ref}:{replaces or ''}"
+                try:
+                    run_git(self.path, "push", "--quiet", "--no-verify", lease, "origin", f"{sha}:{ref}")
+                except RepositoryError as exc:
+                    raise RepositoryError(
+                        f"{branch} in {self.source} no longer holds what agentd published there "
+                        f"({(replaces or 'nothing')[:12]}); refusing to overwrite it: {exc}"
+                    ) from None
+            run_git(self.path, "update-ref", ref, sha)
+        return sha
+
+    def _local(self, branch: str) -> str | None:
         try:
             return run_git(self.path, "rev-parse", "--verify", "--quiet", f"refs/heads/{branch}^{{commit}}")
         except RepositoryError:
             return None
-
-    def publish(self, sha: str, branch: str) -> str:
-        """Create `branch` (an agentd/ ref) at `sha` in agentd's clone and, when pushing, in the source.
-
-        Only agentd/ refs are ever written, and never by force: a branch that already holds other
-        work makes the push fail instead of overwriting it.
-        """
-        if not branch.startswith(AGENTD_PREFIX):
-            raise RepositoryError(f"refusing to publish {branch!r}: agentd only writes agentd/ branches")
-        with self._exclusive():
-            run_git(self.path, "update-ref", f"refs/heads/{branch}", sha)
-            if self.push:
-                run_git(self.path, "push", "--quiet", "--no-verify", "origin", f"{sha}:refs/heads/{branch}")
-        return sha

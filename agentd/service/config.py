@@ -23,3 +23,9 @@ class DaemonConfig(BaseModel):
     log_format: Literal["console", "json"] = Field("console", description="structlog renderer.")
     max_attempts: int = Field(3, ge=1, description="Runs of a failing job before it is dead-lettered.")
     retry_backoff_s: float = Field(30.0, ge=0, description="Wait before the first retry; doubles each time.")
+    unhealthy_after_s: float = Field(
+        120.0,
+        gt=0,
+        description="The daemon is unhealthy (/healthz 503, no systemd watchdog ping) when its worker, the store "
+        "or the Docker engine has not worked for this long.",
+    )

@@ -21,12 +21,16 @@ import structlog
 from agentd.job.job import Job, JobDeps, write_report
 from agentd.kernel.errors import AgentdError
 from agentd.service.config import DaemonConfig
+from agentd.service.health import Health
 from agentd.service.sdnotify import notify, watchdog_interval_s
 from agentd.store.base import Lease, Store
 
 log = structlog.get_logger("agentd.service.daemon")
 HEARTBEAT_S = 2.0
 STOP_GRACE_S = 10.0
+MAX_BACKOFF_S = 30.0
+ENGINE_CHECK_S = 15.0
+CHECKS = ("worker", "store", "docker")
 
 
 class Companion(Protocol):
@@ -54,6 +58,8 @@ class Daemon:
         self.cancel = threading.Event()
         self._lease: Lease | None = None
         self._job: Job | None = None
+        self.health = Health(CHECKS, config.unhealthy_after_s)
+        self._worker: threading.Thread | None = None
 
     def recover(self) -> None:
         """Remove what a previous run left behind: containers, worktrees."""
@@ -87,10 +93,8 @@ class Daemon:
                 companion.start()
                 started.append(companion)
             self.store.heartbeat(self.owner, os.getpid())
-            threads = [
-                threading.Thread(target=self._heartbeat, name="heartbeat", daemon=True),
-                threading.Thread(target=self._work, name="worker", daemon=True),
-            ]
+            self._worker = threading.Thread(target=self._work, name="worker", daemon=True)
+            threads = [threading.Thread(target=self._heartbeat, name="heartbeat", daemon=True), self._worker]
             for thread in threads:
                 thread.start()
             log.info("agentd running", owner=self.owner)
@@ -122,19 +126,56 @@ class Daemon:
         log.info("job released", task=lease.task_id, reason="daemon stopping")
 
     def _work(self) -> None:
+        """Claim and run jobs until stopped; a failing store or job never ends the loop, it backs off."""
+        failures = 0
         while not self.stop_event.is_set():
-            if not self.work_once():
+            try:
+                worked = self.work_once()
+            except Exception as exc:
+                failures += 1
+                delay = min(MAX_BACKOFF_S, 0.5 * 2**failures)
+                self.health.failed("worker", f"{type(exc).__name__}: {exc}")
+                log.exception("worker loop failed; backing off", delay_s=delay)
+                self.stop_event.wait(delay)
+                continue
+            failures = 0
+            self.health.ok("worker")
+            if not worked:
                 self.stop_event.wait(self.config.poll_interval_s)
 
     def _heartbeat(self) -> None:
+        """Say the daemon is alive, renew the running job's lease, check the engine; feed the watchdog while healthy."""
         interval = min(HEARTBEAT_S, watchdog_interval_s() or HEARTBEAT_S)
+        last_engine_check = 0.0
         while not self.stop_event.wait(interval):
-            self.store.heartbeat(self.owner, os.getpid())
-            notify("WATCHDOG=1")
-            lease = self._lease
-            if lease is not None and not self.store.renew_lease(lease, self.config.lease_s):
-                log.warning("lease lost; cancelling job", job=lease.job_id)
-                self.cancel.set()
+            try:
+                self.store.heartbeat(self.owner, os.getpid())
+                lease = self._lease
+                if lease is not None and not self.store.renew_lease(lease, self.config.lease_s):
+                    log.warning("lease lost; cancelling job", job=lease.job_id)
+                    self.cancel.set()
+                self.health.ok("store")
+            except Exception as exc:  # noqa: BLE001 - no store failure may end the heartbeat
+                self.health.failed("store", f"{type(exc).__name__}: {exc}")
+                log.warning("store unreachable from the heartbeat", error=f"{type(exc).__name__}: {exc}")
+            if time.monotonic() - last_engine_check >= ENGINE_CHECK_S:
+                last_engine_check = time.monotonic()
+                self._check_engine()
+            if self._job is not None and self._worker is not None and self._worker.is_alive():
+                self.health.ok("worker")  # busy in a job: alive, though its loop does not turn
+            report = self.health.report()
+            if report.healthy:
+                notify("WATCHDOG=1")
+            else:
+                log.error("unhealthy; not feeding the watchdog", problems=report.problems)
+
+    def _check_engine(self) -> None:
+        try:
+            self.deps.sandboxes.check_image()
+            self.health.ok("docker")
+        except Exception as exc:  # noqa: BLE001 - any engine failure is a health fact, not a crash
+            self.health.failed("docker", f"{type(exc).__name__}: {exc}")
+            log.warning("Docker engine check failed", error=f"{type(exc).__name__}: {exc}")
 
     def work_once(self) -> bool:
         """Claim and run one job; False when the queue was empty."""

@@ -117,3 +117,55 @@ def test_fetches_never_fail_while_worktrees_come_and_go(sample_repo: Path, tmp_p
     stop.set()
     scanner.join()
     assert failures == []
+
+
+def commit_on(mirror: Mirror, base: str, tmp_path: Path, name: str) -> str:
+    """A commit agentd made in a worktree of `base`, adding one file."""
+    worktree = mirror.add_worktree(tmp_path / "state" / "worktrees" / name, base)
+    (worktree / f"{name}.txt").write_text(f"{name}\n")
+    mirror.stage(worktree)
+    sha = mirror.commit(worktree, f"agentd: {name}\n", tmp_path / f"{name}.msg")
+    mirror.remove_worktree(worktree)
+    return sha
+
+
+def remote_with_clone(sample_repo: Path, tmp_path: Path) -> tuple[Path, Mirror]:
+    """A bare remote of the sample repository, and agentd's clone of it that pushes."""
+    remote = tmp_path / "remote.git"
+    git(tmp_path, "clone", "--quiet", "--bare", str(sample_repo), str(remote))
+    mirror = Mirror(str(remote), tmp_path / "state" / "repo.git", push=True)
+    mirror.ensure()
+    mirror.fetch()
+    return remote, mirror
+
+
+def test_a_second_fix_moves_agentds_own_branch_over_what_it_published(sample_repo: Path, tmp_path: Path) -> None:
+    """A later fix built on another base replaces agentd's earlier publish (not a fast-forward) when agentd names it."""
+    remote, mirror = remote_with_clone(sample_repo, tmp_path)
+    base = git(remote, "rev-parse", "main")
+    first = mirror.publish(commit_on(mirror, base, tmp_path, "first"), "agentd/pr-7")
+    second = commit_on(mirror, base, tmp_path, "second")  # a sibling of `first`: the push is not a fast-forward
+    mirror.publish(second, "agentd/pr-7", replaces=first)
+    assert git(remote, "rev-parse", "agentd/pr-7") == second
+
+
+def test_a_branch_someone_else_moved_is_never_overwritten(sample_repo: Path, tmp_path: Path) -> None:
+    """When the remote's agentd/ branch no longer holds what agentd published, the publish fails and leaves it."""
+    remote, mirror = remote_with_clone(sample_repo, tmp_path)
+    base = git(remote, "rev-parse", "main")
+    first = mirror.publish(commit_on(mirror, base, tmp_path, "first"), "agentd/pr-7")
+    other = commit_on(mirror, base, tmp_path, "someone-else")
+    git(tmp_path / "state" / "repo.git", "push", "--quiet", "--force", "origin", f"{other}:refs/heads/agentd/pr-7")
+    with pytest.raises(RepositoryError, match="refusing to overwrite"):
+        mirror.publish(commit_on(mirror, base, tmp_path, "second"), "agentd/pr-7", replaces=first)
+    assert git(remote, "rev-parse", "agentd/pr-7") == other
+
+
+def test_a_branch_agentd_did_not_publish_is_not_taken_over(sample_repo: Path, tmp_path: Path) -> None:
+    """An existing agentd/ branch that agentd has no record of publishing is left alone."""
+    remote, mirror = remote_with_clone(sample_repo, tmp_path)
+    base = git(remote, "rev-parse", "main")
+    git(remote, "branch", "agentd/task-9", base)
+    with pytest.raises(RepositoryError, match="refusing to overwrite"):
+        mirror.publish(commit_on(mirror, base, tmp_path, "mine"), "agentd/task-9")
+    assert git(remote, "rev-parse", "agentd/task-9") == base
