@@ -33,6 +33,7 @@ from agentd.perf.runner import compare
 from agentd.repo.config import RepositoryConfig
 from agentd.repo.mirror import Mirror
 from agentd.store.base import Lease, Store, Task
+from agentd.store.records import as_dict
 from sandbox.config import SandboxConfig
 from tools.query import QueryDatabaseTool
 
@@ -211,7 +212,9 @@ class Job:
                 self.task.id, deps.settings.debate.protocol, deps.settings.debate.strategy
             )
             turns = []
-        replay = {t["submission"]["key"]: t for t in turns if t.get("submission") and "key" in t["submission"]}
+        replay = {
+            t.submission["key"]: as_dict(t) for t in turns if isinstance(t.submission, dict) and "key" in t.submission
+        }
         prices = deps.settings.prices
         session = Session(
             store, self.task.id, self.session_id, replay, price=lambda model, usage: cost_usd(model, usage, prices)
@@ -262,16 +265,16 @@ class Job:
     def _learn(self, team: Team, outcome: Outcome, green: bool) -> None:
         """Add this task's outcome to the record of each model the team used (adaptive choice)."""
         record = self.deps.store.task_record(self.task.id)
-        turns = [turn for session in record["sessions"] for turn in session["turns"]]
+        turns = [turn for session in record.sessions for turn in session.turns]
         names = {m.split(" | ")[0] for m in team.used_models.values()}
         for name in names:
-            latency = sum(float(t["latency_ms"]) for t in turns if str(t["model"]).split(" | ")[0] == name)
+            latency = sum(t.latency_ms for t in turns if t.model.split(" | ")[0] == name)
             self.deps.store.record_model_outcome(
                 self.task.kind,
                 name,
                 outcome.accepted,
                 green,
-                float(record["usage"].get("cost_usd", 0.0)) / max(1, len(names)),
+                record.usage.cost_usd / max(1, len(names)),
                 latency,
             )
 

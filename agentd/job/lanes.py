@@ -12,7 +12,6 @@ import subprocess
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import structlog
 
@@ -131,13 +130,13 @@ class JobBench:
 
     def _restore(self, name: str, worktree: Path) -> None:
         """On a resumed job, put back the lane's last tested change."""
-        versions: list[dict[str, Any]] = self.config.store.task_record(self.config.task_id)["versions"]
-        last = [v for v in versions if v["kind"] == f"candidate:{name}" and v["diff"].strip()]
+        versions = self.config.store.task_record(self.config.task_id).versions
+        last = [v for v in versions if v.kind == f"candidate:{name}" and v.diff.strip()]
         if not last:
             return
         done = subprocess.run(
             ["git", *SAFE_GIT, "apply", "--whitespace=nowarn", "-"],
-            input=last[-1]["diff"] + "\n",
+            input=last[-1].diff + "\n",
             text=True,
             cwd=worktree,
             env={**GIT_ENV, "PATH": "/usr/bin:/bin:/usr/local/bin"},

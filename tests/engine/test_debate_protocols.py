@@ -89,14 +89,14 @@ def test_auto_with_agreeing_candidates_stays_a_vote(tmp_path: Path, sample_repo:
     """auto: three proposers make the same fix, the vote agrees, and no debate follows."""
     task, record = run_task(setup(tmp_path, sample_repo, DEMO))
     assert task.status == "fixed"
-    verdict = record["sessions"][0]["verdict"]
+    verdict = record.sessions[0].verdict
     assert verdict["protocol"] == "vote"
     assert verdict["escalate"] is False
     assert len(verdict["groups"]) == 1
-    assert {t["role"] for t in record["sessions"][0]["turns"]} == {"proposer", "critic", "judge"}
+    assert {t.role for t in record.sessions[0].turns} == {"proposer", "critic", "judge"}
     (stats,) = open_store(f"sqlite:///{tmp_path / 'state' / 'agentd.db'}").model_stats()
-    assert (stats["kind"], stats["runs"], stats["agreed"], stats["green"]) == ("task", 1, 1, 1)
-    assert stats["latency_ms"] > 0  # the model's time across the task's turns, for adaptive choice
+    assert (stats.kind, stats.runs, stats.agreed, stats.green) == ("task", 1, 1, 1)
+    assert stats.latency_ms > 0  # the model's time across the task's turns, for adaptive choice
 
 
 def test_auto_escalates_to_debate_when_passing_candidates_disagree(
@@ -106,11 +106,11 @@ def test_auto_escalates_to_debate_when_passing_candidates_disagree(
     loop = "\t\tfor q := 0; q < it.Qty; q++ {\n\t\t\ttotal += it.Price\n\t\t}\n"
     script = {**DEMO, "proposer-2": proposer(loop, "add the price once per unit")}
     task, record = run_task(setup(tmp_path, sample_repo, script))
-    verdict = record["sessions"][0]["verdict"]
+    verdict = record.sessions[0].verdict
     assert verdict["escalated_from"]["protocol"] == "vote"
     assert len(verdict["escalated_from"]["groups"]) == 2
     assert verdict["protocol"] == "debate"
-    roles = [t["role"] for t in record["sessions"][0]["turns"]]
+    roles = [t.role for t in record.sessions[0].turns]
     for role in ("critic", "optimizer", "tester", "judge"):
         assert role in roles
     assert task.status == "fixed"
@@ -129,7 +129,7 @@ def test_minority_that_passes_beats_majority_that_fails(tmp_path: Path, sample_r
     task, record = run_task(
         setup(tmp_path, sample_repo, script, '[debate]\nprotocol = "vote"\nconsensus = "majority"\n')
     )
-    verdict = record["sessions"][0]["verdict"]
+    verdict = record.sessions[0].verdict
     assert verdict["decision"]["winner"] == "proposer-1"
     assert task.status == "fixed"
     assert "total += it.Price * it.Qty" in git(sample_repo, "show", f"{task.branch}:cart/cart.go")
@@ -262,8 +262,8 @@ def test_resume_after_sigkill_replays_completed_turns(tmp_path: Path, sample_rep
         task = store.get_task(1)
         assert task is not None and task.status == "fixed"
         assert sum("Role: proposer" in str(r.body) for r in server.requests) == proposer_calls
-        turns = store.task_record(1)["sessions"][0]["turns"]
-        assert sorted(t["agent"] for t in turns if t["role"] == "proposer") == [
+        turns = store.task_record(1).sessions[0].turns
+        assert sorted(t.agent for t in turns if t.role == "proposer") == [
             "proposer-1",
             "proposer-2",
             "proposer-3",
