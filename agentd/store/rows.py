@@ -56,9 +56,14 @@ def _json_or_none(value: Any) -> Any:
     return json.loads(value) if value else None
 
 
+_FIELD_NAMES: dict[type[Any], tuple[str, ...]] = {}
+
+
 def pick(cls: type[RecordT], row: Row, **shaped: Any) -> RecordT:
     """A record of `cls` from the row's columns of the same names; `shaped` gives decoded values."""
-    names = (f.name for f in dataclasses.fields(cls))  # type: ignore[arg-type]
+    names = _FIELD_NAMES.get(cls)
+    if names is None:
+        names = _FIELD_NAMES[cls] = tuple(f.name for f in dataclasses.fields(cls))  # type: ignore[arg-type]
     return cls(**{name: shaped[name] if name in shaped else row[name] for name in names})
 
 
