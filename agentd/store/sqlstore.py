@@ -15,20 +15,8 @@ from typing import Any
 from agentd.kernel.errors import StoreError
 from agentd.kernel.events import Event
 from agentd.store import queries as q
-from agentd.store import rows
+from agentd.store import records, rows
 from agentd.store.dialect import Database, Tx
-from agentd.store.records import (
-    Activity,
-    Agent,
-    HistoryEntry,
-    Lease,
-    ModelOutcomes,
-    SessionSummary,
-    Stats,
-    Task,
-    TaskRecord,
-    Turn,
-)
 from agentd.store.rows import Row
 
 
@@ -110,7 +98,7 @@ class SQLStore:
                 _supersede(tx, subject, task_id, now)  # one job per PR: a newer head cancels the older ones
         return task_id, True
 
-    def claim_job(self, owner: str, lease_s: float, max_running: int | None = None) -> Lease | None:
+    def claim_job(self, owner: str, lease_s: float, max_running: int | None = None) -> records.Lease | None:
         """Lease the oldest queued (or expired) job, or None; at most `max_running` jobs hold live leases."""
         now = time.time()
         with self._db.transaction() as tx:
@@ -126,33 +114,33 @@ class SQLStore:
             expires = now + lease_s
             tx.run(q.LEASE_JOB, owner=owner, expires=expires, now=now, job_id=row["id"])
             tx.run(q.SET_TASK_STATUS, status="running", task_id=row["task_id"])
-            return Lease(int(row["id"]), int(row["task_id"]), owner, expires, int(row["attempts"]) + 1)
+            return records.Lease(int(row["id"]), int(row["task_id"]), owner, expires, int(row["attempts"]) + 1)
 
-    def renew_lease(self, lease: Lease, lease_s: float) -> bool:
+    def renew_lease(self, lease: records.Lease, lease_s: float) -> bool:
         """Extend a lease; False when another worker took the job over or it was asked to stop."""
         renewed = self._write(q.RENEW_LEASE, expires=time.time() + lease_s, job_id=lease.job_id, owner=lease.owner)
         return renewed == 1
 
-    def cancel_requested(self, lease: Lease) -> bool:
+    def cancel_requested(self, lease: records.Lease) -> bool:
         """Whether the job was asked to stop (superseded)."""
         row = self._one(q.CANCEL_REQUESTED, job_id=lease.job_id)
         return bool(row and row["cancel_requested"])
 
-    def release_job(self, lease: Lease, reason: str) -> None:
+    def release_job(self, lease: records.Lease, reason: str) -> None:
         """Give a job back to the queue unfinished (daemon stopping)."""
         self._requeue(lease, q.RELEASE_JOB, error=reason)
 
-    def retry_job(self, lease: Lease, error: str, delay_s: float) -> None:
+    def retry_job(self, lease: records.Lease, error: str, delay_s: float) -> None:
         """Put a failed job back in the queue, not to be claimed before `delay_s` has passed."""
         self._requeue(lease, q.RETRY_JOB, error=error, not_before=time.time() + delay_s)
 
-    def _requeue(self, lease: Lease, query: str, **params: Any) -> None:
+    def _requeue(self, lease: records.Lease, query: str, **params: Any) -> None:
         with self._db.transaction() as tx:
             if tx.run(query, job_id=lease.job_id, owner=lease.owner, now=time.time(), **params) == 1:
                 # only the worker that still holds the job may put its task back
                 tx.run(q.SET_TASK_STATUS, status="queued", task_id=lease.task_id)
 
-    def finish_job(self, lease: Lease, status: str, error: str | None = None) -> None:
+    def finish_job(self, lease: records.Lease, status: str, error: str | None = None) -> None:
         """Mark a job done or failed."""
         self._write(q.FINISH_JOB, status=status, error=error, now=time.time(), job_id=lease.job_id)
 
@@ -193,7 +181,7 @@ class SQLStore:
             q.FINISH_SESSION, status=status, verdict=json.dumps(verdict), now=time.time(), session_id=session_id
         )
 
-    def running_session(self, task_id: int) -> tuple[int, list[Turn]] | None:
+    def running_session(self, task_id: int) -> tuple[int, list[records.Turn]] | None:
         """An unfinished debate session of a task and its completed turns (to resume after a crash)."""
         row = self._one(q.RUNNING_SESSION, task_id=task_id)
         if row is None:
@@ -260,20 +248,20 @@ class SQLStore:
 
     # ------------------------------------------------------------ views
 
-    def get_task(self, task_id: int) -> Task | None:
+    def get_task(self, task_id: int) -> records.Task | None:
         """One task, or None."""
         row = self._one(q.TASK, task_id=task_id)
         return rows.task_from_row(row) if row else None
 
-    def list_tasks(self, limit: int = 50, status: str | None = None) -> list[Task]:
+    def list_tasks(self, limit: int = 50, status: str | None = None) -> list[records.Task]:
         """The newest tasks first, only those in `status` when it is given."""
         return [rows.task_from_row(row) for row in self._all(q.TASKS, status=status, limit=limit)]
 
-    def list_history(self, limit: int = 50) -> list[HistoryEntry]:
+    def list_history(self, limit: int = 50) -> list[records.HistoryEntry]:
         """Finished tasks, latest first, each with its token totals and model calls."""
         return [rows.history_entry(row) for row in self._all(q.HISTORY, limit=limit)]
 
-    def task_record(self, task_id: int) -> TaskRecord:
+    def task_record(self, task_id: int) -> records.TaskRecord:
         """The whole record of a task: sessions, turns, tool calls, versions, usage, job."""
         with self._db.reading() as tx:
             sessions = [
@@ -289,22 +277,24 @@ class SQLStore:
             job = tx.one(q.JOB_OF_TASK, task_id=task_id)
         return rows.task_record(sessions, versions, usage, job)
 
-    def task_activity(self, task_id: int, after_turn: int, after_call: int, limit: int = 500) -> Activity:
+    def task_activity(self, task_id: int, after_turn: int, after_call: int, limit: int = 500) -> records.Activity:
         """A task's turns and tool calls with ids above the given ones, oldest first (for live streams)."""
         with self._db.reading() as tx:
             turns = tx.all(q.TURNS_AFTER, task_id=task_id, after=after_turn, limit=limit)
             calls = tx.all(q.TOOL_CALLS_AFTER, task_id=task_id, after=after_call, limit=limit)
-        return Activity(tuple(rows.turn_from_row(t) for t in turns), tuple(rows.tool_call_from_row(c) for c in calls))
+        return records.Activity(
+            tuple(rows.turn_from_row(t) for t in turns), tuple(rows.tool_call_from_row(c) for c in calls)
+        )
 
-    def list_sessions(self, limit: int = 50) -> list[SessionSummary]:
+    def list_sessions(self, limit: int = 50) -> list[records.SessionSummary]:
         """Debate sessions, newest first, with their verdicts and turn and tool-call counts."""
         return [rows.session_summary(row) for row in self._all(q.SESSIONS, limit=limit)]
 
-    def list_agents(self) -> list[Agent]:
+    def list_agents(self) -> list[records.Agent]:
         """The agents that ever took a turn: name, role, model."""
-        return [rows.pick(Agent, row) for row in self._all(q.AGENTS)]
+        return [rows.pick(records.Agent, row) for row in self._all(q.AGENTS)]
 
-    def model_stats(self) -> list[ModelOutcomes]:
+    def model_stats(self) -> list[records.ModelOutcomes]:
         """Per (task kind, model): runs, agreed, green, cost and latency totals."""
         return [rows.model_outcomes(row) for row in self._all(q.MODEL_STATS)]
 
@@ -312,7 +302,7 @@ class SQLStore:
         """Job counts by status."""
         return rows.counts_by(self._all(q.JOBS_BY_STATUS))
 
-    def stats(self) -> Stats:
+    def stats(self) -> records.Stats:
         """Totals for metrics: jobs, tasks and tool calls by status or decision; tokens and model calls."""
         with self._db.reading() as tx:
             grouped = {
