@@ -9,7 +9,7 @@ import threading
 import time
 import uuid
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -17,6 +17,9 @@ from agentd.config import Config, load_config
 from agentd.kernel.errors import AgentdError
 from agentd.kernel.redact import Redactor
 from agentd.service.logs import configure_logging
+
+if TYPE_CHECKING:
+    from agentd.store.records import TaskRecord
 
 CONFIG_OPTION = click.option(
     "--config",
@@ -198,13 +201,13 @@ def _wait_for(config: Config, store: Any, task_id: int) -> None:
     sys.exit(0 if found.status in {"fixed", "reviewed"} else 1)
 
 
-def _print_progress(record: dict[str, Any], shown: int) -> int:
+def _print_progress(record: TaskRecord, shown: int) -> int:
     """Print the turns finished since the last call (live progress); returns how many are shown."""
-    turns = [turn for session in record["sessions"] for turn in session["turns"]]
+    turns = [turn for session in record.sessions for turn in session.turns]
     for turn in turns[shown:]:
-        submission = turn.get("submission") or {}
-        said = submission.get("summary") or submission.get("rationale") or submission.get("approach") or turn["status"]
-        click.echo(f"  {turn['agent']} ({turn['role']}): {str(said).splitlines()[0][:100]}")
+        submission = turn.submission or {}
+        said = submission.get("summary") or submission.get("rationale") or submission.get("approach") or turn.status
+        click.echo(f"  {turn.agent} ({turn.role}): {str(said).splitlines()[0][:100]}")
     return len(turns)
 
 
@@ -230,10 +233,9 @@ def status(config_path: Path, limit: int) -> None:
     if stats:
         click.echo(f"{'KIND':8}  {'MODEL':32}  {'RUNS':>4}  {'AGREED':>6}  {'GREEN':>5}  {'USD/RUN':>8}")
         for row in stats:
-            runs = max(1, int(row["runs"]))
             click.echo(
-                f"{row['kind']:8}  {row['model'][:32]:32}  {row['runs']:>4}  {row['agreed']:>6}  "
-                f"{row['green']:>5}  {float(row['cost_usd']) / runs:>8.4f}"
+                f"{row.kind:8}  {row.model[:32]:32}  {row.runs:>4}  {row.agreed:>6}  "
+                f"{row.green:>5}  {row.cost_usd / max(1, row.runs):>8.4f}"
             )
     click.echo(f"{'ID':>4}  {'KIND':6}  {'STATUS':12}  {'BRANCH':28}  DESCRIPTION")
     for item in store.list_tasks(limit):
@@ -251,6 +253,7 @@ def show(task_id: int, config_path: Path, as_json: bool) -> None:
     """The debate of a task: turns, tool calls with their decisions, verdict, commit."""
     from agentd.job.report import render_task  # noqa: PLC0415
     from agentd.store import open_store  # noqa: PLC0415
+    from agentd.store.records import as_dict  # noqa: PLC0415
 
     store = open_store(_load(config_path).store_url)
     found = store.get_task(task_id)
@@ -258,7 +261,7 @@ def show(task_id: int, config_path: Path, as_json: bool) -> None:
         raise AgentdError(f"no task {task_id}; `agentd status` lists them")
     record = store.task_record(task_id)
     if as_json:
-        click.echo(json.dumps({"task": _task_dict(found), **record}, indent=2, default=str))
+        click.echo(json.dumps({"task": _task_dict(found), **as_dict(record)}, indent=2, default=str))
     else:
         click.echo(render_task(found, record))
 

@@ -164,6 +164,6 @@ def test_green_commit_gets_a_review_and_no_branch(
     assert task.branch is None
     assert git(sample_repo, "branch", "--list", "agentd/*") == ""
     store = open_store(load_config(config_path).store_url)
-    (session,) = store.task_record(task.id)["sessions"]
-    assert [t["role"] for t in session["turns"]] == ["reviewer"]
-    assert session["turns"][0]["submission"]["verdict"] == "approve"
+    (session,) = store.task_record(task.id).sessions
+    assert [t.role for t in session.turns] == ["reviewer"]
+    assert session.turns[0].submission["verdict"] == "approve"

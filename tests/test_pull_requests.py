@@ -313,5 +313,5 @@ def test_a_prs_own_policy_and_config_are_ignored(sample_repo: Path, tmp_path: Pa
     (task,) = tasks(config_path)
     assert task.status == "reviewed"
     store = open_store(f"sqlite:///{tmp_path / 'state' / 'agentd.db'}")
-    calls = store.task_record(task.id)["sessions"][0]["tool_calls"]
-    assert [(c["tool"], c["decision"], c["rule"]) for c in calls] == [("execute_command", "refused", "not-allowlisted")]
+    calls = store.task_record(task.id).sessions[0].tool_calls
+    assert [(c.tool, c.decision, c.rule) for c in calls] == [("execute_command", "refused", "not-allowlisted")]

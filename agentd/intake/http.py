@@ -1,23 +1,27 @@
 """The HTTP plumbing agentd's endpoints (the REST API, the webhook) share.
 
+A `Response` is what an endpoint's core decides, without a socket: status, body (bytes or a
+`Stream`), content type, headers. `RequestHandler` says `agentd`, writes no access log to stderr
+(the endpoints log through structlog), reads bodies within a size limit and sends a `Response`.
 `BackgroundHTTPServer` binds a `host:port` (IPv4 or IPv6; port 0 takes a free one), serves on a
 daemon thread and stops cleanly; each request handler reaches it as `server.owner`.
-`RequestHandler` says `agentd`, writes no access log to stderr (requests are logged through
-structlog by the endpoints), reads bodies within a size limit and sends whole answers.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import socket
 import sys
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Generator, Iterator, Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from typing import Any, Generic, Self, TypeVar
+from urllib.parse import urlsplit
 
 import structlog
+from pydantic import BaseModel
 
 from agentd.kernel.errors import ConfigError
 
@@ -25,6 +29,43 @@ log = structlog.get_logger("agentd.intake.http")
 
 JSON = "application/json"
 OwnerT = TypeVar("OwnerT")
+
+
+class Stream:
+    """A streamed body; `close()` runs once, whether or not the stream was read."""
+
+    def __init__(self, chunks: Generator[bytes, None, None], on_close: Callable[[], None]) -> None:
+        self._chunks = chunks
+        self._on_close = on_close
+        self._closed = False
+
+    def __iter__(self) -> Iterator[bytes]:
+        return self._chunks
+
+    def close(self) -> None:
+        """Stop the stream and free its slot."""
+        if not self._closed:
+            self._closed = True
+            self._chunks.close()
+            self._on_close()
+
+
+@dataclasses.dataclass(frozen=True)
+class Response:
+    """An answer: status, body (bytes or a stream), content type and extra headers."""
+
+    status: int
+    body: bytes | Stream
+    content_type: str = JSON
+    headers: Mapping[str, str] = dataclasses.field(default_factory=dict)
+
+
+def json_response(
+    status: int, value: BaseModel | Mapping[str, Any], headers: Mapping[str, str] | None = None
+) -> Response:
+    """A JSON answer from a model or a plain mapping."""
+    body = value.model_dump_json().encode() if isinstance(value, BaseModel) else json.dumps(value).encode()
+    return Response(status, body, JSON, headers or {})
 
 
 def split_listen(listen: str, setting: str, example: str) -> tuple[str, int]:
@@ -98,20 +139,49 @@ class RequestHandler(BaseHTTPRequestHandler):
         except OSError:
             return
 
-    def send_whole(self, status: int, content_type: str, body: bytes, headers: Mapping[str, str] | None = None) -> None:
+    def send(self, response: Response) -> None:
+        """Send an answer, whole or streamed; a client that went away closes the connection."""
+        try:
+            if isinstance(response.body, Stream):
+                self._send_stream(response, response.body)
+                return
+            headers = {"X-Content-Type-Options": "nosniff", **response.headers}
+            headers.setdefault("Cache-Control", "no-store")
+            self._send_whole(response.status, response.content_type, response.body, headers)
+        except OSError:
+            self.close_connection = True
+
+    def _send_whole(self, status: int, content_type: str, body: bytes, headers: Mapping[str, str]) -> None:
         """Send an answer with a known length (headers only, for HEAD)."""
         self.send_response(status)
         self.send_header("Content-Type", content_type)
-        for name, value in (headers or {}).items():
+        for name, value in headers.items():
             self.send_header(name, value)
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         if self.command != "HEAD":
             self.wfile.write(body)
 
-    def send_json(self, status: int, value: Mapping[str, Any], headers: Mapping[str, str] | None = None) -> None:
-        """Send a JSON answer."""
-        self.send_whole(status, JSON, json.dumps(value).encode(), headers)
+    def _send_stream(self, response: Response, stream: Stream) -> None:
+        """Send each chunk as it comes, then close the stream and the connection."""
+        self.close_connection = True
+        try:
+            self.send_response(response.status)
+            self.send_header("Content-Type", response.content_type)
+            self.send_header("X-Content-Type-Options", "nosniff")
+            for name, value in response.headers.items():
+                self.send_header(name, value)
+            self.send_header("X-Accel-Buffering", "no")
+            self.end_headers()
+            for chunk in stream:
+                self.wfile.write(chunk)
+                self.wfile.flush()
+        except OSError:
+            pass  # the client disconnected
+        except Exception:
+            log.exception("event stream failed", path=urlsplit(self.path).path)
+        finally:
+            stream.close()
 
 
 class BackgroundHTTPServer:

@@ -18,11 +18,19 @@ from urllib.parse import urlsplit
 
 import structlog
 
-from agentd.intake.http import BackgroundHTTPServer, BodyRefused, OwnedHTTPServer, RequestHandler, split_listen
+from agentd.intake.http import (
+    BackgroundHTTPServer,
+    BodyRefused,
+    OwnedHTTPServer,
+    RequestHandler,
+    Response,
+    json_response,
+    split_listen,
+)
 from agentd.intake.triggers import OWN_TRAILER
 from agentd.kernel.errors import ConfigError
 from agentd.kernel.events import CommitPushed, PullRequestUpdated
-from agentd.store.base import Store
+from agentd.store.base import Queue
 
 log = structlog.get_logger("agentd.intake.webhook")
 
@@ -35,8 +43,6 @@ _REF = re.compile(r"[^\s\x00-\x1f\x7f~^:?*\[\\-][^\s\x00-\x1f\x7f~^:?*\[\\]*")
 _DELIVERY_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 OWN_PREFIX = "agentd/"
 PR_ACTIONS = frozenset({"opened", "synchronize", "reopened"})
-
-Response = tuple[int, dict[str, Any]]
 
 
 class WebhookRejected(Exception):  # noqa: N818 - a signal carrying the HTTP answer, not an agentd failure
@@ -138,6 +144,10 @@ def describe(event: CommitPushed | PullRequestUpdated, payload: Mapping[str, Any
     return f"{text}: {subject}" if subject else text
 
 
+def _rejected(status: int, reason: str, headers: Mapping[str, str] | None = None) -> Response:
+    return json_response(status, {"status": "rejected", "reason": reason}, headers)
+
+
 class _Handler(RequestHandler):
     timeout = 10  # a stalled client frees its thread
 
@@ -146,7 +156,7 @@ class _Handler(RequestHandler):
         return cast(OwnedHTTPServer[WebhookServer], self.server).owner
 
     def _reject(self, status: int, reason: str, headers: Mapping[str, str] | None = None) -> None:
-        self.send_json(status, {"status": "rejected", "reason": reason}, headers)
+        self.send(_rejected(status, reason, headers))
 
     def do_POST(self) -> None:  # noqa: N802 - http.server dispatches by name
         """Read the body within the size limit and hand the delivery to the webhook."""
@@ -159,8 +169,7 @@ class _Handler(RequestHandler):
             reason = "Content-Length required" if refused.status == 411 else f"body over {MAX_BODY} bytes"
             self._reject(refused.status, reason)
             return
-        status, answer = self._webhook.handle(dict(self.headers.items()), body, self.client_address[0])
-        self.send_json(status, answer)
+        self.send(self._webhook.handle(dict(self.headers.items()), body, self.client_address[0]))
 
     def do_GET(self) -> None:  # noqa: N802 - http.server dispatches by name
         """Only POST is served: 405 on the webhook path, 404 elsewhere."""
@@ -180,7 +189,7 @@ class WebhookServer(BackgroundHTTPServer):
         listen: str,
         path: str,
         secret: bytes,
-        store: Store,
+        store: Queue,
         repo: str,
         watch_branches: list[str],
         pull_requests: bool,
@@ -206,25 +215,25 @@ class WebhookServer(BackgroundHTTPServer):
         return super().url + self.path
 
     def handle(self, headers: Mapping[str, str], body: bytes, remote: str = "") -> Response:
-        """Decide one delivery: (HTTP status, JSON answer). Only a good, signed delivery touches the store."""
+        """Decide one delivery's JSON answer. Only a good, signed delivery touches the store."""
         lowered = {name.lower(): value for name, value in headers.items()}
         delivery = lowered.get("x-github-delivery", "")
         event_name = lowered.get("x-github-event", "")
         if not verify_signature(self._secret, body, lowered.get("x-hub-signature-256")):
             log.warning("webhook signature rejected", remote=remote, delivery=delivery[:128], gh_event=event_name[:64])
-            return 401, {"status": "rejected", "reason": "missing or bad signature"}
+            return _rejected(401, "missing or bad signature")
         try:
             event, payload = self._checked(event_name, delivery, body)
         except WebhookRejected as exc:
             log.warning(
                 "webhook delivery rejected", delivery=delivery[:128], gh_event=event_name[:64], reason=exc.reason
             )
-            return exc.status, {"status": "rejected", "reason": exc.reason}
+            return _rejected(exc.status, exc.reason)
         try:
             return self._record(delivery, event_name, event, payload)
         except Exception:
             log.exception("webhook delivery failed", delivery=delivery, gh_event=event_name)
-            return 500, {"status": "error", "reason": "the store failed; redeliver later"}
+            return json_response(500, {"status": "error", "reason": "the store failed; redeliver later"})
 
     def _checked(
         self, event_name: str, delivery: str, body: bytes
@@ -250,13 +259,13 @@ class WebhookServer(BackgroundHTTPServer):
     ) -> Response:
         if not self.store.remember_delivery(delivery):
             log.info("webhook delivery replayed", delivery=delivery, gh_event=event_name)
-            return 200, {"status": "duplicate"}
+            return json_response(200, {"status": "duplicate"})
         if event is None:
             log.info("webhook delivery ignored", delivery=delivery, gh_event=event_name[:64])
-            return 202, {"status": "ignored"}
+            return json_response(202, {"status": "ignored"})
         base_sha = event.sha if isinstance(event, CommitPushed) else event.head_sha
         task_id, created = self.store.enqueue(event, describe(event, payload), base_sha)
         log.info(
             "webhook delivery queued", delivery=delivery, gh_event=event_name, key=event.key, task=task_id, new=created
         )
-        return 202, {"status": "queued", "task": task_id, "new": created}
+        return json_response(202, {"status": "queued", "task": task_id, "new": created})

@@ -40,6 +40,7 @@ from agentd.perf.runner import compare
 from agentd.repo.config import RepositoryConfig
 from agentd.repo.mirror import Mirror
 from agentd.store.base import Lease, Store, Task
+from agentd.store.records import as_dict
 from sandbox.config import SandboxConfig
 from tools.query import QueryDatabaseTool
 
@@ -217,7 +218,7 @@ class Job:
             return Replay()
         self.session_id, turns = resumed
         self.log.info("resuming debate", session=self.session_id, turns=len(turns))
-        return Replay(turns)
+        return Replay([as_dict(turn) for turn in turns])
 
     def _session(self, replay: Replay) -> Session:
         deps, store = self.deps, self.deps.store
@@ -268,14 +269,14 @@ class Job:
     def _learn(self, outcome: Outcome, green: bool) -> None:
         """Add this task's outcome to the record of each model that answered in it (adaptive choice)."""
         record = self.deps.store.task_record(self.task.id)
-        latency = answering_models([turn for session in record["sessions"] for turn in session["turns"]])
+        latency = answering_models([as_dict(turn) for session in record.sessions for turn in session.turns])
         for name, latency_ms in latency.items():
             self.deps.store.record_model_outcome(
                 self.task.kind,
                 name,
                 outcome.accepted,
                 green,
-                float(record["usage"].get("cost_usd", 0.0)) / max(1, len(latency)),
+                record.usage.cost_usd / max(1, len(latency)),
                 latency_ms,
             )
 

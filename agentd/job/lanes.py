@@ -12,7 +12,6 @@ import shutil
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import structlog
 
@@ -131,12 +130,12 @@ class JobBench:
 
     def _restore(self, name: str, worktree: Path) -> None:
         """On a resumed job, put back the lane's last tested change."""
-        versions: list[dict[str, Any]] = self.config.store.task_record(self.config.task_id)["versions"]
-        last = [v for v in versions if v["kind"] == f"candidate:{name}" and v["diff"].strip()]
+        versions = self.config.store.task_record(self.config.task_id).versions
+        last = [v for v in versions if v.kind == f"candidate:{name}" and v.diff.strip()]
         if not last:
             return
         try:
-            run_git(worktree, "apply", "--whitespace=nowarn", "-", timeout_s=60, stdin=last[-1]["diff"] + "\n")
+            run_git(worktree, "apply", "--whitespace=nowarn", "-", timeout_s=60, stdin=last[-1].diff + "\n")
         except RepositoryError as exc:
             raise RepositoryError(f"cannot restore lane {name} on resume: {exc}") from None
 

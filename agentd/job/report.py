@@ -6,7 +6,7 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
-from agentd.store.base import Task
+from agentd.store.records import Task, TaskRecord, ToolCall
 
 
 def _when(stamp: float | None) -> str:
@@ -19,17 +19,14 @@ def _short(value: Any, limit: int = 160) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def _call_line(call: dict[str, Any]) -> str:
+def _call_line(call: ToolCall) -> str:
     marker = {"allowed": "✓", "refused": "✗ REFUSED", "invalid": "✗ INVALID", "failed": "! FAILED"}
-    outcome = marker.get(call["decision"], call["decision"])
-    exit_code = f" exit={call['exit_code']}" if call.get("exit_code") is not None else ""
-    rule = f" [{call['rule']}]" if call.get("rule") else ""
-    error = (
-        f" — {_short(call['output'].get('error', ''), 120)}" if not call["ok"] and call["output"].get("error") else ""
-    )
+    outcome = marker.get(call.decision, call.decision)
+    exit_code = f" exit={call.exit_code}" if call.exit_code is not None else ""
+    rule = f" [{call.rule}]" if call.rule else ""
+    error = f" — {_short(call.output.get('error', ''), 120)}" if not call.ok and call.output.get("error") else ""
     return (
-        f"      {call['tool']}({_short(call['arguments'], 100)}) {outcome}{rule}{exit_code} "
-        f"{call['duration_ms']:.0f}ms{error}"
+        f"      {call.tool}({_short(call.arguments, 100)}) {outcome}{rule}{exit_code} {call.duration_ms:.0f}ms{error}"
     )
 
 
@@ -69,7 +66,7 @@ def _protocol_lines(verdict: dict[str, Any], prefix: str = "") -> list[str]:
     return lines
 
 
-def render_task(task: Task, record: dict[str, Any]) -> str:
+def render_task(task: Task, record: TaskRecord) -> str:
     """The debate of one task as text: turns with their tool calls, the verdict and the commit."""
     lines = [
         f"task {task.id} ({task.kind}) — {task.status}",
@@ -77,40 +74,35 @@ def render_task(task: Task, record: dict[str, Any]) -> str:
         f"  created {_when(task.created_at)}, finished {_when(task.finished_at)}",
         f"  base {task.base_sha or '-'}",
     ]
-    for version in record["versions"]:
-        verdict = {1: "pass", 0: "FAIL"}.get(version["tests_passed"], "-")
-        lines.append(
-            f"  tests on {version['kind']} tree: {verdict}" + (f" ({version['sha'][:7]})" if version["sha"] else "")
-        )
-    for session in record["sessions"]:
-        lines.append(
-            f"\ndebate session {session['id']} ({session['protocol']}, {session['strategy']}): {session['status']}"
-        )
-        calls = session["tool_calls"]
-        for turn in session["turns"]:
+    for version in record.versions:
+        passed = {True: "pass", False: "FAIL", None: "-"}[version.tests_passed]
+        lines.append(f"  tests on {version.kind} tree: {passed}" + (f" ({version.sha[:7]})" if version.sha else ""))
+    for session in record.sessions:
+        lines.append(f"\ndebate session {session.id} ({session.protocol}, {session.strategy}): {session.status}")
+        calls = session.tool_calls
+        for turn in session.turns:
             lines.append(
-                f"  [{turn['seq']}] {turn['agent']} ({turn['model']}) — {turn['status']}, "
-                f"{turn['input_tokens']}+{turn['output_tokens']} tokens"
+                f"  [{turn.seq}] {turn.agent} ({turn.model}) — {turn.status}, "
+                f"{turn.input_tokens}+{turn.output_tokens} tokens"
             )
-            if turn["content"]:
-                lines.append(f"      says: {_short(turn['content'])}")
-            lines.extend(_call_line(c) for c in calls if c["turn_seq"] == turn["seq"] and c["agent"] == turn["agent"])
-            if turn["submission"]:
-                lines.append(f"      submits: {_short(turn['submission'], 300)}")
-        if session["verdict"]:
-            verdict = session["verdict"]
+            if turn.content:
+                lines.append(f"      says: {_short(turn.content)}")
+            lines.extend(_call_line(c) for c in calls if c.turn_seq == turn.seq and c.agent == turn.agent)
+            if turn.submission:
+                lines.append(f"      submits: {_short(turn.submission, 300)}")
+        if session.verdict:
+            verdict = session.verdict
             lines.extend(_protocol_lines(verdict.get("escalated_from") or {}, "escalated from: "))
             lines.extend(_protocol_lines(verdict))
             lines.append(
-                f"  verdict ({verdict.get('protocol', session['protocol'])}): "
+                f"  verdict ({verdict.get('protocol', session.protocol)}): "
                 f"{'accepted' if verdict['accepted'] else 'not accepted'} — {_short(verdict['reason'])}"
             )
             if verdict.get("votes"):
                 lines.append(f"  votes: {', '.join(str(v) for v in verdict['votes'])}")
-    usage = record.get("usage") or {}
+    usage = record.usage
     lines.append(
-        f"\nusage: {usage.get('calls', 0)} model calls, {usage.get('input_tokens', 0)} input + "
-        f"{usage.get('output_tokens', 0)} output tokens"
+        f"\nusage: {usage.calls} model calls, {usage.input_tokens} input + {usage.output_tokens} output tokens"
     )
     if task.branch:
         lines.append(f"commit: {task.commit_sha} on {task.branch} (tests passed: {task.tests_passed})")
@@ -121,17 +113,17 @@ def render_task(task: Task, record: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def _findings(record: dict[str, Any]) -> list[dict[str, Any]]:
+def _findings(record: TaskRecord) -> list[dict[str, Any]]:
     found = []
-    for session in record["sessions"]:
-        for turn in session["turns"]:
-            submission = turn.get("submission") or {}
+    for session in record.sessions:
+        for turn in session.turns:
+            submission = turn.submission or {}
             for finding in submission.get("findings", []) if isinstance(submission, dict) else []:
-                found.append({**finding, "by": turn["agent"]})
+                found.append({**finding, "by": turn.agent})
     return found
 
 
-def render_markdown(task: Task, record: dict[str, Any]) -> str:
+def render_markdown(task: Task, record: TaskRecord) -> str:
     """The review report as Markdown: summary, findings with file:line, evidence, votes, commit."""
     lines = [f"## agentd review — task {task.id}: {task.status}", "", task.description, ""]
     if task.summary:
@@ -147,14 +139,14 @@ def render_markdown(task: Task, record: dict[str, Any]) -> str:
     else:
         lines.append("No findings.")
     lines += ["", "### Evidence (agentd's own test runs)", ""]
-    for version in record["versions"]:
-        outcome = {1: "passed", 0: "FAILED"}.get(version["tests_passed"], "not run")
-        sha = f" `{version['sha'][:7]}`" if version["sha"] else ""
-        lines.append(f"- {version['kind']} tree{sha}: tests {outcome}")
-    for session in record["sessions"]:
-        votes = (session.get("verdict") or {}).get("votes")
+    for version in record.versions:
+        outcome = {True: "passed", False: "FAILED", None: "not run"}[version.tests_passed]
+        sha = f" `{version.sha[:7]}`" if version.sha else ""
+        lines.append(f"- {version.kind} tree{sha}: tests {outcome}")
+    for session in record.sessions:
+        votes = (session.verdict or {}).get("votes")
         if votes:
-            lines += ["", f"### Votes (session {session['id']})", "", ", ".join(votes)]
+            lines += ["", f"### Votes (session {session.id})", "", ", ".join(votes)]
     lines += ["", "### Result", ""]
     if task.branch:
         lines.append(f"Fix committed on `{task.branch}` (`{(task.commit_sha or '')[:12]}`), tests green.")

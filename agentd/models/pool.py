@@ -7,11 +7,10 @@ link guarded by the endpoint's breaker and the job's budget, which is checked be
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
 
 from agentd.kernel.seams import Model
 from agentd.models import FallbackModel, build_model
-from agentd.models.adaptive import order_chain
+from agentd.models.adaptive import Outcomes, order_chain
 from agentd.models.budget import BudgetGuard
 from agentd.models.circuit import CircuitBreaker, GuardedModel
 from agentd.models.config import ModelConfig
@@ -35,7 +34,7 @@ class ModelPool:
         self.endpoints = {name: build_model(name, models[name]) for name in sorted(names)}
         self.breakers = {name: CircuitBreaker(name=name) for name in self.endpoints}
 
-    def for_job(self, kind: str, guard: BudgetGuard, stats: list[dict[str, Any]]) -> Callable[[str], Model]:
+    def for_job(self, kind: str, guard: BudgetGuard, stats: Sequence[Outcomes]) -> Callable[[str], Model]:
         """role -> the Model a job uses for it; `stats` are the recorded outcomes per model (adaptive order)."""
 
         def model(role: str) -> Model:

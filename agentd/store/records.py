@@ -1,172 +1,228 @@
-"""Rows in, records out: the backend-independent shaping both stores share.
-
-Pure functions over plain rows (a column-name-to-value mapping, as both backends fetch them) and
-plain dicts: decoding JSON columns, INTEGER 0/1 back to booleans, the task record and metrics
-shapes, and the parameter tuples of the INSERTs whose columns both schemas share. No SQL runs here.
-"""
+"""The records the store hands out: typed, frozen, the same from both backends (see agentd.store.rows)."""
 
 from __future__ import annotations
 
-import json
-from collections.abc import Iterable, Mapping
+import dataclasses
+from dataclasses import dataclass
 from typing import Any
 
-from agentd.kernel.events import Event, PullRequestUpdated, event_from_json
-from agentd.store.base import Task
+from agentd.kernel.events import Event
 
-Row = Mapping[str, Any]
-
+TASK_DONE_STATES = ("fixed", "reviewed", "no_fix", "no_consensus", "failed", "cancelled", "superseded")
 TASK_FIELDS = frozenset({"status", "summary", "branch", "commit_sha", "tests_passed", "finished_at", "base_sha"})
 
 
-def check_task_fields(fields: Iterable[str]) -> None:
-    """Refuse task fields `update_task` does not know, before any of them reaches SQL."""
-    unknown = set(fields) - TASK_FIELDS
-    if unknown:
-        raise ValueError(f"unknown task fields: {sorted(unknown)}")
+@dataclass(frozen=True)
+class Task:
+    """A unit of work users see: one per event."""
+
+    id: int
+    kind: str
+    description: str
+    status: str
+    base_sha: str | None
+    summary: str
+    branch: str | None
+    commit_sha: str | None
+    tests_passed: bool | None
+    event: Event
+    created_at: float
+    finished_at: float | None
+
+    @property
+    def done(self) -> bool:
+        """Whether the task reached a final state."""
+        return self.status in TASK_DONE_STATES
 
 
-def task_subject(event: Event) -> str | None:
-    """What newer tasks supersede older ones on: the pull request, for PR events; else nothing."""
-    return f"pr:{event.number}" if isinstance(event, PullRequestUpdated) else None
+@dataclass(frozen=True)
+class Lease:
+    """A worker's claim on a job until `expires` (renewed while it works)."""
+
+    job_id: int
+    task_id: int
+    owner: str
+    expires: float
+    attempts: int
 
 
-def _flag(value: Any) -> bool | None:
-    """An INTEGER 0/1 column (NULL for not known) as a boolean."""
-    return None if value is None else bool(value)
+@dataclass(frozen=True)
+class Turn:
+    """One completed agent turn; `submission` is the decoded submit-tool arguments that ended it."""
+
+    id: int
+    session_id: int
+    seq: int
+    agent: str
+    role: str
+    model: str
+    content: str
+    submission: Any
+    status: str
+    input_tokens: int
+    output_tokens: int
+    latency_ms: float
+    created_at: float
 
 
-def _json_or_none(value: Any) -> Any:
-    return json.loads(value) if value else None
+@dataclass(frozen=True)
+class ToolCall:
+    """One tool call, allowed or refused, with its decoded arguments and output."""
+
+    id: int
+    session_id: int
+    turn_seq: int
+    agent: str
+    tool: str
+    arguments: Any
+    decision: str
+    rule: str
+    ok: bool
+    exit_code: int | None
+    duration_ms: float
+    output: Any
+    created_at: float
 
 
-def task_from_row(row: Row) -> Task:
-    """A task from a tasks row joined with its event's payload."""
-    return Task(
-        id=row["id"],
-        kind=row["kind"],
-        description=row["description"],
-        status=row["status"],
-        base_sha=row["base_sha"],
-        summary=row["summary"],
-        branch=row["branch"],
-        commit_sha=row["commit_sha"],
-        tests_passed=_flag(row["tests_passed"]),
-        event=event_from_json(row["payload"]),
-        created_at=row["created_at"],
-        finished_at=row["finished_at"],
-    )
+@dataclass(frozen=True)
+class DebateSession:
+    """A debate session and, once it finished, its decoded verdict."""
+
+    id: int
+    task_id: int
+    protocol: str
+    strategy: str
+    status: str
+    verdict: dict[str, Any] | None
+    created_at: float
+    finished_at: float | None
 
 
-def turn_from_row(row: Row) -> dict[str, Any]:
-    """A debate turn with its submission decoded."""
-    return {**row, "submission": _json_or_none(row["submission"])}
+@dataclass(frozen=True)
+class SessionRecord(DebateSession):
+    """A debate session with its turns and tool calls, oldest first."""
+
+    turns: tuple[Turn, ...]
+    tool_calls: tuple[ToolCall, ...]
 
 
-def tool_call_from_row(row: Row) -> dict[str, Any]:
-    """A tool call with its arguments and output decoded."""
-    return {**row, "arguments": json.loads(row["arguments"]), "output": json.loads(row["output"])}
+@dataclass(frozen=True)
+class SessionSummary(DebateSession):
+    """A debate session with how many turns and tool calls it has."""
+
+    turns: int
+    tool_calls: int
 
 
-def session_from_row(row: Row) -> dict[str, Any]:
-    """A debate session with its verdict decoded."""
-    return {**row, "verdict": _json_or_none(row["verdict"])}
+@dataclass(frozen=True)
+class CodeVersion:
+    """A tree agentd tested itself: base, candidate or final."""
+
+    id: int
+    task_id: int
+    kind: str
+    sha: str | None
+    diff: str
+    tests_passed: bool | None
+    test_output: str
+    created_at: float
 
 
-def history_entry(row: Row) -> dict[str, Any]:
-    """A finished task's history line with `tests_passed` as a boolean."""
-    return {**row, "tests_passed": _flag(row["tests_passed"])}
+@dataclass(frozen=True)
+class Usage:
+    """Tokens, model calls and dollars of a task."""
+
+    input_tokens: int = 0
+    output_tokens: int = 0
+    calls: int = 0
+    cost_usd: float = 0.0
 
 
-def session_record(session: Row, turns: Iterable[Row], calls: Iterable[Row]) -> dict[str, Any]:
-    """One session of a task record: the session with its turns and tool calls."""
-    return {
-        **session_from_row(session),
-        "turns": [turn_from_row(t) for t in turns],
-        "tool_calls": [tool_call_from_row(c) for c in calls],
-    }
+@dataclass(frozen=True)
+class JobState:
+    """The queue's view of a task."""
+
+    status: str
+    attempts: int
+    error: str | None
 
 
-def task_record(
-    sessions: list[dict[str, Any]], versions: Iterable[Row], usage: Row | None, job: Row | None
-) -> dict[str, Any]:
-    """The whole record of a task from its session records, code versions, usage totals and job."""
-    return {
-        "sessions": sessions,
-        "versions": [dict(v) for v in versions],
-        "usage": dict(usage) if usage else {},
-        "job": dict(job) if job else {},
-    }
+@dataclass(frozen=True)
+class TaskRecord:
+    """Everything a task left in the store; `job` is None for a task no job was made for."""
+
+    sessions: tuple[SessionRecord, ...]
+    versions: tuple[CodeVersion, ...]
+    usage: Usage
+    job: JobState | None
 
 
-def task_activity(turns: Iterable[Row], calls: Iterable[Row]) -> dict[str, Any]:
-    """New turns and tool calls of a task, decoded, for live streams."""
-    return {"turns": [turn_from_row(t) for t in turns], "tool_calls": [tool_call_from_row(c) for c in calls]}
+@dataclass(frozen=True)
+class Activity:
+    """A task's turns and tool calls written after a point, oldest first (for live streams)."""
+
+    turns: tuple[Turn, ...]
+    tool_calls: tuple[ToolCall, ...]
 
 
-def counts_by(rows: Iterable[Row]) -> dict[str, int]:
-    """`{k: n}` from GROUP BY rows that name the group `k` and its count `n`."""
-    return {str(r["k"]): int(r["n"]) for r in rows}
+@dataclass(frozen=True)
+class HistoryEntry:
+    """A finished task with its outcome and its cost in tokens."""
+
+    id: int
+    kind: str
+    description: str
+    status: str
+    branch: str | None
+    commit_sha: str | None
+    tests_passed: bool | None
+    created_at: float
+    finished_at: float | None
+    input_tokens: int
+    output_tokens: int
+    model_calls: int
 
 
-def stats(jobs: Iterable[Row], tasks: Iterable[Row], tool_calls: Iterable[Row], usage: Row) -> dict[str, Any]:
-    """The metrics totals from grouped counts (see `counts_by`) and one usage-totals row."""
-    return {
-        "jobs": counts_by(jobs),
-        "tasks": counts_by(tasks),
-        "tool_calls": counts_by(tool_calls),
-        "input_tokens": int(usage["input_tokens"]),
-        "output_tokens": int(usage["output_tokens"]),
-        "model_calls": int(usage["calls"]),
-        "cost_usd": float(usage["cost_usd"]),
-    }
+@dataclass(frozen=True)
+class Agent:
+    """An agent that took a turn."""
+
+    name: str
+    role: str
+    model: str
+    created_at: float
 
 
-def turn_params(session_id: int, turn: Mapping[str, Any], now: float) -> tuple[Any, ...]:
-    """The debate_turns INSERT values, session_id through created_at, for a turn dict."""
-    return (
-        session_id,
-        turn["seq"],
-        turn["agent"],
-        turn["role"],
-        turn["model"],
-        turn.get("content", ""),
-        json.dumps(turn.get("submission")),
-        turn.get("status", "done"),
-        turn.get("input_tokens", 0),
-        turn.get("output_tokens", 0),
-        float(turn.get("latency_ms", 0.0)),
-        now,
-    )
+@dataclass(frozen=True)
+class ModelOutcomes:
+    """One model's totals for one kind of task (what adaptive model choice learns from)."""
+
+    kind: str
+    model: str
+    runs: int
+    agreed: int
+    green: int
+    cost_usd: float
+    latency_ms: float
 
 
-def tool_call_params(session_id: int, call: Mapping[str, Any], now: float) -> tuple[Any, ...]:
-    """The tool_calls INSERT values, session_id through created_at, for a tool-call dict."""
-    return (
-        session_id,
-        call["turn_seq"],
-        call["agent"],
-        call["tool"],
-        call["arguments"],
-        call["decision"],
-        call.get("rule", ""),
-        int(call["ok"]),
-        call.get("exit_code"),
-        float(call.get("duration_ms", 0.0)),
-        call["output"],
-        now,
-    )
+@dataclass(frozen=True)
+class Stats:
+    """Totals for metrics: jobs, tasks and tool calls by status or decision; tokens, calls, dollars, time."""
+
+    jobs: dict[str, int]
+    tasks: dict[str, int]
+    tool_calls: dict[str, int]
+    input_tokens: int
+    output_tokens: int
+    model_calls: int
+    cost_usd: float
+    tasks_finished: int
+    task_seconds: float
+    sandbox_commands: int
 
 
-def code_version_params(task_id: int, version: Mapping[str, Any], now: float) -> tuple[Any, ...]:
-    """The code_versions INSERT values, task_id through created_at, for a version dict."""
-    passed = version.get("tests_passed")
-    return (
-        task_id,
-        version["kind"],
-        version.get("sha"),
-        version.get("diff", ""),
-        None if passed is None else int(passed),
-        version.get("test_output", ""),
-        now,
-    )
+def as_dict(record: Any) -> dict[str, Any]:
+    """A record as plain JSON-ready data (for redaction, the API and `agentd show --json`)."""
+    shaped: dict[str, Any] = dataclasses.asdict(record)
+    return shaped

@@ -1,27 +1,28 @@
--- agentd's database of record. SQLite dialect; the PostgreSQL backend keeps the same tables.
-CREATE TABLE IF NOT EXISTS projects (
-    id INTEGER PRIMARY KEY,
-    repo TEXT NOT NULL UNIQUE,
-    created_at REAL NOT NULL
+-- agentd's database of record, one script for both backends. It is written in SQLite's dialect;
+-- for PostgreSQL agentd.store.dialect turns each `INTEGER PRIMARY KEY` row id into an identity column.
+-- JSON stays TEXT and flags stay INTEGER (0/1), so both backends hand Python the same values.
+CREATE TABLE IF NOT EXISTS schema_version (
+    version INTEGER NOT NULL,
+    applied_at DOUBLE PRECISION NOT NULL,
+    PRIMARY KEY (version)
 );
 CREATE TABLE IF NOT EXISTS agents (
     id INTEGER PRIMARY KEY,
     name TEXT NOT NULL UNIQUE,
     role TEXT NOT NULL,
     model TEXT NOT NULL,
-    created_at REAL NOT NULL
+    created_at DOUBLE PRECISION NOT NULL
 );
 CREATE TABLE IF NOT EXISTS events (
     id INTEGER PRIMARY KEY,
     key TEXT NOT NULL UNIQUE,
     type TEXT NOT NULL,
     payload TEXT NOT NULL,
-    created_at REAL NOT NULL
+    created_at DOUBLE PRECISION NOT NULL
 );
 CREATE TABLE IF NOT EXISTS tasks (
     id INTEGER PRIMARY KEY,
-    event_id INTEGER NOT NULL REFERENCES events(id),
-    project_id INTEGER REFERENCES projects(id),
+    event_id BIGINT NOT NULL REFERENCES events(id),
     kind TEXT NOT NULL,
     subject TEXT,
     description TEXT NOT NULL,
@@ -31,35 +32,38 @@ CREATE TABLE IF NOT EXISTS tasks (
     branch TEXT,
     commit_sha TEXT,
     tests_passed INTEGER,
-    created_at REAL NOT NULL,
-    finished_at REAL
+    created_at DOUBLE PRECISION NOT NULL,
+    finished_at DOUBLE PRECISION
 );
+CREATE INDEX IF NOT EXISTS tasks_event ON tasks(event_id);
+CREATE INDEX IF NOT EXISTS tasks_subject ON tasks(subject) WHERE subject IS NOT NULL;
 CREATE TABLE IF NOT EXISTS jobs (
     id INTEGER PRIMARY KEY,
-    task_id INTEGER NOT NULL UNIQUE REFERENCES tasks(id),
+    task_id BIGINT NOT NULL UNIQUE REFERENCES tasks(id),
     status TEXT NOT NULL DEFAULT 'queued',
     attempts INTEGER NOT NULL DEFAULT 0,
     lease_owner TEXT,
-    lease_expires REAL,
+    lease_expires DOUBLE PRECISION,
     cancel_requested INTEGER NOT NULL DEFAULT 0,
     error TEXT,
-    created_at REAL NOT NULL,
-    updated_at REAL NOT NULL
+    created_at DOUBLE PRECISION NOT NULL,
+    updated_at DOUBLE PRECISION NOT NULL
 );
 CREATE INDEX IF NOT EXISTS jobs_status ON jobs(status, id);
 CREATE TABLE IF NOT EXISTS debate_sessions (
     id INTEGER PRIMARY KEY,
-    task_id INTEGER NOT NULL REFERENCES tasks(id),
+    task_id BIGINT NOT NULL REFERENCES tasks(id),
     protocol TEXT NOT NULL,
     strategy TEXT NOT NULL,
     status TEXT NOT NULL DEFAULT 'running',
     verdict TEXT,
-    created_at REAL NOT NULL,
-    finished_at REAL
+    created_at DOUBLE PRECISION NOT NULL,
+    finished_at DOUBLE PRECISION
 );
+CREATE INDEX IF NOT EXISTS debate_sessions_task ON debate_sessions(task_id, id);
 CREATE TABLE IF NOT EXISTS debate_turns (
     id INTEGER PRIMARY KEY,
-    session_id INTEGER NOT NULL REFERENCES debate_sessions(id),
+    session_id BIGINT NOT NULL REFERENCES debate_sessions(id),
     seq INTEGER NOT NULL,
     agent TEXT NOT NULL,
     role TEXT NOT NULL,
@@ -69,12 +73,13 @@ CREATE TABLE IF NOT EXISTS debate_turns (
     status TEXT NOT NULL DEFAULT 'done',
     input_tokens INTEGER NOT NULL DEFAULT 0,
     output_tokens INTEGER NOT NULL DEFAULT 0,
-    latency_ms REAL NOT NULL DEFAULT 0,
-    created_at REAL NOT NULL
+    latency_ms DOUBLE PRECISION NOT NULL DEFAULT 0,
+    created_at DOUBLE PRECISION NOT NULL
 );
+CREATE INDEX IF NOT EXISTS debate_turns_session ON debate_turns(session_id, id);
 CREATE TABLE IF NOT EXISTS tool_calls (
     id INTEGER PRIMARY KEY,
-    session_id INTEGER NOT NULL REFERENCES debate_sessions(id),
+    session_id BIGINT NOT NULL REFERENCES debate_sessions(id),
     turn_seq INTEGER NOT NULL,
     agent TEXT NOT NULL,
     tool TEXT NOT NULL,
@@ -83,30 +88,33 @@ CREATE TABLE IF NOT EXISTS tool_calls (
     rule TEXT NOT NULL DEFAULT '',
     ok INTEGER NOT NULL,
     exit_code INTEGER,
-    duration_ms REAL NOT NULL DEFAULT 0,
+    duration_ms DOUBLE PRECISION NOT NULL DEFAULT 0,
     output TEXT NOT NULL,
-    created_at REAL NOT NULL
+    created_at DOUBLE PRECISION NOT NULL
 );
 CREATE INDEX IF NOT EXISTS tool_calls_session ON tool_calls(session_id, id);
 CREATE TABLE IF NOT EXISTS usage (
     id INTEGER PRIMARY KEY,
-    task_id INTEGER NOT NULL REFERENCES tasks(id),
+    task_id BIGINT NOT NULL REFERENCES tasks(id),
     model TEXT NOT NULL,
     input_tokens INTEGER NOT NULL,
     output_tokens INTEGER NOT NULL,
-    cost_usd REAL NOT NULL DEFAULT 0,
-    created_at REAL NOT NULL
+    cost_usd DOUBLE PRECISION NOT NULL DEFAULT 0,
+    created_at DOUBLE PRECISION NOT NULL
 );
+CREATE INDEX IF NOT EXISTS usage_task ON usage(task_id);
+CREATE INDEX IF NOT EXISTS usage_created ON usage(created_at);
 CREATE TABLE IF NOT EXISTS code_versions (
     id INTEGER PRIMARY KEY,
-    task_id INTEGER NOT NULL REFERENCES tasks(id),
+    task_id BIGINT NOT NULL REFERENCES tasks(id),
     kind TEXT NOT NULL,
     sha TEXT,
     diff TEXT NOT NULL DEFAULT '',
     tests_passed INTEGER,
     test_output TEXT NOT NULL DEFAULT '',
-    created_at REAL NOT NULL
+    created_at DOUBLE PRECISION NOT NULL
 );
+CREATE INDEX IF NOT EXISTS code_versions_task ON code_versions(task_id, id);
 CREATE TABLE IF NOT EXISTS branch_heads (
     repo TEXT NOT NULL,
     branch TEXT NOT NULL,
@@ -119,13 +127,13 @@ CREATE TABLE IF NOT EXISTS model_stats (
     runs INTEGER NOT NULL DEFAULT 0,
     agreed INTEGER NOT NULL DEFAULT 0,
     green INTEGER NOT NULL DEFAULT 0,
-    cost_usd REAL NOT NULL DEFAULT 0,
-    latency_ms REAL NOT NULL DEFAULT 0,
+    cost_usd DOUBLE PRECISION NOT NULL DEFAULT 0,
+    latency_ms DOUBLE PRECISION NOT NULL DEFAULT 0,
     PRIMARY KEY (kind, model)
 );
 CREATE TABLE IF NOT EXISTS webhook_deliveries (
     delivery_id TEXT PRIMARY KEY,
-    received_at REAL NOT NULL
+    received_at DOUBLE PRECISION NOT NULL
 );
 CREATE TABLE IF NOT EXISTS forge_comments (
     repo TEXT NOT NULL,
@@ -136,5 +144,5 @@ CREATE TABLE IF NOT EXISTS forge_comments (
 CREATE TABLE IF NOT EXISTS daemons (
     owner TEXT PRIMARY KEY,
     pid INTEGER NOT NULL,
-    heartbeat REAL NOT NULL
+    heartbeat DOUBLE PRECISION NOT NULL
 );

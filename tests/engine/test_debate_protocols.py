@@ -98,23 +98,17 @@ def test_auto_with_agreeing_candidates_stays_a_vote(tmp_path: Path, sample_repo:
     )
     task, record = run_task(setup(tmp_path, sample_repo, DEMO, down))
     assert task.status == "fixed"
-    verdict = record["sessions"][0]["verdict"]
+    verdict = record.sessions[0].verdict
     assert verdict["protocol"] == "vote"
     assert verdict["escalate"] is False
     assert len(verdict["groups"]) == 1
-    turns = record["sessions"][0]["turns"]
-    assert {t["role"] for t in turns} == {"proposer", "critic", "judge"}
-    assert {t["model"] for t in turns} == {"default:m"}
+    turns = record.sessions[0].turns
+    assert {t.role for t in turns} == {"proposer", "critic", "judge"}
+    assert {t.model for t in turns} == {"default:m"}
     assert "critic=default:m" in verdict["models"]
     (stats,) = open_store(f"sqlite:///{tmp_path / 'state' / 'agentd.db'}").model_stats()
-    assert (stats["kind"], stats["model"], stats["runs"], stats["agreed"], stats["green"]) == (
-        "task",
-        "default:m",
-        1,
-        1,
-        1,
-    )
-    assert stats["latency_ms"] > 0  # the model's time across the task's turns, for adaptive choice
+    assert (stats.kind, stats.model, stats.runs, stats.agreed, stats.green) == ("task", "default:m", 1, 1, 1)
+    assert stats.latency_ms > 0  # the model's time across the task's turns, for adaptive choice
 
 
 def test_auto_escalates_to_debate_when_passing_candidates_disagree(
@@ -124,11 +118,11 @@ def test_auto_escalates_to_debate_when_passing_candidates_disagree(
     loop = "\t\tfor q := 0; q < it.Qty; q++ {\n\t\t\ttotal += it.Price\n\t\t}\n"
     script = {**DEMO, "proposer-2": proposer(loop, "add the price once per unit")}
     task, record = run_task(setup(tmp_path, sample_repo, script))
-    verdict = record["sessions"][0]["verdict"]
+    verdict = record.sessions[0].verdict
     assert verdict["escalated_from"]["protocol"] == "vote"
     assert len(verdict["escalated_from"]["groups"]) == 2
     assert verdict["protocol"] == "debate"
-    roles = [t["role"] for t in record["sessions"][0]["turns"]]
+    roles = [t.role for t in record.sessions[0].turns]
     for role in ("critic", "optimizer", "tester", "judge"):
         assert role in roles
     assert task.status == "fixed"
@@ -147,7 +141,7 @@ def test_minority_that_passes_beats_majority_that_fails(tmp_path: Path, sample_r
     task, record = run_task(
         setup(tmp_path, sample_repo, script, '[debate]\nprotocol = "vote"\nconsensus = "majority"\n')
     )
-    verdict = record["sessions"][0]["verdict"]
+    verdict = record.sessions[0].verdict
     assert verdict["decision"]["winner"] == "proposer-1"
     assert task.status == "fixed"
     assert "total += it.Price * it.Qty" in git(sample_repo, "show", f"{task.branch}:cart/cart.go")
@@ -280,8 +274,8 @@ def test_resume_after_sigkill_replays_completed_turns(tmp_path: Path, sample_rep
         task = store.get_task(1)
         assert task is not None and task.status == "fixed"
         assert sum("Role: proposer" in str(r.body) for r in server.requests) == proposer_calls
-        turns = store.task_record(1)["sessions"][0]["turns"]
-        assert sorted(t["agent"] for t in turns if t["role"] == "proposer") == [
+        turns = store.task_record(1).sessions[0].turns
+        assert sorted(t.agent for t in turns if t.role == "proposer") == [
             "proposer-1",
             "proposer-2",
             "proposer-3",

@@ -143,7 +143,7 @@ def test_strategy_can_switch_between_phases(tmp_path: Path, server: ScriptedMode
         strategy="round_robin",
     )
     assert "tester here" in briefs(server)["evaluator"]
-    assert len(store.task_record(1)["sessions"][0]["turns"]) == 4
+    assert len(store.task_record(1).sessions[0].turns) == 4
 
 
 def test_a_failing_participant_drops_out_and_the_phase_goes_on(tmp_path: Path) -> None:
@@ -155,7 +155,7 @@ def test_a_failing_participant_drops_out_and_the_phase_goes_on(tmp_path: Path) -
     statuses = {t.agent: t.status for t in turns}
     assert statuses == {"critic": "done", "observer": "failed"}
     assert crew.dropped[0]["participant"] == "observer"
-    recorded = {t["agent"]: t["status"] for t in store.task_record(1)["sessions"][0]["turns"]}
+    recorded = {t.agent: t.status for t in store.task_record(1).sessions[0].turns}
     assert recorded == {"critic": "done", "observer": "failed"}
 
 

@@ -576,8 +576,8 @@ def test_metrics_count_what_the_store_holds(server: ApiServer, store: SQLiteStor
     assert float(samples["agentd_task_duration_seconds_sum"]) >= 0
     assert int(samples["agentd_sandbox_commands_total"]) == sum(
         1
-        for c in store.task_record(done_id)["sessions"][0]["tool_calls"]
-        if c["tool"] == "execute_command" and c["decision"] == "allowed"
+        for c in store.task_record(done_id).sessions[0].tool_calls
+        if c.tool == "execute_command" and c.decision == "allowed"
     )
     assert "# TYPE agentd_tool_calls_total counter" in raw.decode()
 

@@ -10,13 +10,13 @@ import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from agentd.app import api_server
 from agentd.intake.api import ApiServer
 from agentd.kernel.redact import Redactor
+from agentd.store.records import Activity
 from agentd.store.sqlite import SQLiteStore
 from tests.intake.test_api import TOKEN, api_config, record_debate, task_event
 
@@ -137,7 +137,7 @@ class LateTurnStore(SQLiteStore):
     session = 0
     moved = False
 
-    def task_activity(self, task_id: int, after_turn: int, after_call: int, limit: int = 500) -> dict[str, Any]:
+    def task_activity(self, task_id: int, after_turn: int, after_call: int, limit: int = 500) -> Activity:
         """Write a turn and finish the task, as the daemon would, before the stream's first read."""
         if not self.moved:
             self.moved = True

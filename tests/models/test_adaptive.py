@@ -2,22 +2,15 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 from agentd.models.adaptive import order_chain, value
+from agentd.store.records import ModelOutcomes
 
 
-def row(
-    model: str, runs: int, agreed: int, green: int, cost: float = 0.0, latency_ms: float = 0.0
-) -> dict[str, object]:
-    """A model_stats row for kind 'commit'."""
-    return {
-        "kind": "commit",
-        "model": model,
-        "runs": runs,
-        "agreed": agreed,
-        "green": green,
-        "cost_usd": cost,
-        "latency_ms": latency_ms,
-    }
+def row(model: str, runs: int, agreed: int, green: int, cost: float = 0.0, latency_ms: float = 0.0) -> ModelOutcomes:
+    """A model's recorded outcomes for kind 'commit'."""
+    return ModelOutcomes("commit", model, runs, agreed, green, cost, latency_ms)
 
 
 def test_better_outcomes_go_first() -> None:
@@ -41,5 +34,8 @@ def test_untried_models_are_explored_first_in_config_order() -> None:
 
 def test_other_kinds_do_not_count() -> None:
     """Outcomes of another kind of task leave the configured order alone."""
-    stats = [{**row("a:x", 10, 0, 0), "kind": "pr"}, {**row("b:y", 10, 10, 10), "kind": "pr"}]
+    stats = [
+        dataclasses.replace(row("a:x", 10, 0, 0), kind="pr"),
+        dataclasses.replace(row("b:y", 10, 10, 10), kind="pr"),
+    ]
     assert order_chain(["a", "b"], "commit", stats) == ["a", "b"]

@@ -13,7 +13,6 @@ import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -268,10 +267,12 @@ def test_connection_dropped_by_the_server_is_replaced(
     assert store.live_daemons(60) == ["me"]
 
 
-def test_postgres_schema_has_the_sqlite_tables_and_columns(store: PostgresStore, postgres_schema_dsn: str) -> None:
-    """schema_postgres.sql keeps every table and column of schema.sql, in order (plus schema_version)."""
-    lite = sqlite3.connect(":memory:")
-    lite.executescript(resources.files("agentd.store").joinpath("schema.sql").read_text(encoding="utf-8"))
+def test_one_schema_gives_both_backends_the_same_tables_and_generated_ids(
+    store: PostgresStore, postgres_schema_dsn: str, tmp_path: Path
+) -> None:
+    """schema.sql creates the same tables and columns, in order, in SQLite and PostgreSQL; every id is generated."""
+    SQLiteStore(str(tmp_path / "agentd.db")).close()
+    lite = sqlite3.connect(tmp_path / "agentd.db")
     expected = {
         table: [column[1] for column in lite.execute(f"PRAGMA table_info({table})")]
         for (table,) in lite.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
@@ -284,5 +285,12 @@ def test_postgres_schema_has_the_sqlite_tables_and_columns(store: PostgresStore,
             "WHERE table_schema = current_schema() ORDER BY table_name, ordinal_position"
         ):
             found.setdefault(table, []).append(column)
-    assert found.pop("schema_version") == ["version", "applied_at"]
+        identities = {
+            table
+            for (table,) in conn.execute(
+                "SELECT table_name FROM information_schema.columns "
+                "WHERE table_schema = current_schema() AND column_name = 'id' AND is_identity = 'YES'"
+            )
+        }
     assert found == expected
+    assert identities == {table for table, columns in expected.items() if columns[0] == "id"}

@@ -120,13 +120,14 @@ def test_debate_record_round_trips(store: Store) -> None:
     store.add_code_version(task_id, {"kind": "base", "sha": "abc", "tests_passed": False})
     store.finish_session(session, "agreed", {"accepted": True})
     record = store.task_record(task_id)
-    (sess,) = record["sessions"]
-    assert sess["verdict"] == {"accepted": True}
-    assert sess["turns"][0]["submission"] == {"summary": "s"}
-    assert sess["tool_calls"][0]["rule"] == "git-metadata"
-    assert sess["tool_calls"][0]["arguments"] == {"action": "read"}
-    assert record["usage"]["input_tokens"] == 3
-    assert record["versions"][0]["tests_passed"] == 0
+    (sess,) = record.sessions
+    assert sess.verdict == {"accepted": True}
+    assert sess.turns[0].submission == {"summary": "s"}
+    assert sess.tool_calls[0].rule == "git-metadata"
+    assert sess.tool_calls[0].arguments == {"action": "read"}
+    assert sess.tool_calls[0].ok is False
+    assert record.usage.input_tokens == 3
+    assert record.versions[0].tests_passed is False
 
 
 def test_branch_heads_and_heartbeats(store: Store) -> None:

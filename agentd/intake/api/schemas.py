@@ -1,8 +1,9 @@
 """The REST API's contract: the wire models, the route table and the OpenAPI document built from both.
 
-Every answer the API sends is shaped by one of these pydantic models, and `openapi_document` generates
-its schemas from the same models and its operations from `ROUTES`, so the document cannot drift from
-what the endpoints send. Routing and the handlers themselves live in agentd.intake.api.
+Every answer the API sends is shaped by one of these pydantic models (or by a store record they
+reuse as it is), and `openapi_document` generates its schemas from the same models and its operations
+from `ROUTES`, so the document cannot drift from what the endpoints send. Routing and the handlers
+live in agentd.intake.api.routes.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from pydantic.json_schema import models_json_schema
 
 from agentd.intake.http import JSON
 from agentd.kernel.events import Event
-from agentd.store.base import TASK_DONE_STATES
+from agentd.store.records import TASK_DONE_STATES, Agent, CodeVersion, HistoryEntry, JobState, Task
 
 MAX_BODY = 64 * 1024
 MAX_ID = 2**63 - 1
@@ -77,6 +78,12 @@ class TaskView(_View):
     created_at: float = Field(description="Unix time.")
     finished_at: float | None
     event: Event
+
+
+def task_data(task: Task) -> dict[str, Any]:
+    """A task as TaskView's plain data (before redaction): its fields, `done`, and its event as JSON."""
+    fields = {f.name: getattr(task, f.name) for f in dataclasses.fields(task) if f.name != "event"}
+    return {**fields, "done": task.done, "event": task.event.model_dump(mode="json")}
 
 
 class TaskList(_View):
@@ -154,19 +161,6 @@ class SessionView(_Session):
     tool_calls: list[ToolCallView]
 
 
-class VersionView(_View):
-    """A tree agentd tested itself: base, candidate or final."""
-
-    id: int
-    task_id: int
-    kind: str
-    sha: str | None
-    diff: str
-    tests_passed: bool | None
-    test_output: str
-    created_at: float
-
-
 class UsageView(_View):
     """Tokens and model calls of a task."""
 
@@ -176,21 +170,13 @@ class UsageView(_View):
     cost_usd: float = Field(0.0, description="Dollars, at the configured [prices]; 0 for unpriced models.")
 
 
-class JobView(_View):
-    """The queue's view of a task."""
-
-    status: str
-    attempts: int
-    error: str | None
-
-
 class TaskRecord(_View):
     """Everything a task left in the store."""
 
     sessions: list[SessionView]
-    versions: list[VersionView]
+    versions: list[CodeVersion]
     usage: UsageView
-    job: JobView | None
+    job: JobState | None
 
 
 class TaskDetail(_View):
@@ -200,19 +186,10 @@ class TaskDetail(_View):
     record: TaskRecord
 
 
-class AgentView(_View):
-    """An agent that took a turn."""
-
-    name: str
-    role: str
-    model: str
-    created_at: float
-
-
 class AgentList(_View):
     """Agents by name."""
 
-    agents: list[AgentView]
+    agents: list[Agent]
 
 
 class SessionSummary(_Session):
@@ -226,23 +203,6 @@ class SessionList(_View):
     """Debate sessions, newest first."""
 
     sessions: list[SessionSummary]
-
-
-class HistoryEntry(_View):
-    """A finished task with its outcome and cost in tokens."""
-
-    id: int
-    kind: str
-    description: str
-    status: str
-    branch: str | None
-    commit_sha: str | None
-    tests_passed: bool | None
-    created_at: float
-    finished_at: float | None
-    input_tokens: int
-    output_tokens: int
-    model_calls: int
 
 
 class HistoryList(_View):
