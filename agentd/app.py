@@ -11,7 +11,7 @@ from agentd.config import Config
 from agentd.intake.api import ApiServer
 from agentd.intake.triggers import RefWatcher
 from agentd.intake.webhook import WebhookServer
-from agentd.job.job import JobDeps, JobSettings
+from agentd.job.context import JobDeps, JobSettings
 from agentd.kernel.errors import ConfigError
 from agentd.kernel.policy import Policy, load_policy
 from agentd.kernel.redact import Redactor

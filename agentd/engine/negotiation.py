@@ -8,8 +8,8 @@ from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
 
-from agentd.engine.bench import Lane
 from agentd.engine.consensus import Candidate, Vote, count_votes
+from agentd.engine.lanes import Lane
 from agentd.engine.outcome import Outcome
 from agentd.engine.session import Session
 from agentd.engine.turn import Participant

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from agentd.engine.bench import Evidence
+from agentd.engine.lanes import Evidence
 from agentd.engine.verdicts import ReviewFinding
 
 

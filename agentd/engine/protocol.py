@@ -4,7 +4,7 @@ finds no agreement); and the single reviewer's pass over a commit or pull reques
 
 from __future__ import annotations
 
-from agentd.engine.bench import Bench, tail
+from agentd.engine.lanes import Lanes, tail
 from agentd.engine.negotiation import negotiation
 from agentd.engine.outcome import Outcome
 from agentd.engine.rounds import debate
@@ -14,18 +14,18 @@ from agentd.engine.verdicts import SubmitReview
 from agentd.engine.vote import vote
 
 
-def run_protocol(session: Session, problem: str, bench: Bench) -> Outcome:
-    """Run the configured protocol on lanes asked of `bench` (auto escalates from vote to debate)."""
+def run_protocol(session: Session, problem: str, lanes: Lanes) -> Outcome:
+    """Run the configured protocol on lanes asked of `lanes` (auto escalates from vote to debate)."""
     protocol = session.config.protocol
     if protocol == "debate":
-        return debate(session, problem, bench.lane("debate"))
+        return debate(session, problem, lanes.lane("debate"))
     if protocol == "negotiation":
-        return negotiation(session, problem, bench.lane("negotiation"))
-    voted = vote(session, problem, bench)
+        return negotiation(session, problem, lanes.lane("negotiation"))
+    voted = vote(session, problem, lanes)
     if protocol == "vote" or not voted.record.get("escalate"):
         return voted
     why = str(voted.record.get("escalate_reason", ""))
-    debated = debate(session, problem, bench.lane("debate"), why, voted.findings)
+    debated = debate(session, problem, lanes.lane("debate"), why, voted.findings)
     debated.record = {**debated.record, "escalated_from": voted.record}
     return debated
 

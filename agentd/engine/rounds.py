@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from agentd.engine.bench import Evidence, Lane, tail
+from agentd.engine.lanes import Evidence, Lane, tail
 from agentd.engine.outcome import Outcome, blocking, finding_line
 from agentd.engine.session import Session
 from agentd.engine.verdicts import CastVote, ReviewFinding, SubmitPatch, SubmitReview

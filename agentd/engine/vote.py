@@ -6,8 +6,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from agentd.engine.bench import Bench, Evidence, Lane, tail
 from agentd.engine.consensus import Candidate, Vote, count_votes, escalate
+from agentd.engine.lanes import Evidence, Lane, Lanes, tail
 from agentd.engine.outcome import Outcome, blocking
 from agentd.engine.session import Session
 from agentd.engine.turn import TurnResult
@@ -20,10 +20,10 @@ BALLOT = (
 )
 
 
-def vote(session: Session, problem: str, bench: Bench) -> Outcome:
+def vote(session: Session, problem: str, workspaces: Lanes) -> Outcome:
     """Independent proposers in parallel, each in its own lane; agentd tests; voters choose."""
     names = [f"proposer-{i + 1}" for i in range(session.config.proposers)]
-    lanes = {name: bench.lane(name) for name in names}
+    lanes = {name: workspaces.lane(name) for name in names}
     proposers = [session.participant("proposer", name) for name in names]
     turns = session.phase(proposers, problem, lambda who: lanes[who.name].tools, "vote:propose", "broadcast")
     candidates, tests, shown = _candidates(turns, lanes)

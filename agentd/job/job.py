@@ -1,200 +1,104 @@
-"""One job, start to end: worktree → sandbox → agentd's test run → team → gate → publish.
+"""One job, start to end: lanes → agentd's own test run → review → the team → the gate → publish.
 
-The gate re-runs the test command in a fresh container on a fresh worktree of the exact commit
-that would be published; only a green commit gets an agentd/ branch.
+The job reads its task once, makes one `JobContext`, and hands it to the gate (agentd.job.gate)
+and the publisher (agentd.job.publish); the engine gets lanes through the `Lanes` protocol.
 """
 
 from __future__ import annotations
 
-import json
-import re
 import threading
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from functools import partial
-from pathlib import Path
 from typing import Any
 
 import structlog
 
-from agentd.engine.bench import show_test_run
-from agentd.engine.config import DebateConfig, TeamConfig
+from agentd.engine.lanes import show_test_run
 from agentd.engine.outcome import Outcome, finding_line
 from agentd.engine.protocol import review, run_protocol
 from agentd.engine.record import Replay, StoreRecorder
 from agentd.engine.session import Session
 from agentd.engine.verdicts import ReviewFinding
-from agentd.job.lanes import BenchConfig, JobBench, JobLane
-from agentd.job.report import render_markdown
-from agentd.kernel.errors import BudgetExceeded, JobCancelled
+from agentd.job import gate
+from agentd.job.context import JobContext, JobDeps
+from agentd.job.lanes import JobLane, JobLanes, LaneSettings
+from agentd.job.publish import already_published, branch_for, commit_message, finish, publish
+from agentd.kernel.errors import BudgetExceeded
 from agentd.kernel.events import CommitPushed, Event, PullRequestUpdated, TaskRequested
-from agentd.kernel.policy import Policy
-from agentd.kernel.redact import Redactor
-from agentd.kernel.seams import Forge, SandboxFactory
-from agentd.models.budget import BudgetConfig, BudgetGuard, Price, cost_usd
-from agentd.models.pool import ModelPool
+from agentd.models.budget import BudgetGuard, cost_usd
 from agentd.perf import sqlpath
-from agentd.perf.config import OptimizerConfig
-from agentd.perf.runner import compare
-from agentd.repo.config import RepositoryConfig
-from agentd.repo.mirror import Mirror
-from agentd.store.base import Lease, Store, Task
+from agentd.store.base import Lease
 from agentd.store.records import as_dict
-from sandbox.config import SandboxConfig
-from tools.query import QueryDatabaseTool
 
 log = structlog.get_logger("agentd.job.job")
-
-
-@dataclass(frozen=True)
-class JobSettings:
-    """The parts of the configuration a job reads, each owned by its part."""
-
-    state_dir: Path
-    repository: RepositoryConfig
-    sandbox: SandboxConfig
-    debate: DebateConfig
-    team: TeamConfig
-    budget: BudgetConfig
-    prices: Mapping[str, Price]
-    optimizer: OptimizerConfig
-
-
-@dataclass
-class JobDeps:
-    """Everything a job needs, built once by the daemon."""
-
-    settings: JobSettings
-    store: Store
-    mirror: Mirror
-    sandboxes: SandboxFactory
-    models: ModelPool
-    policy: Policy
-    redactor: Redactor
-    query: QueryDatabaseTool | None = None
-    forge: Forge | None = None
-
-
-def write_report(deps: JobDeps, task_id: int) -> Path | None:
-    """Write the task's Markdown report under the state directory (also for failed jobs); post it on the PR."""
-    task = deps.store.get_task(task_id)
-    if task is None:
-        return None
-    markdown = deps.redactor.text(render_markdown(task, deps.store.task_record(task_id)))
-    path = deps.settings.state_dir / "reports" / f"task-{task_id}.md"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(markdown, encoding="utf-8")
-    event = task.event
-    if deps.forge is not None and isinstance(event, PullRequestUpdated):
-        from agentd.forge.github import comment_for  # noqa: PLC0415 - only with a forge configured
-
-        repo = deps.settings.repository.source
-        known = deps.store.forge_comment(repo, event.number)
-        comment_id = deps.forge.upsert_review_comment(
-            event.number, comment_for(event.number, event.head_sha, markdown), known
-        )
-        deps.store.set_forge_comment(repo, event.number, comment_id)
-    return path
-
-
-def branch_for(task: Task) -> str:
-    """The agentd/ branch a task's patch goes on."""
-    event = task.event
-    if isinstance(event, CommitPushed):
-        return f"agentd/commit-{event.sha[:7]}"
-    if isinstance(event, PullRequestUpdated):
-        return f"agentd/pr-{event.number}"
-    return f"agentd/task-{task.id}"
-
-
-def commit_message(task: Task, session_id: int, outcome: Outcome) -> str:
-    """The published commit's message: the agreed summary and agentd's trailers."""
-    title, _, body = outcome.summary.strip().partition("\n")
-    body = body.strip()
-    trailers = (
-        f"Agentd-Task: {task.id}\n"
-        f"Agentd-Debate: session {session_id}, protocol {outcome.protocol}\n"
-        f"Agentd-Votes: {', '.join(outcome.votes)}\n"
-        f"Agentd-Models: {', '.join(outcome.models)}\n"
-    )
-    return f"agentd: {(title or 'agreed fix')[:72]}\n\n" + (f"{body}\n\n" if body else "") + trailers
 
 
 class Job:
     """Runs one leased task; the caller owns the lease."""
 
     def __init__(self, deps: JobDeps, lease: Lease, cancel: threading.Event) -> None:
-        self.deps = deps
-        self.lease = lease
-        self.cancel = cancel
         task = deps.store.get_task(lease.task_id)
         if task is None:
             raise LookupError(f"task {lease.task_id} vanished from the store")
-        self.task = task
-        self.state = deps.settings.state_dir
-        self.log = log.bind(task=task.id, job=lease.job_id)
-        self.session_id = 0
-        self.bench: JobBench | None = None
+        self.deps = deps
+        self.ctx = JobContext(deps, task, "", branch_for(task), cancel, log.bind(task=task.id, job=lease.job_id))
+        self.lanes: JobLanes | None = None
         self.sql_cases: list[sqlpath.SqlCase] = []
-
-    def _optimizing(self) -> bool:
-        event = self.task.event
-        return isinstance(event, TaskRequested) and event.kind == "optimize"
 
     def abort(self) -> None:
         """Stop the job now (daemon stopping): remove its containers so a running command ends."""
-        self.cancel.set()
-        if self.bench is not None:
-            self.bench.abort()
+        self.ctx.cancel.set()
+        if self.lanes is not None:
+            self.lanes.abort()
 
     def cleanup(self) -> None:
         """Remove the job's containers and worktrees (also when its thread cannot finish by itself)."""
-        if self.bench is not None:
-            self.bench.close()
+        if self.lanes is not None:
+            self.lanes.close()
 
     def run(self) -> str:
         """Do the job; returns the task's final status."""
-        mirror, config = self.deps.mirror, self.deps.settings
-        mirror.fetch()
-        branch = branch_for(self.task)
-        base = self._base_sha(self.task.event)
-        self.deps.store.update_task(self.task.id, base_sha=base)
-        event = self.task.event
-        if isinstance(event, PullRequestUpdated) and mirror.pull_requests:
-            current = mirror.pull_heads().get(event.number)
+        ctx, deps = self.ctx, self.deps
+        deps.mirror.fetch()
+        ctx.base = self._base_sha(ctx.task.event)
+        deps.store.update_task(ctx.task.id, base_sha=ctx.base)
+        event = ctx.task.event
+        if isinstance(event, PullRequestUpdated) and deps.mirror.pull_requests:
+            current = deps.mirror.pull_heads().get(event.number)
             if current is not None and current != event.head_sha:
-                return self._finish("superseded", f"PR #{event.number} moved on to {current[:7]} before this ran")
-        already = self._already_published(branch)
-        if already:
-            return self._finish(
-                "fixed", "published earlier; nothing to redo", branch=branch, commit_sha=already, tests_passed=True
-            )
+                return finish(ctx, "superseded", f"PR #{event.number} moved on to {current[:7]} before this ran")
+        published = already_published(ctx)
+        if published:
+            summary = "published earlier; nothing to redo"
+            return finish(ctx, "fixed", summary, branch=ctx.branch, commit_sha=published, tests_passed=True)
         replay = self._open_session()
-        self.bench = JobBench(
-            BenchConfig(
-                self.task.id,
-                base,
-                self.state / "worktrees",
-                config.repository.test_command,
-                config.repository.test_timeout_s,
-                config.sandbox.command_timeout_s,
-                mirror,
-                self.deps.sandboxes,
-                self.deps.store,
-                self.deps.policy,
-                self.deps.redactor,
-                self.deps.query,
-                self.session_id,
-                self.cancel,
-            )
-        )
+        self.lanes = JobLanes(self._lane_settings())
         try:
-            return self._work(base, branch, replay)
+            return self._work(replay)
         except BudgetExceeded as exc:
-            return self._finish("no_fix", f"Stopped: {exc}. Nothing was committed.")
+            return finish(ctx, "no_fix", f"Stopped: {exc}. Nothing was committed.")
         finally:
-            self.bench.close()
+            self.lanes.close()
+
+    def _lane_settings(self) -> LaneSettings:
+        deps, settings = self.deps, self.deps.settings
+        return LaneSettings(
+            task_id=self.ctx.task.id,
+            base=self.ctx.base,
+            root=settings.state_dir / "worktrees",
+            test_command=settings.repository.test_command,
+            test_timeout_s=settings.repository.test_timeout_s,
+            command_timeout_s=settings.sandbox.command_timeout_s,
+            mirror=deps.mirror,
+            sandboxes=deps.sandboxes,
+            store=deps.store,
+            policy=deps.policy,
+            redactor=deps.redactor,
+            query=deps.query,
+            session_id=self.ctx.session_id,
+            cancel=self.ctx.cancel,
+        )
 
     def _base_sha(self, event: Event) -> str:
         if isinstance(event, CommitPushed):
@@ -203,86 +107,98 @@ class Job:
             return event.head_sha
         return self.deps.mirror.resolve(event.base_ref)
 
-    def _already_published(self, branch: str) -> str | None:
-        sha = self.deps.mirror.published(branch)
-        if sha and f"Agentd-Task: {self.task.id}\n" in self.deps.mirror.commit_message(sha):
-            return sha
-        return None
-
     def _open_session(self) -> Replay:
         """Start the task's debate session, or resume its unfinished one; the turns it can replay."""
-        store, debate = self.deps.store, self.deps.settings.debate
-        resumed = store.running_session(self.task.id)
+        store, debate, ctx = self.deps.store, self.deps.settings.debate, self.ctx
+        resumed = store.running_session(ctx.task.id)
         if resumed is None:
-            self.session_id = store.start_session(self.task.id, debate.protocol, debate.strategy)
+            ctx.session_id = store.start_session(ctx.task.id, debate.protocol, debate.strategy)
             return Replay()
-        self.session_id, turns = resumed
-        self.log.info("resuming debate", session=self.session_id, turns=len(turns))
+        ctx.session_id, turns = resumed
+        ctx.log.info("resuming debate", session=ctx.session_id, turns=len(turns))
         return Replay([as_dict(turn) for turn in turns])
 
     def _session(self, replay: Replay) -> Session:
-        deps, store = self.deps, self.deps.store
+        deps, store, task_id = self.deps, self.deps.store, self.ctx.task.id
         prices = deps.settings.prices
-        recorder = StoreRecorder(store, self.task.id, self.session_id, price=partial(cost_usd, prices=prices))
+        recorder = StoreRecorder(store, task_id, self.ctx.session_id, price=partial(cost_usd, prices=prices))
         midnight = time.time() - time.time() % 86_400
         guard = BudgetGuard(deps.settings.budget, store.spent_since(midnight), prices=prices)
-        models = deps.models.for_job(self.task.kind, guard, store.model_stats())
-        return Session(models, recorder, deps.settings.debate, deps.settings.team, self.cancel, replay)
+        models = deps.models.for_job(self.ctx.task.kind, guard, store.model_stats())
+        return Session(models, recorder, deps.settings.debate, deps.settings.team, self.ctx.cancel, replay)
 
-    def _work(self, base: str, branch: str, replay: Replay) -> str:
-        assert self.bench is not None
-        config, store = self.deps.settings, self.deps.store
+    def _work(self, replay: Replay) -> str:
+        assert self.lanes is not None
+        ctx, store, command = self.ctx, self.deps.store, self.deps.settings.repository.test_command
         session = self._session(replay)
-        main = self.bench.lane("main")
+        main = self.lanes.lane("main")
         baseline = main.run_tests()
-        shown = show_test_run(baseline, config.repository.test_command)
-        store.add_code_version(
-            self.task.id,
-            {"kind": "base", "sha": base, "tests_passed": baseline.ok, "test_output": self.deps.redactor.text(shown)},
-        )
-        self.log.info("baseline tested", tests_passed=baseline.ok)
-        event = self.task.event
+        shown = show_test_run(baseline, command)
+        ctx.record_version({"kind": "base", "sha": ctx.base, "tests_passed": baseline.ok, "test_output": shown})
+        ctx.log.info("baseline tested", tests_passed=baseline.ok)
+        event = ctx.task.event
         findings: list[ReviewFinding] = []
         if isinstance(event, CommitPushed | PullRequestUpdated):
-            reviewed = review(session, self._change(event, base), shown, main.tools)
+            reviewed = review(session, self._change(event), shown, main.tools)
             findings = [f for f in reviewed.findings if f.blocking]
             if baseline.ok and not findings:
-                store.finish_session(self.session_id, "reviewed", reviewed.verdict())
+                store.finish_session(ctx.session_id, "reviewed", reviewed.verdict())
                 self._learn(reviewed, green=True)
-                return self._finish("reviewed", reviewed.summary or reviewed.reason, tests_passed=True)
+                return finish(ctx, "reviewed", reviewed.summary or reviewed.reason, tests_passed=True)
         problem = self._problem(event, shown, findings)
-        if self._optimizing() and self.deps.query is not None and self.deps.query.dsn:
+        if ctx.optimizing and self.deps.query is not None and self.deps.query.dsn:
             self.sql_cases = sqlpath.collect(self.deps.query.dsn, main.worktree, self.deps.policy.sql)
             problem += "\n\n" + self.deps.redactor.text(sqlpath.describe(self.sql_cases, main.worktree))
-        outcome = run_protocol(session, problem, self.bench)
-        store.finish_session(self.session_id, "agreed" if outcome.accepted else "rejected", outcome.verdict())
+        outcome = run_protocol(session, problem, self.lanes)
+        store.finish_session(ctx.session_id, "agreed" if outcome.accepted else "rejected", outcome.verdict())
         self._learn(outcome, green=outcome.tests_passed)
         if not outcome.accepted or outcome.lane is None:
             flag = " A person should look." if outcome.flagged_for_person else ""
-            return self._finish(
+            return finish(
+                ctx,
                 "no_fix" if not outcome.flagged_for_person else "no_consensus",
                 f"{outcome.summary}\n\nNot committed: {outcome.reason}.{flag}".strip(),
                 tests_passed=outcome.tests_passed,
             )
-        return self._gate_and_publish(outcome, self.bench.lanes[outcome.lane], branch)
+        return self._gate_and_publish(outcome, self.lanes.lanes[outcome.lane])
+
+    def _gate_and_publish(self, outcome: Outcome, lane: JobLane) -> str:
+        assert self.lanes is not None
+        ctx = self.ctx
+        diff = lane.diff()
+        trailers: tuple[str, ...] = ()
+        if ctx.optimizing:
+            gain = gate.measure_gain(ctx, self.lanes, lane, diff, self.sql_cases)
+            if not gain.passed:
+                not_kept = f"{outcome.summary}\n\nNot committed: {gain.reason}"
+                return finish(ctx, "no_fix", not_kept, tests_passed=outcome.tests_passed)
+            trailers = gain.trailers
+            outcome.summary = f"{outcome.summary}\n\nMeasured by agentd: {gain.measured}"
+        message = self.deps.redactor.text(commit_message(ctx.task, ctx.session_id, outcome, trailers))
+        state = self.deps.settings.state_dir
+        sha = self.deps.mirror.commit(lane.worktree, message, state / f"task-{ctx.task.id}.msg")
+        same = gate.same_tree(ctx, lane, sha)
+        if not same.passed:
+            refused = f"{outcome.summary}\n\nNot committed: {same.reason}."
+            return finish(ctx, "no_fix", refused, tests_passed=outcome.tests_passed)
+        tested = gate.test_commit(ctx, self.lanes, sha, diff)
+        if not tested.passed:
+            return finish(ctx, "no_fix", f"{outcome.summary}\n\nNot committed: {tested.reason}.", tests_passed=False)
+        publish(ctx, sha)
+        return finish(ctx, "fixed", outcome.summary, branch=ctx.branch, commit_sha=sha, tests_passed=True)
 
     def _learn(self, outcome: Outcome, green: bool) -> None:
         """Add this task's outcome to the record of each model that answered in it (adaptive choice)."""
-        record = self.deps.store.task_record(self.task.id)
+        store, task = self.deps.store, self.ctx.task
+        record = store.task_record(task.id)
         latency = answering_models([as_dict(turn) for session in record.sessions for turn in session.turns])
+        cost = record.usage.cost_usd / max(1, len(latency))
         for name, latency_ms in latency.items():
-            self.deps.store.record_model_outcome(
-                self.task.kind,
-                name,
-                outcome.accepted,
-                green,
-                record.usage.cost_usd / max(1, len(latency)),
-                latency_ms,
-            )
+            store.record_model_outcome(task.kind, name, outcome.accepted, green, cost, latency_ms)
 
-    def _change(self, event: CommitPushed | PullRequestUpdated, base: str) -> str:
+    def _change(self, event: CommitPushed | PullRequestUpdated) -> str:
         """What to review: a commit's own patch, or a PR's diff against its merge base."""
-        mirror = self.deps.mirror
+        mirror, base = self.deps.mirror, self.ctx.base
         if isinstance(event, CommitPushed):
             return mirror.show(base)
         target = mirror.head(event.base_branch)
@@ -293,108 +209,12 @@ class Job:
             return f"Task ({event.kind}): {event.description}\n\nThe tests before any change:\n{shown}"
         what = "This pull request" if isinstance(event, PullRequestUpdated) else "This commit"
         problem = (
-            f"{self.task.description}\n\n{what} needs a fix. Change the code (not the tests, unless a test is "
+            f"{self.ctx.task.description}\n\n{what} needs a fix. Change the code (not the tests, unless a test is "
             f"clearly wrong) so the tests pass and the findings below are resolved.\n\n{shown}"
         )
         if findings:
             problem += "\n\nThe reviewer's blocking findings:\n" + "\n".join(finding_line(f) for f in findings)
         return problem
-
-    def _speed_gate(self, lane: JobLane) -> tuple[bool, list[str], str]:
-        """For an optimization: agentd's own interleaved before/after benchmark must show the gain.
-
-        Returns (kept, commit trailers, the measurement in words).
-        """
-        assert self.bench is not None
-        packages = benchmark_packages(lane.diff(), lane.worktree)
-        if not packages:
-            return False, [], "no benchmark covers the changed packages, so agentd could not measure a gain"
-        base = self.bench.lane("perf-base")
-        cpus = str(max(1, int(self.deps.settings.sandbox.cpus)))
-        trailers: list[str] = []
-        said: list[str] = []
-        kept = True
-        for package in packages:
-            comparison = compare(
-                base.sandbox,
-                lane.sandbox,
-                package,
-                ".",
-                settings=self.deps.settings.optimizer,
-                env={"GOMAXPROCS": cpus},
-            )
-            self.deps.store.add_code_version(
-                self.task.id, {"kind": f"benchmark:{package}", "test_output": json.dumps(comparison.to_dict())}
-            )
-            trailers += comparison.trailers()
-            said += [f"{b.name}: {b.describe()}" for b in comparison.benchmarks]
-            kept = kept and comparison.shows_gain
-        return kept, trailers, "; ".join(said)
-
-    def _gate_and_publish(self, outcome: Outcome, lane: JobLane, branch: str) -> str:
-        assert self.bench is not None
-        mirror, store = self.deps.mirror, self.deps.store
-        diff = lane.diff()
-        message = commit_message(self.task, self.session_id, outcome)
-        if self._optimizing():
-            dsn = self.deps.query.dsn if self.deps.query is not None else None
-            if dsn and sqlpath.added_indexes(diff):
-                kept, trailers, measured = sqlpath.migration_gate(dsn, diff, self.sql_cases)
-            else:
-                kept, trailers, measured = self._speed_gate(lane)
-            if not kept:
-                gain = self.deps.settings.optimizer.min_gain
-                return self._finish(
-                    "no_fix",
-                    f"{outcome.summary}\n\nNot committed: agentd's own benchmark shows no significant gain "
-                    f"above {gain:.0%}: {measured}",
-                    tests_passed=outcome.tests_passed,
-                )
-            message += "".join(f"{line}\n" for line in trailers)
-            outcome.summary = f"{outcome.summary}\n\nMeasured by agentd: {measured}"
-        sha = mirror.commit(lane.worktree, message, self.state / f"task-{self.task.id}.msg")
-        _, gate = self.bench.open_gate(sha)
-        repository = self.deps.settings.repository
-        final = gate.run(repository.test_command, timeout_s=repository.test_timeout_s)
-        gate.close()
-        if self.cancel.is_set():
-            raise JobCancelled("the job was cancelled during the gate")
-        shown = show_test_run(final, self.deps.settings.repository.test_command)
-        store.add_code_version(
-            self.task.id,
-            {
-                "kind": "final",
-                "sha": sha,
-                "diff": diff,
-                "tests_passed": final.ok,
-                "test_output": self.deps.redactor.text(shown),
-            },
-        )
-        if not final.ok:
-            return self._finish(
-                "no_fix", f"{outcome.summary}\n\nNot committed: the gate's fresh test run failed.", tests_passed=False
-            )
-        mirror.publish(sha, branch)
-        self.log.info("published", branch=branch, commit=sha)
-        return self._finish("fixed", outcome.summary, branch=branch, commit_sha=sha, tests_passed=True)
-
-    def _finish(self, status: str, summary: str, **fields: object) -> str:
-        self.deps.store.update_task(
-            self.task.id, status=status, summary=self.deps.redactor.text(summary), finished_at=time.time(), **fields
-        )
-        write_report(self.deps, self.task.id)
-        return status
-
-
-def benchmark_packages(diff: str, worktree: Path) -> list[str]:
-    """Packages a diff changes that have Go benchmarks (./dir), for the optimization gate."""
-    dirs = sorted({str(Path(path).parent) for path in re.findall(r"^\+\+\+ b/(\S+\.go)$", diff, re.MULTILINE)})
-    found = []
-    for directory in dirs:
-        tests = (worktree / directory).glob("*_test.go")
-        if any("func Benchmark" in test.read_text(errors="replace") for test in tests):
-            found.append("." if directory == "." else f"./{directory}")
-    return found
 
 
 def answering_models(turns: Sequence[Mapping[str, Any]]) -> dict[str, float]:

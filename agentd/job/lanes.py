@@ -15,7 +15,7 @@ from pathlib import Path
 
 import structlog
 
-from agentd.engine.bench import Evidence
+from agentd.engine.lanes import Evidence
 from agentd.kernel.errors import JobCancelled, RepositoryError
 from agentd.kernel.policy import Policy
 from agentd.kernel.redact import Redactor
@@ -31,7 +31,7 @@ log = structlog.get_logger("agentd.job.lanes")
 
 
 @dataclass
-class BenchConfig:
+class LaneSettings:
     """What every lane of one job shares."""
 
     task_id: int
@@ -58,42 +58,54 @@ class JobLane:
     worktree: Path
     sandbox: Sandbox
     tools: Toolbox
-    bench: JobBench
+    owner: JobLanes
+    tested_tree: str | None = None  # the tree agentd last tested here; None when a test run changed it
 
     def diff(self) -> str:
         """The lane's change against the base (agentd stages it after removing planted .git entries)."""
-        return self.bench.config.mirror.stage(self.worktree)
+        return self.owner.config.mirror.stage(self.worktree)
 
     def run_tests(self) -> CommandResult:
         """agentd's own test run in this lane's sandbox, unrecorded."""
-        config = self.bench.config
+        config = self.owner.config
         result = self.sandbox.run(config.test_command, timeout_s=config.test_timeout_s)
         if config.cancel.is_set():
             raise JobCancelled("the job was cancelled during a test run")
         return result
 
     def test(self) -> Evidence:
-        """agentd's own test run, recorded as this lane's candidate version."""
-        config = self.bench.config
+        """agentd's own test run of the lane's tree, recorded (diff, tree, result) as its candidate version.
+
+        The tree is taken before the run; a run that changes it leaves the lane with no tested tree,
+        so the gate refuses to publish what nobody tested.
+        """
+        config, mirror = self.owner.config, self.owner.config.mirror
+        diff = self.diff()
+        tree = mirror.index_tree(self.worktree)
         result = self.run_tests()
+        self.diff()
+        after = mirror.index_tree(self.worktree)
+        self.tested_tree = tree if after == tree else None
         proof = Evidence.of(result, config.test_command)
+        shown = proof.shown if after == tree else proof.shown + "\n(the test run changed the workspace)"
         config.store.add_code_version(
             config.task_id,
             {
                 "kind": f"candidate:{self.name}",
-                "diff": self.diff(),
+                "sha": tree,
+                "diff": diff,
                 "tests_passed": result.ok,
-                "test_output": config.redactor.text(proof.shown),
+                "test_output": config.redactor.text(shown),
             },
         )
         return proof
 
 
 @dataclass
-class JobBench:
+class JobLanes:
     """The lanes of one job; closing it removes every container and worktree."""
 
-    config: BenchConfig
+    config: LaneSettings
     lanes: dict[str, JobLane] = field(default_factory=dict)
     sandboxes: list[Sandbox] = field(default_factory=list)
 

@@ -234,6 +234,14 @@ class Mirror:
         run_git(worktree, "add", "--all")
         return run_git(worktree, "diff", "--cached", "--no-color", "--no-ext-diff", "HEAD")
 
+    def index_tree(self, worktree: Path) -> str:
+        """The tree id of what is staged in a worktree (its content, as git would commit it)."""
+        return run_git(worktree, "write-tree")
+
+    def tree_of(self, commit: str) -> str:
+        """The tree id of a commit."""
+        return run_git(self.path, "rev-parse", "--verify", "--quiet", f"{commit}^{{tree}}")
+
     def commit(self, worktree: Path, message: str, message_file: Path) -> str:
         """Commit the staged tree on the worktree's detached HEAD; returns the new sha."""
         message_file.write_text(message, encoding="utf-8")

@@ -18,7 +18,9 @@ from typing import Protocol
 
 import structlog
 
-from agentd.job.job import Job, JobDeps, write_report
+from agentd.job.context import JobDeps
+from agentd.job.job import Job
+from agentd.job.publish import write_report
 from agentd.kernel.errors import AgentdError
 from agentd.service.config import DaemonConfig
 from agentd.service.health import Health

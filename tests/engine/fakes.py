@@ -15,8 +15,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from agentd.engine.bench import Evidence
 from agentd.engine.config import DebateConfig, TeamConfig
+from agentd.engine.lanes import Evidence
 from agentd.engine.record import Replay, turn_row
 from agentd.engine.session import Session
 from agentd.engine.turn import TurnResult

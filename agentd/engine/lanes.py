@@ -1,6 +1,6 @@
 """What the protocols ask of a job: lanes (a workspace with its tools) and agentd's own evidence.
 
-The job implements `Bench` and `Lane` (agentd.job.lanes); the engine only asks for them by name
+The job implements `Lanes` and `Lane` (agentd.job.lanes); the engine only asks for them by name
 and never starts a container, opens a worktree or reads the configuration itself.
 """
 
@@ -78,7 +78,7 @@ class Lane(Protocol):
         ...
 
 
-class Bench(Protocol):
+class Lanes(Protocol):
     """Lanes over fresh workspaces of the base commit, by name; the same name gives the same lane."""
 
     def lane(self, name: str) -> Lane:

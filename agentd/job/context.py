@@ -1,0 +1,78 @@
+"""What a job works with: the settings and parts the daemon built once, and one job's facts, read once."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import structlog
+
+from agentd.engine.config import DebateConfig, TeamConfig
+from agentd.kernel.events import TaskRequested
+from agentd.kernel.policy import Policy
+from agentd.kernel.redact import Redactor
+from agentd.kernel.seams import Forge, SandboxFactory
+from agentd.models.budget import BudgetConfig, Price
+from agentd.models.pool import ModelPool
+from agentd.perf.config import OptimizerConfig
+from agentd.repo.config import RepositoryConfig
+from agentd.repo.mirror import Mirror
+from agentd.store.base import Store, Task
+from sandbox.config import SandboxConfig
+from tools.query import QueryDatabaseTool
+
+
+@dataclass(frozen=True)
+class JobSettings:
+    """The parts of the configuration a job reads, each owned by its part."""
+
+    state_dir: Path
+    repository: RepositoryConfig
+    sandbox: SandboxConfig
+    debate: DebateConfig
+    team: TeamConfig
+    budget: BudgetConfig
+    prices: Mapping[str, Price]
+    optimizer: OptimizerConfig
+
+
+@dataclass
+class JobDeps:
+    """Everything a job needs, built once by the daemon."""
+
+    settings: JobSettings
+    store: Store
+    mirror: Mirror
+    sandboxes: SandboxFactory
+    models: ModelPool
+    policy: Policy
+    redactor: Redactor
+    query: QueryDatabaseTool | None = None
+    forge: Forge | None = None
+
+
+@dataclass
+class JobContext:
+    """One job's facts, read once and handed to the gate and the publisher instead of callbacks."""
+
+    deps: JobDeps
+    task: Task
+    base: str
+    branch: str
+    cancel: threading.Event
+    log: structlog.stdlib.BoundLogger
+    session_id: int = 0
+
+    @property
+    def optimizing(self) -> bool:
+        """Whether the task asks for speed, so the speed (or SQL) gate applies."""
+        event = self.task.event
+        return isinstance(event, TaskRequested) and event.kind == "optimize"
+
+    def record_version(self, version: dict[str, object]) -> None:
+        """Record a tree agentd tested (its test output redacted)."""
+        if isinstance(version.get("test_output"), str):
+            version = {**version, "test_output": self.deps.redactor.text(str(version["test_output"]))}
+        self.deps.store.add_code_version(self.task.id, version)

@@ -1,0 +1,109 @@
+"""The gate: agentd's own proof, never an agent's claim, before anything is published.
+
+A commit passes when its tree is the one agentd tested and voted on, and the test command passes
+in a fresh container on a fresh worktree of exactly that commit; an optimization also needs
+agentd's own measurement of the gain (interleaved Go benchmarks, or a cheaper SQL plan).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from agentd.engine.lanes import show_test_run
+from agentd.job.context import JobContext
+from agentd.job.lanes import JobLane, JobLanes
+from agentd.kernel.errors import JobCancelled
+from agentd.perf import sqlpath
+from agentd.perf.runner import compare
+
+
+@dataclass(frozen=True)
+class GateVerdict:
+    """What the gate found: passed or not, why not, and what it measured (with the commit trailers saying so)."""
+
+    passed: bool
+    reason: str = ""
+    trailers: tuple[str, ...] = ()
+    measured: str = ""
+
+
+def same_tree(ctx: JobContext, lane: JobLane, sha: str) -> GateVerdict:
+    """The commit must hold exactly the tree agentd tested in the lane (nothing written after the vote)."""
+    committed = ctx.deps.mirror.tree_of(sha)
+    if lane.tested_tree is None or committed != lane.tested_tree:
+        return GateVerdict(
+            False,
+            f"the lane's tree changed after agentd tested it ({(lane.tested_tree or 'never tested')[:12]} tested, "
+            f"{committed[:12]} to publish)",
+        )
+    return GateVerdict(True)
+
+
+def test_commit(ctx: JobContext, lanes: JobLanes, sha: str, diff: str) -> GateVerdict:
+    """The test command in a fresh container on a fresh worktree of `sha`; recorded as the final version."""
+    repository = ctx.deps.settings.repository
+    _, gate = lanes.open_gate(sha)
+    try:
+        final = gate.run(repository.test_command, timeout_s=repository.test_timeout_s)
+    finally:
+        gate.close()
+    if ctx.cancel.is_set():
+        raise JobCancelled("the job was cancelled during the gate")
+    shown = show_test_run(final, repository.test_command)
+    tree = ctx.deps.mirror.tree_of(sha)
+    ctx.record_version({"kind": "final", "sha": sha, "diff": diff, "tests_passed": final.ok, "test_output": shown})
+    ctx.log.info("gate tested", commit=sha[:12], tree=tree[:12], tests_passed=final.ok)
+    return GateVerdict(final.ok, "" if final.ok else "the gate's fresh test run failed")
+
+
+def measure_gain(
+    ctx: JobContext, lanes: JobLanes, lane: JobLane, diff: str, sql_cases: list[sqlpath.SqlCase]
+) -> GateVerdict:
+    """For an optimization: the SQL gate when the change adds an index and a target database is set, else the
+    speed gate; kept only when agentd's own measurement shows the gain."""
+    query = ctx.deps.query
+    if query is not None and query.dsn and sqlpath.added_indexes(diff):
+        kept, trailers, measured = sqlpath.migration_gate(query.dsn, diff, sql_cases)
+    else:
+        kept, trailers, measured = _speed_gate(ctx, lanes, lane, diff)
+    reason = "" if kept else f"agentd's own benchmark shows no significant gain above {_min_gain(ctx):.0%}: {measured}"
+    return GateVerdict(kept, reason, tuple(trailers), measured)
+
+
+def _min_gain(ctx: JobContext) -> float:
+    return ctx.deps.settings.optimizer.min_gain
+
+
+def _speed_gate(ctx: JobContext, lanes: JobLanes, lane: JobLane, diff: str) -> tuple[bool, list[str], str]:
+    """Interleaved before/after Go benchmarks of the changed packages; (kept, trailers, the measurement in words)."""
+    packages = benchmark_packages(diff, lane.worktree)
+    if not packages:
+        return False, [], "no benchmark covers the changed packages, so agentd could not measure a gain"
+    base = lanes.lane("perf-base")
+    cpus = str(max(1, int(ctx.deps.settings.sandbox.cpus)))
+    trailers: list[str] = []
+    said: list[str] = []
+    kept = True
+    for package in packages:
+        comparison = compare(
+            base.sandbox, lane.sandbox, package, ".", settings=ctx.deps.settings.optimizer, env={"GOMAXPROCS": cpus}
+        )
+        ctx.record_version({"kind": f"benchmark:{package}", "test_output": json.dumps(comparison.to_dict())})
+        trailers += comparison.trailers()
+        said += [f"{b.name}: {b.describe()}" for b in comparison.benchmarks]
+        kept = kept and comparison.shows_gain
+    return kept, trailers, "; ".join(said)
+
+
+def benchmark_packages(diff: str, worktree: Path) -> list[str]:
+    """Packages a diff changes that have Go benchmarks (./dir), for the optimization gate."""
+    dirs = sorted({str(Path(path).parent) for path in re.findall(r"^\+\+\+ b/(\S+\.go)$", diff, re.MULTILINE)})
+    found = []
+    for directory in dirs:
+        tests = (worktree / directory).glob("*_test.go")
+        if any("func Benchmark" in test.read_text(errors="replace") for test in tests):
+            found.append("." if directory == "." else f"./{directory}")
+    return found

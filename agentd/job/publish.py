@@ -1,0 +1,100 @@
+"""Publishing: the agentd/ branch, the commit message, the push that moves only what agentd published, the report.
+
+agentd recognises its own publishes by what it recorded (the task's commit and the sha it last
+put on each agentd/ branch), never by trailer text or branch names a stranger can write.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from agentd.engine.outcome import Outcome
+from agentd.job.context import JobContext, JobDeps
+from agentd.job.report import render_markdown
+from agentd.kernel.events import CommitPushed, PullRequestUpdated
+from agentd.store.base import Task
+
+PUBLISHED = "published:"  # branch-head key prefix of the sha agentd last published on one of its branches
+
+
+def branch_for(task: Task) -> str:
+    """The agentd/ branch a task's patch goes on."""
+    event = task.event
+    if isinstance(event, CommitPushed):
+        return f"agentd/commit-{event.sha[:7]}"
+    if isinstance(event, PullRequestUpdated):
+        return f"agentd/pr-{event.number}"
+    return f"agentd/task-{task.id}"
+
+
+def commit_message(task: Task, session_id: int, outcome: Outcome, trailers: tuple[str, ...] = ()) -> str:
+    """The published commit's message: the agreed summary and agentd's trailers."""
+    title, _, body = outcome.summary.strip().partition("\n")
+    body = body.strip()
+    lines = [
+        f"Agentd-Task: {task.id}",
+        f"Agentd-Debate: session {session_id}, protocol {outcome.protocol}",
+        f"Agentd-Votes: {', '.join(outcome.votes)}",
+        f"Agentd-Models: {', '.join(outcome.models)}",
+        *trailers,
+    ]
+    head = f"agentd: {(title or 'agreed fix')[:72]}\n\n" + (f"{body}\n\n" if body else "")
+    return head + "".join(f"{line}\n" for line in lines)
+
+
+def already_published(ctx: JobContext) -> str | None:
+    """The commit an earlier attempt of this task published, when the branch holds exactly what it recorded."""
+    recorded = ctx.task.commit_sha
+    if recorded and ctx.deps.mirror.published(ctx.branch) == recorded:
+        _remember(ctx, recorded)
+        return recorded
+    return None
+
+
+def publish(ctx: JobContext, sha: str) -> None:
+    """Put `sha` on the task's agentd/ branch, moving it only over what agentd itself published there.
+
+    The intent (commit and branch) is recorded first, so an attempt killed after the push knows on
+    its retry that the branch holds its own commit.
+    """
+    deps = ctx.deps
+    deps.store.update_task(ctx.task.id, commit_sha=sha, branch=ctx.branch)
+    replaces = deps.store.branch_head(deps.settings.repository.source, PUBLISHED + ctx.branch)
+    deps.mirror.publish(sha, ctx.branch, replaces=replaces)
+    _remember(ctx, sha)
+    ctx.log.info("published", branch=ctx.branch, commit=sha)
+
+
+def _remember(ctx: JobContext, sha: str) -> None:
+    ctx.deps.store.set_branch_head(ctx.deps.settings.repository.source, PUBLISHED + ctx.branch, sha)
+
+
+def finish(ctx: JobContext, status: str, summary: str, **fields: object) -> str:
+    """Record the task's end (summary redacted) and write its report; returns the status."""
+    summary = ctx.deps.redactor.text(summary)
+    ctx.deps.store.update_task(ctx.task.id, status=status, summary=summary, finished_at=time.time(), **fields)
+    write_report(ctx.deps, ctx.task.id)
+    return status
+
+
+def write_report(deps: JobDeps, task_id: int) -> Path | None:
+    """Write the task's Markdown report under the state directory (also for failed jobs); post it on the PR."""
+    task = deps.store.get_task(task_id)
+    if task is None:
+        return None
+    markdown = deps.redactor.text(render_markdown(task, deps.store.task_record(task_id)))
+    path = deps.settings.state_dir / "reports" / f"task-{task_id}.md"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(markdown, encoding="utf-8")
+    event = task.event
+    if deps.forge is not None and isinstance(event, PullRequestUpdated):
+        from agentd.forge.github import comment_for  # noqa: PLC0415 - only with a forge configured
+
+        repo = deps.settings.repository.source
+        known = deps.store.forge_comment(repo, event.number)
+        comment_id = deps.forge.upsert_review_comment(
+            event.number, comment_for(event.number, event.head_sha, markdown), known
+        )
+        deps.store.set_forge_comment(repo, event.number, comment_id)
+    return path
