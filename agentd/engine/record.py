@@ -7,12 +7,12 @@ versions put it, so their sessions still resume); only `turn_row` and `Replay` s
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
 from agentd.engine.turn import TurnResult, UsageMeter
 from agentd.engine.verdicts import SubmitTool
-from agentd.kernel.seams import Completion, Usage
+from agentd.kernel.seams import Completion
 
 ROW_KEY = "key"
 
@@ -40,19 +40,16 @@ class TurnStore(Protocol):
 class StoreRecorder:
     """A `Recorder` over agentd's store: usage per task, turns per debate session."""
 
-    def __init__(
-        self, store: TurnStore, task_id: int, session_id: int, price: Callable[[str, Usage], float] | None = None
-    ) -> None:
-        """Record for `task_id`'s session `session_id`; `price` gives a call's cost in US dollars."""
+    def __init__(self, store: TurnStore, task_id: int, session_id: int) -> None:
+        """Record for `task_id`'s session `session_id`."""
         self.store = store
         self.task_id = task_id
         self.session_id = session_id
-        self.price = price
 
     def usage(self, model: str, completion: Completion) -> None:
-        """Record one model call's tokens and cost under the model that answered."""
-        cost = self.price(model, completion.usage) if self.price else 0.0
-        self.store.add_usage(self.task_id, model, completion.usage.input_tokens, completion.usage.output_tokens, cost)
+        """Record one model call's tokens and cost (priced once, by the budget guard) under the model that answered."""
+        usage = completion.usage
+        self.store.add_usage(self.task_id, model, usage.input_tokens, usage.output_tokens, completion.cost_usd)
 
     def turn(self, turn: TurnResult) -> None:
         """Record a finished turn as the store's row."""

@@ -9,7 +9,6 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Mapping, Sequence
-from functools import partial
 from typing import Any
 
 import structlog
@@ -26,7 +25,7 @@ from agentd.job.lanes import JobLane, JobLanes, LaneSettings
 from agentd.job.publish import already_published, branch_for, commit_message, finish, publish
 from agentd.kernel.errors import BudgetExceeded
 from agentd.kernel.events import CommitPushed, Event, PullRequestUpdated, TaskRequested
-from agentd.models.budget import BudgetGuard, cost_usd
+from agentd.models.budget import BudgetGuard
 from agentd.perf import sqlpath
 from agentd.store.base import Lease
 from agentd.store.records import as_dict
@@ -121,7 +120,7 @@ class Job:
     def _session(self, replay: Replay) -> Session:
         deps, store, task_id = self.deps, self.deps.store, self.ctx.task.id
         prices = deps.settings.prices
-        recorder = StoreRecorder(store, task_id, self.ctx.session_id, price=partial(cost_usd, prices=prices))
+        recorder = StoreRecorder(store, task_id, self.ctx.session_id)
         midnight = time.time() - time.time() % 86_400
         guard = BudgetGuard(deps.settings.budget, store.spent_since(midnight), prices=prices)
         models = deps.models.for_job(self.ctx.task.kind, guard, store.model_stats())

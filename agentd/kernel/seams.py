@@ -121,6 +121,7 @@ class Completion:
     usage: Usage = field(default_factory=Usage)
     model: str = ""
     latency_ms: float = 0.0
+    cost_usd: float = 0.0  # set by the budget guard, the one place a call is priced
 
 
 class Model(Protocol):

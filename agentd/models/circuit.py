@@ -10,6 +10,7 @@ endpoint of a fallback chain in its own `GuardedModel`.
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 import time
 from collections.abc import Callable
@@ -125,9 +126,10 @@ class GuardedModel:
         if self.budget is not None:
             self.budget.check_before_call(self.model.name)
         completion = self.breaker.call(lambda: self.model.complete(messages, tools))
-        if self.budget is not None:
-            self.budget.record(completion.model or self.model.name, completion.usage)
-        return completion
+        if self.budget is None:
+            return completion
+        cost = self.budget.record(completion.model or self.model.name, completion.usage)
+        return dataclasses.replace(completion, cost_usd=cost)
 
     def close(self) -> None:
         """Close the guarded model if it can be closed."""

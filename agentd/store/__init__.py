@@ -2,13 +2,9 @@
 
 from __future__ import annotations
 
-import re
-
 from agentd.kernel.errors import ConfigError
-from agentd.kernel.redact import MASK, Redactor
+from agentd.kernel.redact import Redactor
 from agentd.store.base import Store
-
-_KEYWORD_PASSWORD = re.compile(r"(password\s*=\s*)[^\s&]+", re.IGNORECASE)
 
 
 def open_store(url: str) -> Store:
@@ -22,5 +18,5 @@ def open_store(url: str) -> Store:
 
         return PostgresStore(url)
     # a mistyped DSN may still hold a password, in URL or key=value form
-    shown = _KEYWORD_PASSWORD.sub(rf"\g<1>{MASK}", Redactor().text(url))
+    shown = Redactor().text(url)
     raise ConfigError(f"store.url = {shown!r}: expected sqlite:///PATH or postgresql://USER@HOST/DATABASE")

@@ -1,6 +1,6 @@
 """PostgreSQL connections for the store: opening them without leaking the DSN, and pooling them.
 
-Every message that may quote a DSN goes through `mask_dsn`; `dsn_target` names a database for
+Every message that may quote a DSN goes through `Redactor.for_dsn`; `dsn_target` names a database for
 people (user@host:port/dbname) without its password.
 """
 
@@ -17,24 +17,13 @@ from psycopg.conninfo import conninfo_to_dict
 from psycopg.rows import DictRow, dict_row
 
 from agentd.kernel.errors import StoreError
-from agentd.kernel.redact import MASK, Redactor
+from agentd.kernel.redact import Redactor
 
 _IDLE_CONNECTIONS = 4
 _PING_AFTER_S = 30.0  # an idle connection older than this is checked before use
 
 Connection = psycopg.Connection[DictRow]
 Cursor = psycopg.Cursor[DictRow]
-
-
-def mask_dsn(text: str, dsn: str) -> str:
-    """`text` with the DSN's password (key=value or URL form) masked."""
-    try:
-        password = conninfo_to_dict(dsn).get("password")
-    except psycopg.Error:
-        password = None
-    if password:
-        text = text.replace(str(password), MASK)
-    return Redactor().text(text)
 
 
 def dsn_target(dsn: str) -> str:
@@ -52,7 +41,7 @@ def connect(dsn: str) -> Connection:
         return psycopg.connect(dsn, autocommit=True, row_factory=dict_row, application_name="agentd")
     except psycopg.Error as exc:
         # `from None`: the original exception is not ours to vet, so it is not chained.
-        message = mask_dsn(str(exc), dsn)
+        message = Redactor.for_dsn(dsn).text(str(exc))
         raise StoreError(f"cannot connect to the PostgreSQL store {dsn_target(dsn)}: {message}") from None
 
 

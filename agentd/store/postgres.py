@@ -14,11 +14,11 @@ from contextlib import contextmanager
 from functools import partial
 
 from agentd.store.dialect import Dialect, Tx
-from agentd.store.pool import ConnectionPool, connect, dsn_target, mask_dsn
+from agentd.store.pool import ConnectionPool, connect, dsn_target
 from agentd.store.queries import SCHEMA_VERSION
 from agentd.store.sqlstore import SQLStore
 
-__all__ = ["SCHEMA_VERSION", "PostgresStore", "mask_dsn"]  # mask_dsn: still importable from here
+__all__ = ["SCHEMA_VERSION", "PostgresStore"]
 
 # Transaction-scoped advisory lock keys ("agentd" + a suffix): schema creation, capped claims.
 _SCHEMA_LOCK = 0x6167656E7464_01
