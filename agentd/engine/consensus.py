@@ -55,6 +55,8 @@ class Decision:
 
 # ---------------------------------------------------------------- similarity and grouping
 
+NEVER_GROUP = math.inf  # `similarity` for candidates that are plans, not diffs: each stands alone
+
 
 def _changed_lines(diff: str) -> list[str]:
     """The +/- lines of a unified diff with all whitespace removed; headers and blank changes dropped."""

@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
 
-from agentd.engine.consensus import Candidate, Vote, count_votes
+from agentd.engine.consensus import NEVER_GROUP, Candidate, Vote, count_votes
 from agentd.engine.lanes import Lane
 from agentd.engine.outcome import Outcome
 from agentd.engine.session import Session
@@ -33,7 +33,7 @@ def negotiation(session: Session, problem: str, lane: Lane) -> Outcome:
     votes = [Vote(voter, b.candidate, b.confidence, b.decision == "accept") for voter, b in ballots]
     findings = [finding for _, ballot in ballots for finding in ballot.findings]
     candidates = [Candidate(n, n, proposals[n].model_dump_json()) for n in kept]
-    decision = count_votes(candidates, votes, session.config.consensus, findings=findings)
+    decision = count_votes(candidates, votes, session.config.consensus, findings=findings, similarity=NEVER_GROUP)
     record: dict[str, Any] = {
         "protocol": "negotiation",
         "proposals": table,

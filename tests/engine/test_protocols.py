@@ -214,6 +214,7 @@ def test_negotiation_keeps_the_supported_plans_and_implements_the_winner(scripte
     assert any("'the table plan' is not a candidate; name one of: proposer, critic" in r for r in refusals)
     assert [v["candidate_id"] for v in outcome.record["second_vote"]] == ["proposer"] * 3
     assert outcome.record["decision"]["winner"] == "proposer"
+    assert outcome.record["decision"]["groups"] == [["proposer"], ["critic"]]  # plans are never merged like diffs
     assert "Restore price times quantity" in implemented
     assert (outcome.accepted, outcome.lane, lane.tested) == (True, "negotiation", 1)
 
