@@ -65,13 +65,21 @@ class Toolbox:
         policy: Policy,
         redactor: Redactor,
         audit: Audit | None = None,
+        read_only_execute: ExecuteCommandTool | None = None,
     ) -> None:
         self.code = code
         self.execute = execute
+        self.read_only_execute = read_only_execute
         self.query = query
         self.policy = policy
         self.redactor = redactor
         self.audit = audit or (lambda _record: None)
+
+    def _executor(self, role: str) -> ExecuteCommandTool | None:
+        """Where a role's commands run: a role that may not write gets the read-only sandbox when there is one."""
+        if not self.policy.role(role).write and self.read_only_execute is not None:
+            return self.read_only_execute
+        return self.execute
 
     def specs(self, role: str) -> list[ToolSpec]:
         """The tools a role is offered."""
@@ -118,14 +126,13 @@ class Toolbox:
     def _dispatch(self, role: str, name: str, arguments: Any) -> ToolResult:
         if name == "code":
             return self._code(role, CodeArgs.model_validate(arguments))
-        if name == "execute_command":
-            if self.execute is None or not self.policy.role(role).commands:
+        if name in {"execute_command", "profile"}:
+            executor = self._executor(role)
+            if executor is None or not self.policy.role(role).commands:
                 return ToolResult(False, {"error": f"the {role} role may not run commands"}, "refused", f"role:{role}")
-            return self._execute(role, ExecuteCommandArgs.model_validate(arguments))
-        if name == "profile":
-            if self.execute is None or not self.policy.role(role).commands:
-                return ToolResult(False, {"error": f"the {role} role may not run commands"}, "refused", f"role:{role}")
-            return run_profile(self.execute.sandbox, ProfileArgs.model_validate(arguments))
+            if name == "profile":
+                return run_profile(executor.sandbox, ProfileArgs.model_validate(arguments))
+            return self._execute(role, executor, ExecuteCommandArgs.model_validate(arguments))
         if name == "query_database":
             if self.query is None:
                 return ToolResult(False, {"error": "no target database is configured"}, "refused", "no-database")
@@ -142,10 +149,9 @@ class Toolbox:
         except (CodeError, OSError, UnicodeDecodeError) as exc:
             return ToolResult(False, {"error": str(exc)}, "failed", decision.rule)
 
-    def _execute(self, role: str, args: ExecuteCommandArgs) -> ToolResult:
-        assert self.execute is not None
-        decision, argv = self.execute.decide(args, role)
+    def _execute(self, role: str, executor: ExecuteCommandTool, args: ExecuteCommandArgs) -> ToolResult:
+        decision, argv = executor.decide(args, role)
         if not decision.allowed:
             return ToolResult(False, {"error": f"refused: {decision.reason}", "argv": argv}, "refused", decision.rule)
-        result = self.execute.run(args, argv)
+        result = executor.run(args, argv)
         return ToolResult(result.ok, command_output(result), "allowed", decision.rule)

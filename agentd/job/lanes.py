@@ -101,6 +101,42 @@ class JobLane:
         return proof
 
 
+class ReadOnlySandbox:
+    """A sandbox over a lane's worktree mounted read-only, started on its first command (for roles that may not write).
+
+    The kernel, not an argv pattern, keeps a critic's `gofmt -w` or `go run` from changing the lane.
+    """
+
+    def __init__(self, factory: SandboxFactory, worktree: Path, job_id: str) -> None:
+        self._factory, self._worktree, self._job_id = factory, worktree, job_id
+        self._sandbox: Sandbox | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def workspace(self) -> Path:
+        """The lane's worktree."""
+        return self._worktree
+
+    def _started(self) -> Sandbox:
+        with self._lock:
+            if self._sandbox is None:
+                self._sandbox = self._factory.open(self._worktree, self._job_id, read_only=True)
+            return self._sandbox
+
+    def run(
+        self, argv: list[str], cwd: str = ".", timeout_s: float = 300.0, env: dict[str, str] | None = None
+    ) -> CommandResult:
+        """Run argv in the read-only sandbox (starting it if needed)."""
+        return self._started().run(argv, cwd=cwd, timeout_s=timeout_s, env=env)
+
+    def close(self) -> None:
+        """Remove the container if it was ever started."""
+        with self._lock:
+            if self._sandbox is not None:
+                self._sandbox.close()
+                self._sandbox = None
+
+
 @dataclass
 class JobLanes:
     """The lanes of one job; closing it removes every container and worktree."""
@@ -120,7 +156,8 @@ class JobLanes:
         self._restore(name, worktree)
         cache = config.root.parent / "cache" / f"task-{config.task_id}"
         sandbox = config.sandboxes.open(worktree, f"task-{config.task_id}-{name}", cache_dir=cache)
-        self.sandboxes.append(sandbox)
+        read_only = ReadOnlySandbox(config.sandboxes, worktree, f"task-{config.task_id}-{name}-ro")
+        self.sandboxes += [sandbox, read_only]
         tools = Toolbox(
             CodeTool(worktree, config.policy),
             ExecuteCommandTool(sandbox, config.policy, config.command_timeout_s),
@@ -128,6 +165,7 @@ class JobLanes:
             config.policy,
             config.redactor,
             audit=functools.partial(config.store.add_tool_call, config.session_id),
+            read_only_execute=ExecuteCommandTool(read_only, config.policy, config.command_timeout_s),
         )
         self.lanes[name] = JobLane(name, worktree, sandbox, tools, self)
         return self.lanes[name]
