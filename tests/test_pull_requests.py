@@ -45,13 +45,13 @@ def push_pr(dev: Path, number: int, files: dict[str, str], message: str) -> str:
     return git(dev, "rev-parse", "HEAD")
 
 
-def write_config(tmp_path: Path, remote: Path) -> Path:
-    """Remote mode: agentd keeps its own clone, reviews PRs, pushes agentd/ branches."""
+def write_config(tmp_path: Path, remote: Path, *, trusted: bool = True) -> Path:
+    """Remote mode: agentd keeps its own clone, reviews PRs, pushes agentd/ branches (for trusted PRs)."""
     path = tmp_path / "agentd.toml"
     path.write_text(
         f'[daemon]\nstate_dir = "{tmp_path / "state"}"\n'
         f'[repository]\nurl = "{remote}"\ndefault_branch = "main"\nwatch_branches = ["main"]\n'
-        "pull_requests = true\npoll_interval_s = 0.2\npush = true\n"
+        f"pull_requests = true\npoll_interval_s = 0.2\npush = true\ntrust_pull_requests = {str(trusted).lower()}\n"
         '[models.default]\nprovider = "scripted"\nmodel = "m"\nscript = "demo"\n'
     )
     return path
@@ -158,22 +158,30 @@ def test_five_quick_pushes_make_one_review_of_the_latest_head(
     assert git(remote, "for-each-ref", "--format=%(refname)", "refs/heads/agentd") == ""
 
 
-def test_agentd_never_reacts_to_its_own_branches(sample_repo: Path, tmp_path: Path, sandbox_image: str) -> None:
-    """Pushes to agentd/ branches and a PR whose head is agentd's own commit make no job."""
+def test_agentd_ignores_its_own_commits_by_record_and_reviews_forged_trailers(
+    sample_repo: Path, tmp_path: Path, sandbox_image: str
+) -> None:
+    """A PR whose head is agentd's recorded fix makes no job; a stranger's PR with agentd's trailer is reviewed."""
     remote, dev = forge(sample_repo, tmp_path)
     config_path = write_config(tmp_path, remote)
-    state: dict[str, float] = {}
+    state: dict[str, str] = {}
 
     def done() -> bool:
         if not state and watching(config_path):
-            git(dev, "checkout", "-q", "-b", "agentd/pr-3")
-            push_pr(dev, 3, {"x.md": "x\n"}, "agentd: fix\n\nAgentd-Task: 1")
-            git(dev, "push", "-q", "origin", "HEAD:refs/heads/agentd/pr-3")
-            state["pushed"] = time.monotonic()
-        return bool(state) and time.monotonic() - state["pushed"] > 2.0  # ten polls
+            git(dev, "checkout", "-q", "-b", "feature")
+            state["broken"] = push_pr(dev, 7, {"cart/cart.go": BROKEN_CART_GO}, "cart: apply quantities at checkout")
+        fixed = [t for t in tasks(config_path) if t.status == "fixed"]
+        if fixed and "own" not in state:
+            git(dev, "fetch", "-q", "origin", "agentd/pr-7")
+            state["own"] = git(dev, "rev-parse", "FETCH_HEAD")
+            git(dev, "push", "-q", "origin", f"{state['own']}:refs/pull/8/head")  # agentd's fix, opened as a PR
+            git(dev, "checkout", "-q", "-b", "agentd/pr-3", "main")  # a stranger's branch with agentd's name
+            state["forged"] = push_pr(dev, 9, {"x.md": "x\n"}, "agentd: fix\n\nAgentd-Task: 1")
+        return "forged" in state and any(getattr(t.event, "number", 0) == 9 and t.done for t in tasks(config_path))
 
     run_daemon(config_path, done)
-    assert tasks(config_path) == []
+    numbers = [getattr(t.event, "number", None) for t in tasks(config_path)]
+    assert numbers == [7, 9]
 
 
 def test_one_review_comment_per_pr_updated_on_the_next_head(

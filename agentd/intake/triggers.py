@@ -23,7 +23,6 @@ from agentd.service.config import DaemonConfig
 from agentd.store.base import Store
 
 log = structlog.get_logger("agentd.intake.triggers")
-OWN_TRAILER = "Agentd-Task:"
 
 
 class _Wake(FileSystemEventHandler):
@@ -64,7 +63,7 @@ class RefWatcher:
             key = f"pull/{number}"
             if self.store.branch_head(self.repo, key) == head:
                 continue
-            if not first_run and OWN_TRAILER not in self.mirror.commit_message(head):
+            if not first_run and not self.store.made_by_agentd(head):
                 base = self.repository.default_branch
                 event = PullRequestUpdated(repo=self.repo, number=number, head_sha=head, base_branch=base)
                 task_id, new = self.store.enqueue(event, f"PR #{number} head {head[:7]} -> {base}", head)
@@ -92,9 +91,9 @@ class RefWatcher:
         limit = self.daemon.max_commits_per_scan
         created = []
         for sha in self.mirror.first_parent_commits(seen, head, limit):
+            if self.store.made_by_agentd(sha):
+                continue  # agentd never reacts to its own commits (by what it recorded, not what a message says)
             message = self.mirror.commit_message(sha)
-            if OWN_TRAILER in message:
-                continue  # agentd never reacts to its own commits
             subject = message.splitlines()[0] if message else ""
             event = CommitPushed(repo=self.repo, branch=branch, sha=sha, parent_sha=self.mirror.parent(sha))
             task_id, new = self.store.enqueue(event, f"Commit {sha[:7]} on {branch}: {subject}", sha)

@@ -27,7 +27,6 @@ from agentd.intake.http import (
     json_response,
     split_listen,
 )
-from agentd.intake.triggers import OWN_TRAILER
 from agentd.kernel.errors import ConfigError
 from agentd.kernel.events import CommitPushed, PullRequestUpdated
 from agentd.store.base import Queue
@@ -97,9 +96,6 @@ def _push(payload: Mapping[str, Any], repo: str, watch_branches: list[str]) -> C
     branch = ref.removeprefix("refs/heads/")
     if branch.startswith(OWN_PREFIX) or branch not in watch_branches:
         return None
-    head = payload.get("head_commit")
-    if isinstance(head, Mapping) and OWN_TRAILER in str(head.get("message") or ""):
-        return None  # agentd's own commit, merged by fast-forward
     before = payload.get("before")
     parent = _sha(payload, "before") if before is not None else None
     if parent is not None and _ZERO_SHA.fullmatch(parent):
@@ -110,8 +106,6 @@ def _push(payload: Mapping[str, Any], repo: str, watch_branches: list[str]) -> C
 def _pull_request(payload: Mapping[str, Any], repo: str) -> PullRequestUpdated | None:
     if _text(payload, "action") not in PR_ACTIONS:
         return None
-    if _text(payload, "pull_request", "head", "ref").startswith(OWN_PREFIX):
-        return None
     number = _field(payload, "pull_request", "number")
     if isinstance(number, bool) or not isinstance(number, int) or number < 1:
         raise WebhookRejected(400, "payload field pull_request.number is not a pull request number")
@@ -119,7 +113,23 @@ def _pull_request(payload: Mapping[str, Any], repo: str) -> PullRequestUpdated |
     if _ZERO_SHA.fullmatch(head_sha):
         raise WebhookRejected(400, "payload field pull_request.head.sha is not a commit sha")
     base_branch = _text(payload, "pull_request", "base", "ref", pattern=_REF)
-    return PullRequestUpdated(repo=repo, number=number, head_sha=head_sha, base_branch=base_branch)
+    return PullRequestUpdated(
+        repo=repo,
+        number=number,
+        head_sha=head_sha,
+        base_branch=base_branch,
+        author=_optional(payload, "pull_request", "user", "login"),
+        head_repo=_optional(payload, "pull_request", "head", "repo", "full_name"),
+        base_repo=_optional(payload, "pull_request", "base", "repo", "full_name"),
+    )
+
+
+def _optional(payload: Mapping[str, Any], *path: str) -> str | None:
+    """A string field that may be missing (a deleted fork has no head repo), capped; None when absent."""
+    value: Any = payload
+    for part in path:
+        value = value.get(part) if isinstance(value, Mapping) else None
+    return value[:200] if isinstance(value, str) and value else None
 
 
 def parse_delivery(
@@ -260,6 +270,9 @@ class WebhookServer(BackgroundHTTPServer):
         if not self.store.remember_delivery(delivery):
             log.info("webhook delivery replayed", delivery=delivery, gh_event=event_name)
             return json_response(200, {"status": "duplicate"})
+        head = event.sha if isinstance(event, CommitPushed) else event.head_sha if event is not None else None
+        if head is not None and self.store.made_by_agentd(head):
+            event = None  # agentd's own commit (merged by fast-forward, or the head of agentd's own fix PR)
         if event is None:
             log.info("webhook delivery ignored", delivery=delivery, gh_event=event_name[:64])
             return json_response(202, {"status": "ignored"})

@@ -10,6 +10,7 @@ from pathlib import Path
 import structlog
 
 from agentd.engine.config import DebateConfig, TeamConfig
+from agentd.job.trust import Trust
 from agentd.kernel.events import TaskRequested
 from agentd.kernel.policy import Policy
 from agentd.kernel.redact import Redactor
@@ -63,6 +64,7 @@ class JobContext:
     branch: str
     cancel: threading.Event
     log: structlog.stdlib.BoundLogger
+    trust: Trust
     session_id: int = 0
 
     @property

@@ -22,7 +22,8 @@ from agentd.engine.verdicts import ReviewFinding
 from agentd.job import gate
 from agentd.job.context import JobContext, JobDeps
 from agentd.job.lanes import JobLane, JobLanes, LaneSettings
-from agentd.job.publish import already_published, branch_for, commit_message, finish, publish
+from agentd.job.publish import already_published, branch_for, commit_message, finish, publish, publish_notes
+from agentd.job.trust import trust_of
 from agentd.kernel.errors import BudgetExceeded
 from agentd.kernel.events import CommitPushed, Event, PullRequestUpdated, TaskRequested
 from agentd.models.budget import BudgetGuard
@@ -41,7 +42,9 @@ class Job:
         if task is None:
             raise LookupError(f"task {lease.task_id} vanished from the store")
         self.deps = deps
-        self.ctx = JobContext(deps, task, "", branch_for(task), cancel, log.bind(task=task.id, job=lease.job_id))
+        bound = log.bind(task=task.id, job=lease.job_id)
+        trust = trust_of(task.event, deps.settings.repository, None)
+        self.ctx = JobContext(deps, task, "", branch_for(task), cancel, bound, trust)
         self.lanes: JobLanes | None = None
         self.sql_cases: list[sqlpath.SqlCase] = []
 
@@ -94,7 +97,7 @@ class Job:
             store=deps.store,
             policy=deps.policy,
             redactor=deps.redactor,
-            query=deps.query,
+            query=deps.query if self.ctx.trust.trusted else None,  # rows could reach an untrusted author
             session_id=self.ctx.session_id,
             cancel=self.ctx.cancel,
         )
@@ -184,7 +187,8 @@ class Job:
         if not tested.passed:
             return finish(ctx, "no_fix", f"{outcome.summary}\n\nNot committed: {tested.reason}.", tests_passed=False)
         publish(ctx, sha)
-        return finish(ctx, "fixed", outcome.summary, branch=ctx.branch, commit_sha=sha, tests_passed=True)
+        summary = outcome.summary + publish_notes(ctx, diff)
+        return finish(ctx, "fixed", summary, branch=ctx.branch, commit_sha=sha, tests_passed=True)
 
     def _learn(self, outcome: Outcome, green: bool) -> None:
         """Add this task's outcome to the record of each model that answered in it (adaptive choice)."""

@@ -12,10 +12,12 @@ from pathlib import Path
 from agentd.engine.outcome import Outcome
 from agentd.job.context import JobContext, JobDeps
 from agentd.job.report import render_markdown
+from agentd.job.trust import automation_paths
 from agentd.kernel.events import CommitPushed, PullRequestUpdated
 from agentd.store.base import Task
 
-PUBLISHED = "published:"  # branch-head key prefix of the sha agentd last published on one of its branches
+PUBLISHED = "published:"
+MAX_PATCH_IN_SUMMARY = 20_000  # branch-head key prefix of the sha agentd last published on one of its branches
 
 
 def branch_for(task: Task) -> str:
@@ -61,9 +63,27 @@ def publish(ctx: JobContext, sha: str) -> None:
     deps = ctx.deps
     deps.store.update_task(ctx.task.id, commit_sha=sha, branch=ctx.branch)
     replaces = deps.store.branch_head(deps.settings.repository.source, PUBLISHED + ctx.branch)
-    deps.mirror.publish(sha, ctx.branch, replaces=replaces)
+    deps.mirror.publish(sha, ctx.branch, replaces=replaces, push=ctx.trust.trusted)
     _remember(ctx, sha)
-    ctx.log.info("published", branch=ctx.branch, commit=sha)
+    ctx.log.info("published", branch=ctx.branch, commit=sha, pushed=ctx.trust.trusted and deps.mirror.push)
+
+
+def publish_notes(ctx: JobContext, diff: str) -> str:
+    """What the summary must say about where the fix went: kept back from an untrusted PR, automation touched."""
+    notes = ""
+    automation = automation_paths(diff)
+    if automation:
+        notes += (
+            f"\n\nFlagged: the fix changes CI or automation files ({', '.join(automation)}), which run with the "
+            "repository's secrets once pushed; a person should look before merging."
+        )
+    if not ctx.trust.trusted:
+        shown = diff if len(diff) <= MAX_PATCH_IN_SUMMARY else diff[:MAX_PATCH_IN_SUMMARY] + "\n[… patch cut …]\n"
+        notes += (
+            f"\n\nNot pushed: {ctx.trust.why}. agentd never pushes a branch holding an untrusted PR's tree to the "
+            f"repository; the fix is kept in agentd's own clone as {ctx.branch}. The patch:\n\n```diff\n{shown}```"
+        )
+    return notes
 
 
 def _remember(ctx: JobContext, sha: str) -> None:

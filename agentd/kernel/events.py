@@ -34,6 +34,9 @@ class PullRequestUpdated(_Event):
     number: int
     head_sha: str
     base_branch: str
+    author: str | None = None  # the forge login that opened it, when a webhook said
+    head_repo: str | None = None  # owner/name the head branch lives in (a fork's, or the base's own)
+    base_repo: str | None = None  # owner/name of the repository the PR targets
 
     @property
     def key(self) -> str:

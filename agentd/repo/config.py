@@ -22,6 +22,16 @@ class RepositoryConfig(BaseModel):
     watch_branches: list[str] = Field(default_factory=lambda: ["main"], min_length=1)
     test_command: list[str] = Field(default_factory=lambda: ["go", "test", "./..."], min_length=1)
     test_timeout_s: int = Field(600, ge=1, description="Deadline for one run of test_command.")
+    trusted_authors: list[str] = Field(
+        default_factory=list,
+        description="Forge logins whose pull requests are trusted, besides PRs from the repository itself and "
+        "authors the forge reports with write access.",
+    )
+    trust_pull_requests: bool = Field(
+        False,
+        description="Trust every pull request (only for a repository where everyone who can open one may also push "
+        "to it, e.g. a private one without forks). Untrusted PRs are reviewed and fixed, never pushed.",
+    )
 
     @model_validator(mode="after")
     def _needs_a_source(self) -> RepositoryConfig:

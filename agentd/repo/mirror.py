@@ -257,16 +257,16 @@ class Mirror:
     def published(self, branch: str) -> str | None:
         """The sha of an agentd/ branch: in the source when agentd pushes there, else in its own clone."""
         if self.push:
-            return self.head(branch)
+            return self.head(branch) or self._local(branch)
         return self._local(branch)
 
-    def publish(self, sha: str, branch: str, replaces: str | None = None) -> str:
+    def publish(self, sha: str, branch: str, replaces: str | None = None, *, push: bool = True) -> str:
         """Point `branch` (an agentd/ ref) at `sha` in agentd's clone and, when pushing, in the source.
 
         Only agentd/ refs are ever written. `replaces` is the sha agentd itself published there
         before (from its store): the ref moves only if it still holds exactly that (a lease), and
         must not exist at all when `replaces` is None; anything else is someone else's work and
-        the publish fails instead of overwriting it.
+        the publish fails instead of overwriting it. `push=False` keeps it in agentd's clone.
         """
         if not branch.startswith(AGENTD_PREFIX):
             raise RepositoryError(f"refusing to publish {branch!r}: agentd only writes agentd/ branches")
@@ -278,7 +278,7 @@ class Mirror:
                     f"{branch} in agentd's clone holds {local[:12]}, not the {(replaces or 'nothing')[:12]} agentd "
                     "published; refusing to move it"
                 )
-            if self.push:
+            if self.push and push:
                 lease = f"--force-with-lease={ref}:{replaces or ''}"
                 try:
                     run_git(self.path, "push", "--quiet", "--no-verify", lease, "origin", f"{sha}:{ref}")

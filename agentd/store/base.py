@@ -125,6 +125,10 @@ class Queue(Protocol):
         """Owners whose heartbeat is recent."""
         ...
 
+    def made_by_agentd(self, sha: str) -> bool:
+        """Whether agentd committed `sha` itself (a task recorded it), whatever its message says."""
+        ...
+
     def branch_head(self, repo: str, branch: str) -> str | None:
         """The last head agentd saw on a branch."""
         ...

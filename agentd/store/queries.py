@@ -78,6 +78,7 @@ HEARTBEAT = (
 )
 LIVE_DAEMONS = "SELECT owner FROM daemons WHERE heartbeat > :since"
 BRANCH_HEAD = "SELECT sha FROM branch_heads WHERE repo = :repo AND branch = :branch"
+PUBLISHED_COMMIT = "SELECT id FROM tasks WHERE commit_sha = :sha LIMIT 1"
 SET_BRANCH_HEAD = (
     "INSERT INTO branch_heads(repo, branch, sha) VALUES (:repo, :branch, :sha) "
     "ON CONFLICT (repo, branch) DO UPDATE SET sha = excluded.sha"

@@ -156,6 +156,10 @@ class SQLStore:
         """Owners whose heartbeat is recent."""
         return [str(row["owner"]) for row in self._all(q.LIVE_DAEMONS, since=time.time() - within_s)]
 
+    def made_by_agentd(self, sha: str) -> bool:
+        """Whether agentd committed `sha` itself (a task recorded it), whatever its message says."""
+        return self._one(q.PUBLISHED_COMMIT, sha=sha) is not None
+
     def branch_head(self, repo: str, branch: str) -> str | None:
         """The last head agentd saw on a branch."""
         row = self._one(q.BRANCH_HEAD, repo=repo, branch=branch)

@@ -20,7 +20,7 @@ from structlog.testing import capture_logs
 
 from agentd.intake.webhook import MAX_BODY, WebhookRejected, WebhookServer, parse_delivery, verify_signature
 from agentd.kernel.errors import StoreError
-from agentd.kernel.events import CommitPushed, PullRequestUpdated
+from agentd.kernel.events import CommitPushed, PullRequestUpdated, TaskRequested
 from agentd.store.sqlite import SQLiteStore
 
 SECRET = b"s3cret-webhook-key"
@@ -171,18 +171,38 @@ def test_parse_delivery_maps_push_and_pull_request_to_events() -> None:
         ("push", push("feature"), True),
         ("push", push("refs/tags/v1.0"), True),
         ("push", push(after=ZERO), True),
-        ("push", push(head_commit={"message": "agentd: fix\n\nAgentd-Task: 4\n"}), True),
         ("pull_request", pull("closed"), True),
         ("pull_request", pull("labeled"), True),
-        ("pull_request", pull(head_ref="agentd/pr-3"), True),
         ("pull_request", pull(), False),
         ("ping", {"zen": "Keep it logically awesome."}, True),
         ("issues", {"action": "opened"}, True),
     ],
 )
 def test_parse_delivery_ignores_what_agentd_does_not_review(event: str, payload: Any, pull_requests: bool) -> None:
-    """agentd/ branches, unwatched branches, tags, deletions, own commits, other PR actions and events give None."""
+    """agentd/ branches, unwatched branches, tags, deletions, other PR actions and events give None."""
     assert parse_delivery(event, payload, REPO, ["main"], pull_requests) is None
+
+
+def test_what_a_stranger_can_write_does_not_hide_a_change_from_review() -> None:
+    """A fork's PR branch named agentd/… and a pushed commit whose message carries agentd's trailer are events."""
+    forked = pull(head_ref="agentd/pr-3")
+    trailer = push(head_commit={"message": "innocent\n\nAgentd-Task: 4\n"})
+    assert isinstance(parse_delivery("pull_request", forked, REPO, ["main"], True), PullRequestUpdated)
+    assert isinstance(parse_delivery("push", trailer, REPO, ["main"], True), CommitPushed)
+
+
+def test_a_pull_request_event_names_its_author_and_where_its_head_lives() -> None:
+    """author, head_repo and base_repo come from the payload, for the trust decision; absent fields are None."""
+    payload = pull()
+    payload["pull_request"]["user"] = {"login": "mallory"}
+    payload["pull_request"]["head"]["repo"] = {"full_name": "mallory/shop"}
+    payload["pull_request"]["base"]["repo"] = {"full_name": "acme/shop"}
+    event = parse_delivery("pull_request", payload, REPO, ["main"], True)
+    assert isinstance(event, PullRequestUpdated)
+    assert (event.author, event.head_repo, event.base_repo) == ("mallory", "mallory/shop", "acme/shop")
+    bare = parse_delivery("pull_request", pull(), REPO, ["main"], True)
+    assert isinstance(bare, PullRequestUpdated)
+    assert (bare.author, bare.head_repo, bare.base_repo) == (None, None, None)
 
 
 @pytest.mark.parametrize(
@@ -316,10 +336,9 @@ def test_webhook_and_poll_seeing_the_same_head_make_one_job(server: WebhookServe
         ("push", push("refs/tags/v2.0")),
         ("push", push(after=ZERO)),
         ("pull_request", pull("closed")),
-        ("pull_request", pull(head_ref="agentd/pr-7")),
         ("ping", {"zen": "Design for failure.", "hook_id": 1}),
     ],
-    ids=["agentd-branch", "unwatched", "tag", "deletion", "closed-pr", "agentd-pr", "ping"],
+    ids=["agentd-branch", "unwatched", "tag", "deletion", "closed-pr", "ping"],
 )
 def test_deliveries_agentd_does_not_review_are_ignored(
     server: WebhookServer, store: SQLiteStore, tmp_path: Path, event: str, payload: Any
@@ -329,6 +348,21 @@ def test_deliveries_agentd_does_not_review_are_ignored(
     assert store.counts() == {}
     assert events(tmp_path) == []
     assert deliveries(tmp_path) == ["ign-1"]
+
+
+def test_a_head_agentd_committed_itself_is_ignored_by_what_agentd_recorded(
+    server: WebhookServer, store: SQLiteStore
+) -> None:
+    """A PR whose head is a commit agentd recorded publishing makes no job; another head on an agentd/ branch does."""
+    own = TaskRequested(repo=REPO, description="fix", base_ref="main", request_id="r1")
+    task_id, _ = store.enqueue(own, "fix", None)
+    store.update_task(task_id, commit_sha=sha("own"), branch="agentd/task-1")
+    assert deliver(server, "pull_request", pull(number=8, head=sha("own"), head_ref="agentd/task-1")) == (
+        202,
+        {"status": "ignored"},
+    )
+    status, answer = deliver(server, "pull_request", pull(number=9, head=sha("fork"), head_ref="agentd/pr-1"))
+    assert (status, answer["status"], answer["new"]) == (202, "queued", True)
 
 
 def test_body_over_the_limit_is_413(server: WebhookServer, store: SQLiteStore, tmp_path: Path) -> None:

@@ -11,6 +11,7 @@ import structlog
 from agentd.job import gate
 from agentd.job.context import JobContext
 from agentd.job.lanes import JobLanes
+from agentd.job.trust import Trust
 
 pytestmark = pytest.mark.docker
 
@@ -18,7 +19,8 @@ pytestmark = pytest.mark.docker
 def context_of(lanes: JobLanes) -> JobContext:
     """Just enough of a job's context for the gate's tree check."""
     deps = type("Deps", (), {"mirror": lanes.config.mirror})()
-    return JobContext(deps, None, "", "agentd/task-1", threading.Event(), structlog.get_logger())  # type: ignore[arg-type]
+    trusted = Trust(True, "a person's task")
+    return JobContext(deps, None, "", "agentd/task-1", threading.Event(), structlog.get_logger(), trusted)  # type: ignore[arg-type]
 
 
 def test_the_tested_tree_passes_and_a_later_edit_is_refused(lanes: JobLanes, tmp_path: Path) -> None:
