@@ -8,7 +8,9 @@ from agentd.demo import BROKEN_CART_GO
 from tests.conftest import git
 from tests.test_pull_requests import forge, push_pr, run_daemon, tasks, watching, write_config
 
-WORKFLOW = "on: push\njobs:\n  leak:\n    runs-on: ubuntu-latest\n    steps:\n      - run: echo ${{ secrets.DEPLOY_KEY }}\n"
+WORKFLOW = (
+    "on: push\njobs:\n  leak:\n    runs-on: ubuntu-latest\n    steps:\n      - run: echo ${{ secrets.DEPLOY_KEY }}\n"
+)
 
 
 def test_a_forks_pr_with_a_workflow_is_fixed_but_nothing_is_pushed(
