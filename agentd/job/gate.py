@@ -14,7 +14,7 @@ from pathlib import Path
 
 from agentd.engine.lanes import show_test_run
 from agentd.job.context import JobContext
-from agentd.job.lanes import JobLane, JobLanes
+from agentd.job.lanes import JobLane, JobLanes, stored_diff
 from agentd.kernel.errors import JobCancelled
 from agentd.perf import sqlpath
 from agentd.perf.runner import compare
@@ -54,7 +54,8 @@ def test_commit(ctx: JobContext, lanes: JobLanes, sha: str, diff: str) -> GateVe
         raise JobCancelled("the job was cancelled during the gate")
     shown = show_test_run(final, repository.test_command)
     tree = ctx.deps.mirror.tree_of(sha)
-    ctx.record_version({"kind": "final", "sha": sha, "diff": diff, "tests_passed": final.ok, "test_output": shown})
+    version = {"kind": "final", "sha": sha, "diff": stored_diff(diff), "tests_passed": final.ok, "test_output": shown}
+    ctx.record_version(version)
     ctx.log.info("gate tested", commit=sha[:12], tree=tree[:12], tests_passed=final.ok)
     return GateVerdict(final.ok, "" if final.ok else "the gate's fresh test run failed")
 

@@ -28,6 +28,14 @@ from tools.query import QueryDatabaseTool
 from tools.registry import Toolbox
 
 log = structlog.get_logger("agentd.job.lanes")
+MAX_STORED_DIFF = 1 << 20  # a diff past this is stored cut, with a marker saying how much is missing
+
+
+def stored_diff(diff: str) -> str:
+    """A diff as the store keeps it: whole up to MAX_STORED_DIFF, else cut with a marker."""
+    if len(diff) <= MAX_STORED_DIFF:
+        return diff
+    return diff[:MAX_STORED_DIFF] + f"\n[agentd: diff cut here; {len(diff) - MAX_STORED_DIFF} more bytes not stored]\n"
 
 
 @dataclass
@@ -93,7 +101,7 @@ class JobLane:
             {
                 "kind": f"candidate:{self.name}",
                 "sha": tree,
-                "diff": diff,
+                "diff": stored_diff(diff),
                 "tests_passed": result.ok,
                 "test_output": config.redactor.text(shown),
             },
