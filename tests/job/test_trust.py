@@ -55,13 +55,3 @@ def test_automation_files_in_a_diff_are_named() -> None:
     )
     assert automation_paths(diff) == [".github/workflows/x.yml", ".gitlab-ci.yml"]
 
-
-def test_a_huge_diff_is_stored_cut_with_a_marker() -> None:
-    """A diff over the store's cap keeps its head and says how many bytes were left out."""
-    from agentd.job.lanes import MAX_STORED_DIFF, stored_diff  # noqa: PLC0415 - one test of the lanes' helper
-
-    small = "+x\n"
-    assert stored_diff(small) == small
-    cut = stored_diff("+" * (MAX_STORED_DIFF + 10))
-    assert cut.startswith("+" * MAX_STORED_DIFF)
-    assert "10 more bytes not stored" in cut
