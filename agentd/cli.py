@@ -60,7 +60,7 @@ api_key_env = "OPENAI_API_KEY"
 # critic = "claude"
 
 [sandbox]
-image = "agentd-sandbox-go:latest"   # build it with `agentd sandbox build`
+# image = "agentd-sandbox-go:<version>"   # default: the image this agentd is made for (`agentd sandbox build`)
 
 # [store]
 # url = "sqlite:///{state}/agentd.db"

@@ -9,6 +9,7 @@ with a version (a hash of its recipe), so a second build with nothing changed do
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import os
 import shutil
@@ -36,6 +37,7 @@ PACKAGES = ("golang-go", "git", "postgresql-client", "ca-certificates")
 SANDBOX_UID = 10001
 SANDBOX_GID = 10001
 VERSION_LABEL = "agentd.image.version"
+IMAGE_REPOSITORY = "agentd-sandbox-go"
 RUNNER_PATH = "/opt/agentd/runner"
 RUNNER_SOCKET = "/run/agentd/runner.sock"
 IMAGE_PATH = "/usr/local/bin:/usr/bin:/bin"
@@ -65,12 +67,22 @@ def recipe_hash(parts: Iterable[bytes]) -> str:
     return digest.hexdigest()[:16]
 
 
+@functools.cache
 def image_version() -> str:
     """A hash of everything the image is made from: Dockerfile, runner source, packages."""
     parts = [_RECIPE_REVISION.encode(), DOCKERFILE.read_bytes(), " ".join(PACKAGES).encode()]
     parts += [path.read_bytes() for path in sorted(RUNNER_DIR.glob("*.go"))]
     parts.append((RUNNER_DIR / "go.mod").read_bytes())
     return recipe_hash(parts)
+
+
+def default_image() -> str:
+    """The sandbox image this agentd is made for: `agentd-sandbox-go:<recipe hash>`.
+
+    Tagged by recipe, so two agentd versions on one engine (an upgrade, two checkouts) never
+    start each other's runner.
+    """
+    return f"{IMAGE_REPOSITORY}:{image_version()}"
 
 
 def base_image(dockerfile_text: str) -> str:

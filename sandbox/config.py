@@ -4,13 +4,18 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from sandbox.build import default_image
+
 
 class SandboxConfig(BaseModel):
     """The Docker sandbox every tool call and test run happens in."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    image: str = "agentd-sandbox-go:latest"
+    image: str = Field(
+        default_factory=default_image,
+        description="The sandbox image; default agentd-sandbox-go:<hash of its recipe> (`agentd sandbox build`).",
+    )
     memory: str = Field("2g", description="Container memory limit (Docker syntax).")
     cpus: float = Field(1.0, gt=0)
     pids_limit: int = Field(256, ge=16)
