@@ -31,7 +31,7 @@ class InstantModel:
 
     name = "instant:m"
 
-    def complete(self, messages: list[Message], tools: list[ToolSpec]) -> Completion:
+    def complete(self, messages: list[Message], tools: list[ToolSpec], require: str | None = None) -> Completion:
         """Read a file on the first step, submit on the second."""
         if not any(m.role == "tool" for m in messages):
             call = ToolCall("c1", "code", '{"action": "read", "file_path": "main.go"}')

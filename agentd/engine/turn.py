@@ -19,6 +19,8 @@ from agentd.kernel.seams import Completion, Message, Model, ToolCall, ToolResult
 MAX_CONTEXT_CHARS = 240_000  # about 60k tokens: fits every current model's window with room to answer
 MAX_TOOL_OUTPUT_CHARS = 24_000
 KEEP_LAST_MESSAGES = 12
+KEEP_REPLIES = 3  # of a failed turn, the model's last replies are kept (each capped) for `agentd show`
+MAX_REPLY_CHARS = 1_000
 NUDGE = "Use your tools to work on the task, and finish your turn by calling `{submit}`."
 FAILED = ("failed", "out_of_steps", "stuck")
 S = TypeVar("S", bound=Submission)
@@ -69,6 +71,7 @@ class TurnResult:
     status: str = "done"
     seq: int = 0
     key: str = ""
+    insisted: int = 0  # model calls where agentd required a tool call (tool_choice) after a text-only answer
 
     @property
     def failed(self) -> bool:
@@ -122,12 +125,17 @@ def run_turn(
     specs = [*tools.specs(who.role), who.submit.spec()]
     turn = TurnResult(who.name, who.role, who.model.name, seq=turn_seq)
     last_call: tuple[str, str, str] | None = None  # (tool, arguments, result) of the previous call
-    for _ in range(max_steps):
+    replies: list[str] = []  # what the model said, kept for the record when the turn fails
+    require: str | None = None
+    for step in range(max_steps):
         if cancel.is_set():
             raise JobCancelled(f"{who.name} stopped: the job was cancelled")
+        if step == max_steps - 1 and step > 0:
+            require = who.submit.name  # the last call: only the submit tool can end the turn
         # a long turn keeps its head and recent steps verbatim; the middle becomes a summary
         messages = summarise_rounds(messages, keep_last=KEEP_LAST_MESSAGES, max_chars=MAX_CONTEXT_CHARS)
-        completion = who.model.complete(messages, specs)
+        turn.insisted += require is not None
+        completion = who.model.complete(messages, specs, require)
         turn.model = completion.model or who.model.name  # a fallback chain says which link answered
         meter.usage(turn.model, completion)
         turn.input_tokens += completion.usage.input_tokens
@@ -135,24 +143,38 @@ def run_turn(
         turn.latency_ms += completion.latency_ms
         if completion.text:
             turn.content = completion.text
+            replies = [*replies, completion.text[:MAX_REPLY_CHARS]][-KEEP_REPLIES:]
         messages.append(_assistant(completion))
         if not completion.tool_calls:
             messages.append(Message("user", NUDGE.format(submit=who.submit.name)))
+            require = "any"  # it only talked: ask the API for a tool call next time
             continue
+        require = None
         for call in completion.tool_calls:
             output = _answer(who, call, tools, turn)
             text = truncate_tool_output(json.dumps(output), MAX_TOOL_OUTPUT_CHARS)
             messages.append(Message("tool", text, tool_call_id=call.id, name=call.name))
             if call.name != who.submit.name and last_call == (call.name, call.arguments, text):
                 turn.status = "stuck"
-                turn.content = f"{who.name} repeated {call.name} with the same arguments and the same result"
+                repeated = f"{who.name} repeated {call.name} with the same arguments and the same result"
+                turn.content = _ending(repeated, turn, replies)
                 return turn
             last_call = (call.name, call.arguments, text)
         if turn.submission is not None:
             return turn
     turn.status = "out_of_steps"
-    turn.content = f"{who.name} did not call {who.submit.name} within {max_steps} model calls"
+    turn.content = _ending(f"{who.name} did not call {who.submit.name} within {max_steps} model calls", turn, replies)
     return turn
+
+
+def _ending(why: str, turn: TurnResult, replies: list[str]) -> str:
+    """A failed turn's record: why it ended, whether agentd insisted on a tool call, and the model's last words."""
+    if turn.insisted:
+        why += f"; agentd required a tool call (tool_choice) {turn.insisted} time(s)"
+    if not replies:
+        return why
+    quoted = "\n".join("> " + reply.replace("\n", "\n> ") for reply in replies)
+    return f"{why}. Its last replies:\n{quoted}"
 
 
 def _answer(who: Participant, call: ToolCall, tools: Tools, turn: TurnResult) -> dict[str, Any]:

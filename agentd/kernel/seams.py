@@ -132,8 +132,12 @@ class Model(Protocol):
         """The configured model name, for the record (e.g. 'default:gpt-4.1')."""
         ...
 
-    def complete(self, messages: list[Message], tools: list[ToolSpec]) -> Completion:
-        """One model call; retries inside, raises ModelError when it cannot answer."""
+    def complete(self, messages: list[Message], tools: list[ToolSpec], require: str | None = None) -> Completion:
+        """One model call; retries inside, raises ModelError when it cannot answer.
+
+        `require`: None lets the model answer in text; "any" asks for some tool call; a tool's name
+        asks for that tool (the API's tool_choice, where the endpoint supports it).
+        """
         ...
 
 

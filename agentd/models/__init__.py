@@ -114,9 +114,9 @@ class DeferredModel:
                 self._model = self._build()
             return self._model
 
-    def complete(self, messages: list[Message], tools: list[ToolSpec]) -> Completion:
+    def complete(self, messages: list[Message], tools: list[ToolSpec], require: str | None = None) -> Completion:
         """One call through the real model (built now if this is the first)."""
-        return self._real().complete(messages, tools)
+        return self._real().complete(messages, tools, require)
 
     def close(self) -> None:
         """Close the real model's client, if it was ever built."""
@@ -153,13 +153,13 @@ class FallbackModel:
         """The chain's names, first preferred: `a | b`."""
         return " | ".join(model.name for model in self.models)
 
-    def complete(self, messages: list[Message], tools: list[ToolSpec]) -> Completion:
+    def complete(self, messages: list[Message], tools: list[ToolSpec], require: str | None = None) -> Completion:
         """The first answer any model in the chain gives; `Completion.model` says which."""
         failures: list[str] = []
         last: ModelUnavailableError | None = None
         for model in self.models:
             try:
-                return model.complete(messages, tools)
+                return model.complete(messages, tools, require)
             except ModelUnavailableError as exc:
                 failures.append(str(exc))
                 last = exc

@@ -43,6 +43,9 @@ class AnthropicModel(SdkModel):
             temperature=self._config.temperature,
         )
 
+    def _tool_choice(self, require: str) -> Any:
+        return {"type": "any"} if require == "any" else {"type": "tool", "name": require}
+
     def _send(self, kwargs: dict[str, Any]) -> Any:
         return self._client.messages.create(**kwargs)
 

@@ -121,11 +121,11 @@ class GuardedModel:
         """The guarded model's name."""
         return self.model.name
 
-    def complete(self, messages: list[Message], tools: list[ToolSpec]) -> Completion:
+    def complete(self, messages: list[Message], tools: list[ToolSpec], require: str | None = None) -> Completion:
         """One call: raises BudgetExceeded before it, ModelUnavailableError while the circuit is open."""
         if self.budget is not None:
             self.budget.check_before_call(self.model.name)
-        completion = self.breaker.call(lambda: self.model.complete(messages, tools))
+        completion = self.breaker.call(lambda: self.model.complete(messages, tools, require))
         if self.budget is None:
             return completion
         cost = self.budget.record(completion.model or self.model.name, completion.usage)

@@ -27,7 +27,8 @@ def openai_messages(messages: list[Message]) -> list[dict[str, Any]]:
             wire.append(
                 {
                     "role": "assistant",
-                    "content": message.content or None,
+                    # "" not null: llama.cpp's server answers 500 to null content after tool calls
+                    "content": message.content,
                     "tool_calls": [
                         {
                             "id": call.id,

@@ -43,6 +43,9 @@ class OpenAIModel(SdkModel):
             temperature=self._config.temperature,
         )
 
+    def _tool_choice(self, require: str) -> Any:
+        return "required" if require == "any" else {"type": "function", "function": {"name": require}}
+
     def _send(self, kwargs: dict[str, Any]) -> Any:
         return self._client.chat.completions.create(**kwargs)
 

@@ -7,9 +7,15 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
+import structlog
+
+from agentd.kernel.errors import ModelHTTPError
 from agentd.kernel.seams import Completion, Message, ToolSpec
 from agentd.models.config import ModelConfig
 from agentd.models.retry import Backoff, call_with_retries
+
+log = structlog.get_logger("agentd.models")
+TOOL_CHOICE_REFUSED = frozenset({400, 422})
 
 
 class SdkModel:
@@ -30,6 +36,7 @@ class SdkModel:
         self._secrets = (api_key,)
         self._backoff = backoff or Backoff(config.retry_base_s, config.retry_cap_s)
         self._sleep = sleep
+        self._tool_choice_works = True
 
     @property
     def name(self) -> str:
@@ -45,11 +52,34 @@ class SdkModel:
     def _read(self, response: Any) -> Completion:
         raise NotImplementedError
 
-    def complete(self, messages: list[Message], tools: list[ToolSpec]) -> Completion:
-        """One model call; latency_ms covers the whole call, retries and backoff included."""
+    def _tool_choice(self, require: str) -> Any:
+        """The vendor's tool_choice for "any" tool or one tool by name."""
+        raise NotImplementedError
+
+    def complete(self, messages: list[Message], tools: list[ToolSpec], require: str | None = None) -> Completion:
+        """One model call; latency_ms covers the whole call, retries and backoff included.
+
+        `require` becomes the API's tool_choice. An endpoint that refuses tool_choice (some
+        OpenAI-compatible servers answer 400 or 422) is asked once more without it, and never again.
+        """
         kwargs = self._request(messages, tools)
+        insist = require is not None and bool(tools) and self._tool_choice_works
+        if insist:
+            kwargs["tool_choice"] = self._tool_choice(require or "any")
         started = time.monotonic()
-        response = call_with_retries(
+        try:
+            response = self._call(kwargs)
+        except ModelHTTPError as exc:
+            if not insist or exc.status not in TOOL_CHOICE_REFUSED:
+                raise
+            self._tool_choice_works = False
+            log.warning("tool_choice refused; asking without it from now on", model=self.name, status=exc.status)
+            kwargs.pop("tool_choice")
+            response = self._call(kwargs)
+        return replace(self._read(response), latency_ms=(time.monotonic() - started) * 1000)
+
+    def _call(self, kwargs: dict[str, Any]) -> Any:
+        return call_with_retries(
             lambda: self._send(kwargs),
             label=f"models.{self._label}",
             max_retries=self._config.max_retries,
@@ -57,4 +87,3 @@ class SdkModel:
             secrets=self._secrets,
             sleep=self._sleep,
         )
-        return replace(self._read(response), latency_ms=(time.monotonic() - started) * 1000)

@@ -66,3 +66,19 @@ def test_only_completed_turns_are_replayed() -> None:
     replay = Replay([done, failed, legacy])
     assert (len(replay), replay.next_seq) == (1, 5)
     assert replay.turn("k2", SubmitTool("submit_review")) is None
+
+
+def test_a_model_that_only_talks_is_asked_for_a_tool_and_its_words_are_kept(scripted: Stage) -> None:
+    """Text-only answers: agentd then requires a tool call, on the last step its submit tool, and the failed turn
+    keeps the model's last replies (capped) with a note that agentd insisted."""
+    talk = [{"text": f"I believe the bug is in Total ({i})."} for i in range(4)]
+    s = scene(scripted, {"proposer": talk})
+    turn = s.session.speak(s.session.participant("proposer"), "Fix it.", FakeTools({}), "vote:propose:p1")
+    choices = [request.body.get("tool_choice") for request in scripted.server.requests]
+    assert choices == [None, "required", "required", {"type": "function", "function": {"name": "submit_patch"}}]
+    assert turn.status == "out_of_steps"
+    assert "agentd required a tool call (tool_choice) 3 time(s)" in turn.content
+    assert "Its last replies:\n> I believe the bug is in Total (1)." in turn.content
+    assert "> I believe the bug is in Total (3)." in turn.content
+    assert "(0)" not in turn.content  # only the last three replies are kept
+    assert s.recorder.rows[0]["content"] == turn.content

@@ -37,7 +37,7 @@ class ListModel:
     def name(self) -> str:
         return self._name
 
-    def complete(self, messages: list[Message], tools: list[ToolSpec]) -> Completion:
+    def complete(self, messages: list[Message], tools: list[ToolSpec], require: str | None = None) -> Completion:
         self.calls += 1
         answer = self.answers.pop(0)
         if isinstance(answer, Exception):

@@ -281,3 +281,53 @@ def test_an_unreachable_endpoint_retries_then_falls_back(
     chain = FallbackModel([dead, make_model(backup, name="backup")])
     assert chain.complete(conversation("judge"), []).text == "still here"
     assert len(sleeps) == 1
+
+
+@pytest.mark.parametrize(
+    ("wire", "require", "expected"),
+    [
+        ("openai", "any", "required"),
+        ("openai", "code", {"type": "function", "function": {"name": "code"}}),
+        ("anthropic", "any", {"type": "any"}),
+        ("anthropic", "code", {"type": "tool", "name": "code"}),
+    ],
+)
+def test_a_required_tool_call_reaches_the_api_as_tool_choice(
+    wire: str, require: str, expected: Any, serve: ServerFactory, make_model: ModelFactory
+) -> None:
+    """`require` is sent as the vendor's tool_choice ("required"/any, or one tool by name); None sends none."""
+    server = serve({"proposer": [{"text": "ok"}]})
+    model = make_model(server, wire)
+    model.complete(conversation("proposer"), [CODE], require)
+    model.complete(conversation("proposer"), [CODE])
+    assert server.requests[0].body["tool_choice"] == expected
+    assert "tool_choice" not in server.requests[1].body
+
+
+def test_an_endpoint_that_refuses_tool_choice_is_asked_without_it_from_then_on(
+    serve: ServerFactory, make_model: ModelFactory
+) -> None:
+    """A 400 to a request carrying tool_choice is asked again without it, and later calls never send it."""
+    server = serve({"proposer": [{"error": 400}, {"text": "fine without"}]})
+    model = make_model(server, "openai", max_retries=0)
+    assert model.complete(conversation("proposer"), [CODE], "any").text == "fine without"
+    model.complete(conversation("proposer"), [CODE], "any")
+    sent = ["tool_choice" in request.body for request in server.requests]
+    assert sent == [True, False, False]
+
+
+def test_an_assistant_turn_with_tool_calls_carries_empty_text_not_null(
+    serve: ServerFactory, make_model: ModelFactory
+) -> None:
+    """After a tool call, the assistant message goes back with content "" (llama.cpp's server refuses null)."""
+    server = serve({"critic": [{"tool_calls": [{"name": "code", "arguments": READ}]}, {"text": "done"}]})
+    model = make_model(server, "openai")
+    first = model.complete(conversation("critic"), [CODE])
+    later = [
+        Message("assistant", first.text, tool_calls=first.tool_calls),
+        Message("tool", "{}", tool_call_id=first.tool_calls[0].id, name="code"),
+    ]
+    model.complete(conversation("critic", *later), [CODE])
+    assistant = server.requests[1].body["messages"][2]
+    assert assistant["role"] == "assistant"
+    assert assistant["content"] == ""
