@@ -7,7 +7,6 @@ that would be published; only a green commit gets an agentd/ branch.
 from __future__ import annotations
 
 import json
-import re
 import threading
 import time
 from collections.abc import Mapping
@@ -29,6 +28,7 @@ from agentd.models.budget import BudgetConfig, BudgetGuard, Price, cost_usd
 from agentd.models.pool import ModelPool
 from agentd.perf import sqlpath
 from agentd.perf.config import OptimizerConfig
+from agentd.perf.diffs import benchmark_packages
 from agentd.perf.runner import compare
 from agentd.repo.config import RepositoryConfig
 from agentd.repo.mirror import Mirror
@@ -382,17 +382,6 @@ class Job:
         )
         write_report(self.deps, self.task.id)
         return status
-
-
-def benchmark_packages(diff: str, worktree: Path) -> list[str]:
-    """Packages a diff changes that have Go benchmarks (./dir), for the optimization gate."""
-    dirs = sorted({str(Path(path).parent) for path in re.findall(r"^\+\+\+ b/(\S+\.go)$", diff, re.MULTILINE)})
-    found = []
-    for directory in dirs:
-        tests = (worktree / directory).glob("*_test.go")
-        if any("func Benchmark" in test.read_text(errors="replace") for test in tests):
-            found.append("." if directory == "." else f"./{directory}")
-    return found
 
 
 def _verdict(outcome: Outcome) -> dict[str, object]:
