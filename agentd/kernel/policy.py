@@ -56,10 +56,19 @@ class PathRules(_Model):
 
 
 class SqlRules(_Model):
-    """What query_database accepts."""
+    """What query_database accepts: statement kinds, and the functions a statement may call."""
 
     statements: list[SqlKind] = Field(default_factory=lambda: list(SQL_KINDS))
-    denied_functions: list[str] = Field(default_factory=list)
+    builtin_functions: bool = Field(
+        True, description="Allow PostgreSQL's built-ins that only compute (policies/sql_functions.txt)."
+    )
+    allowed_functions: list[str] = Field(
+        default_factory=list,
+        description="More functions a statement may call: globs over `name` or `schema.name`, e.g. `app.*`.",
+    )
+    denied_functions: list[str] = Field(
+        default_factory=list, description="Globs over names refused even when allowed above, e.g. `dblink*`."
+    )
 
 
 class RoleRules(_Model):
