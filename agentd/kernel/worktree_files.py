@@ -112,13 +112,14 @@ class WorktreeFiles:
             return read_regular(name, fd, limit)
 
     def kind(self, relative: str) -> str | None:
-        """'directory', 'file' (regular), 'other' (a link, FIFO, device...) or None when nothing is there."""
-        if not self._parts(relative):
-            return "directory"
+        """'directory', 'file' (regular), 'other' (a link, FIFO, device...) or None when nothing is there
+        (or the way there goes through a link)."""
         try:
+            if not self._parts(relative):
+                return "directory"
             with self.parent(relative) as (fd, name):
                 mode = os.stat(name, dir_fd=fd, follow_symlinks=False).st_mode
-        except (FileNotFoundError, NotADirectoryError):
+        except OSError:
             return None
         return "directory" if stat.S_ISDIR(mode) else "file" if stat.S_ISREG(mode) else "other"
 
