@@ -38,16 +38,37 @@ class SearchLimits:
 
 @dataclass(frozen=True)
 class LinePattern:
-    """A compiled pattern matched line by line, with a whole-file pass that rules out most files at once."""
+    """A compiled pattern matched line by line; the whole text is scanned in one pass and only the lines
+    around a hit are looked at again, so a file costs one RE2 scan plus a little per matching line."""
 
-    line: Any  # re2._Regexp (the stubs call it _Regexp too, but it is private)
+    line: Any  # re2._Regexp (private in the stubs)
     whole: Any | None  # the same pattern with (?m), or None when it cannot stand in for the lines
 
-    def lines(self, text: str) -> list[tuple[int, str]]:
-        """(line number, line) of each line of `text` the pattern matches."""
-        if self.whole is not None and self.whole.search(text) is None:
-            return []
-        return [(number, line) for number, line in enumerate(text.split("\n"), 1) if self.line.search(line)]
+    def lines(self, data: bytes) -> Iterator[tuple[int, bytes]]:
+        """(line number, line) of each line of `data` (UTF-8, \n-separated) the pattern matches."""
+        data = data.removesuffix(b"\n")  # a final newline ends the last line; it starts no empty one
+        if self.whole is None:
+            for number, line in enumerate(data.split(b"\n"), 1):
+                if self.line.search(line):
+                    yield number, line
+            return
+        position, number, counted = 0, 1, 0
+        while position <= len(data):
+            hit = self.whole.search(data, position)
+            if hit is None:
+                return
+            first = data.rfind(b"\n", 0, hit.start()) + 1
+            last = data.find(b"\n", max(hit.start(), hit.end() - 1))
+            last = len(data) if last < 0 else last
+            number += data.count(b"\n", counted, first)
+            counted = first
+            block = data[first:last].split(b"\n")
+            # a hit inside one line is that line's match; one taking in a line break says nothing per line
+            within = b"\n" not in data[hit.start() : hit.end()]
+            for offset, line in enumerate(block):
+                if within or self.line.search(line):
+                    yield number + offset, line
+            number, counted, position = number + len(block) - 1, last, last + 1
 
 
 def compile_pattern(pattern: str) -> LinePattern:
@@ -101,9 +122,8 @@ def search_files(
         searched, read = searched + 1, read + len(data)
         if len(data) > max_file_bytes:
             continue
-        text = data.decode("utf-8", errors="replace").replace("\r\n", "\n")
-        for number, line in compiled.lines(text):
-            matches.append({"file": path, "line": number, "text": line[:300]})
+        for number, line in compiled.lines(data.replace(b"\r\n", b"\n")):
+            matches.append({"file": path, "line": number, "text": line.decode("utf-8", errors="replace")[:300]})
             if len(matches) >= limits.max_matches:
                 return _result(matches, "matches", limits)
     return _result(matches, None, limits)
