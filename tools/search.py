@@ -20,6 +20,7 @@ import re2
 from agentd.kernel.worktree_files import WorktreeFiles, read_regular
 
 MAX_PATTERN_CHARS = 1000
+_MULTILINE_OFF = re.compile(r"\(\?[a-zA-Z]*-[a-zA-Z]*m")
 _UNSUPPORTED = (
     "RE2 has no backreferences (\\1), lookahead or lookbehind ((?=, (?!, (?<=, (?<!), atomic groups or "
     "possessive quantifiers, and spells end-of-text \\z (not \\Z)"
@@ -80,8 +81,9 @@ def compile_pattern(pattern: str) -> LinePattern:
     except re2.error as exc:
         raise ValueError(_refusal(pattern, exc)) from None
     # In (?m) mode ^ and $ match at line breaks, so a line that matches makes the whole text match;
-    # \A and \z would not, so such a pattern is tried line by line only.
-    whole = None if ("\\A" in pattern or "\\z" in pattern) else re2.compile("(?m)" + pattern, options)
+    # \A, \z and a flag group turning m off would not, so such a pattern is tried line by line only.
+    per_line_only = "\\A" in pattern or "\\z" in pattern or _MULTILINE_OFF.search(pattern)
+    whole = None if per_line_only else re2.compile("(?m)" + pattern, options)
     return LinePattern(line, whole)
 
 

@@ -34,6 +34,8 @@ PATTERNS = [
     r"ab$",
     r"\d+",
     r"n.c",
+    r"(?-m:^a)",  # multi-line mode turned off inside the pattern
+    r"(?i-m:^FOO$)",
 ]
 
 
