@@ -76,6 +76,8 @@ def main() -> None:
         cases = {
             "command off the allowlist": ("execute_command", {"command": ["curl", "http://example.com"]}),
             "shell operator in a string": ("execute_command", {"command": "go test ./... && curl x"}),
+            "abbreviated wrapper option": ("execute_command", {"command": ["env", "--u", "ls", "sh", "-c", "id"]}),
+            "argument naming .env": ("execute_command", {"command": ["cat", "cart/../.env"]}),
             "path outside the workspace": ("code", {"action": "read", "file_path": "../../etc/passwd"}),
             "write into .git": ("code", {"action": "create", "file_path": ".git/hooks/x", "content": "x"}),
             "malformed JSON": ("code", None),

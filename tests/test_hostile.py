@@ -799,7 +799,9 @@ def factory(
 def query_tool(admin_dsn: str) -> QueryDatabaseTool:
     """query_database over the DSN in agentd's environment, with a short statement timeout."""
     config = QueryDatabaseConfig(dsn_env=TARGET_ENV, statement_timeout_ms=STATEMENT_TIMEOUT_MS)
-    return QueryDatabaseTool(os.environ.get(TARGET_ENV), config, load_policy().sql)
+    # the project's own functions allowed, as an operator would: what they do is then the transaction's to stop
+    rules = load_policy().sql.model_copy(update={"allowed_functions": ["hostile_*"]})
+    return QueryDatabaseTool(os.environ.get(TARGET_ENV), config, rules)
 
 
 @contextlib.contextmanager
@@ -1716,13 +1718,12 @@ def test_what_the_guard_cannot_see_is_stopped(
             [["; DROP TABLE hostile_orders; "]],
             id="dollar-quote",
         ),
-        pytest.param("SELECT pg_try_advisory_lock(4242) AS locked", None, [[True]], id="session-advisory-lock"),
     ],
 )
 def test_harmless_reads_stay_harmless(
     wall: Wall, admin_dsn: str, sql: str, params: list[str] | None, rows: list[list[Any]]
 ) -> None:
-    """SQL that only looks dangerous runs as one read: injected text stays data and a session lock dies with it."""
+    """SQL that only looks dangerous runs as one read: injected text stays data."""
     with database_unchanged(wall, admin_dsn):
         result = query(wall, sql, params=params)
     assert result.ok, result.output

@@ -6,7 +6,15 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from agentd.kernel.policy import Decision, Policy, check_command, resolve_path, split_command
+from agentd.kernel.policy import (
+    Decision,
+    Policy,
+    argument_paths,
+    check_command,
+    check_denied_paths,
+    resolve_path,
+    split_command,
+)
 from agentd.kernel.seams import CommandResult, Sandbox
 
 
@@ -40,7 +48,22 @@ class ExecuteCommandTool:
             return Decision(False, "path-outside-workspace", str(exc)), argv
         if ".git" in relative.split("/"):
             return Decision(False, "git-metadata", "commands may not run inside .git"), argv
-        return check_command(self.policy, argv, role), argv
+        decision = check_command(self.policy, argv, role)
+        if not decision.allowed:
+            return decision, argv
+        return self._check_argument_paths(argv, relative) or decision, argv
+
+    def _check_argument_paths(self, argv: list[str], cwd: str) -> Decision | None:
+        """Apply the path deny globs to what the arguments name: as written, and with links in the workspace
+        resolved (`cat link` where link -> .env). A guard-rail: code run by a command can still open any file."""
+        named = argument_paths(argv[1:], cwd)
+        resolved = []
+        for path in named:
+            try:
+                resolved.append(resolve_path(self.sandbox.workspace, path)[1])
+            except ValueError:
+                continue  # it leads out of the workspace, where the sandbox has nothing of the host
+        return check_denied_paths(self.policy, named + resolved)
 
     def run(self, args: ExecuteCommandArgs, argv: list[str]) -> CommandResult:
         """Run an allowed argv in the sandbox."""

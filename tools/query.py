@@ -231,13 +231,21 @@ class QueryDatabaseTool:
                 values,
                 statement_timeout_ms=self._config.statement_timeout_ms,
                 max_rows=self._config.max_rows,
+                max_bytes=self._config.max_result_bytes,
             )
         except psycopg.Error as exc:
             return _database_error(exc, dsn)
         except Exception as exc:  # noqa: BLE001 - a tool returns errors to the model, it never raises
             error = Redactor.for_dsn(dsn).text(f"{type(exc).__name__}: {exc}")
             return ToolResult(ok=False, output={"error": error}, decision="failed")
-        return ToolResult(ok=True, output=shape_output(outcome, explain), rule=rule)
+        output = shape_output(outcome, explain)
+        if outcome.over_bytes:
+            output["note"] = (
+                f"rows stopped after {len(outcome.rows)}: the next would take the result past "
+                f"{self._config.max_result_bytes:,} bytes (max_result_bytes). Select fewer or narrower columns "
+                "(e.g. left(col, 200)), or add a LIMIT."
+            )
+        return ToolResult(ok=True, output=output, rule=rule)
 
 
 def shape_output(outcome: QueryOutcome, explain: str) -> dict[str, Any]:

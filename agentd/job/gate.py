@@ -8,15 +8,14 @@ agentd's own measurement of the gain (interleaved Go benchmarks, or a cheaper SQ
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import dataclass
-from pathlib import Path
 
 from agentd.engine.lanes import show_test_run
 from agentd.job.context import JobContext
 from agentd.job.lanes import JobLane, JobLanes, stored_diff
 from agentd.kernel.errors import JobCancelled
 from agentd.perf import sqlpath
+from agentd.perf.diffs import benchmark_packages
 from agentd.perf.runner import compare
 
 
@@ -97,14 +96,3 @@ def _speed_gate(ctx: JobContext, lanes: JobLanes, lane: JobLane, diff: str) -> t
         said += [f"{b.name}: {b.describe()}" for b in comparison.benchmarks]
         kept = kept and comparison.shows_gain
     return kept, trailers, "; ".join(said)
-
-
-def benchmark_packages(diff: str, worktree: Path) -> list[str]:
-    """Packages a diff changes that have Go benchmarks (./dir), for the optimization gate."""
-    dirs = sorted({str(Path(path).parent) for path in re.findall(r"^\+\+\+ b/(\S+\.go)$", diff, re.MULTILINE)})
-    found = []
-    for directory in dirs:
-        tests = (worktree / directory).glob("*_test.go")
-        if any("func Benchmark" in test.read_text(errors="replace") for test in tests):
-            found.append("." if directory == "." else f"./{directory}")
-    return found

@@ -7,6 +7,7 @@ A policy file (YAML, see policies/default.yaml) is validated into `Policy`. Ever
 from __future__ import annotations
 
 import fnmatch
+import posixpath
 import shlex
 from dataclasses import dataclass
 from importlib import resources
@@ -14,13 +15,15 @@ from pathlib import Path, PurePosixPath
 from typing import Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from agentd.kernel.errors import ConfigError
+from agentd.kernel.wrappers import GRAMMARS, WrapperError, unwrap
 
 SqlKind = Literal["select", "explain", "show"]
 SQL_KINDS: tuple[SqlKind, ...] = ("select", "explain", "show")
 SHELL_OPERATORS = (";", "&&", "||", "|", "`", "$(", ">", "<", "&", "\n", "${")
+CONTAINER_WORKSPACE = "/workspace"  # where the sandbox mounts the workspace (sandbox.docker.WORKSPACE)
 
 
 class _Model(BaseModel):
@@ -40,12 +43,30 @@ class CommandRule(_Model):
     argv: list[str] = Field(min_length=1)
 
 
+class ReadOnlyCommandRules(_Model):
+    """What roles that may not write run: these allow rules instead of the others, these deny rules as well."""
+
+    deny: list[CommandRule] = Field(default_factory=list)
+    allow: list[CommandRule] = Field(default_factory=list)
+
+
 class CommandRules(_Model):
     """Command allowlist: deny rules first, then allow rules; the first match wins."""
 
     deny: list[CommandRule] = Field(default_factory=list)
     allow: list[CommandRule] = Field(default_factory=list)
+    read_only: ReadOnlyCommandRules = Field(
+        default_factory=ReadOnlyCommandRules, description="For roles with write: false (none run anything if empty)."
+    )
     wrappers: list[str] = Field(default_factory=list, description="Looked through, e.g. `timeout 5 X` is X.")
+
+    @field_validator("wrappers")
+    @classmethod
+    def _known_wrappers(cls, wrappers: list[str]) -> list[str]:
+        unknown = sorted(set(wrappers) - set(GRAMMARS))
+        if unknown:
+            raise ValueError(f"agentd cannot parse the options of {unknown}; it knows {sorted(GRAMMARS)}")
+        return wrappers
 
 
 class PathRules(_Model):
@@ -56,10 +77,19 @@ class PathRules(_Model):
 
 
 class SqlRules(_Model):
-    """What query_database accepts."""
+    """What query_database accepts: statement kinds, and the functions a statement may call."""
 
     statements: list[SqlKind] = Field(default_factory=lambda: list(SQL_KINDS))
-    denied_functions: list[str] = Field(default_factory=list)
+    builtin_functions: bool = Field(
+        True, description="Allow PostgreSQL's built-ins that only compute (policies/sql_functions.txt)."
+    )
+    allowed_functions: list[str] = Field(
+        default_factory=list,
+        description="More functions a statement may call: globs over `name` or `schema.name`, e.g. `app.*`.",
+    )
+    denied_functions: list[str] = Field(
+        default_factory=list, description="Globs over names refused even when allowed above, e.g. `dblink*`."
+    )
 
 
 class RoleRules(_Model):
@@ -155,72 +185,39 @@ def argv_matches(pattern: list[str], argv: list[str]) -> bool:
     return _token_matches(head, argv[0]) and argv_matches(rest, argv[1:])
 
 
-# Wrapper options whose value is the next argument: unknown, `env -u ls sh` would be judged as `ls`.
-WRAPPER_VALUE_OPTIONS: dict[str, frozenset[str]] = {
-    "env": frozenset({"-u", "--unset", "-C", "--chdir"}),
-    "timeout": frozenset({"-s", "--signal", "-k", "--kill-after"}),
-    "nice": frozenset({"-n", "--adjustment"}),
-    "stdbuf": frozenset({"-i", "-o", "-e", "--input", "--output", "--error"}),
-    "ionice": frozenset({"-c", "--class", "-n", "--classdata", "-p", "--pid", "-P", "--pgid", "-u", "--uid"}),
-    "time": frozenset({"-f", "--format", "-o", "--output"}),
-}
-# Wrapper options that make the command out of a string (`env -S 'sh -c id'`): nothing after them can be judged.
-WRAPPER_SPLIT_OPTIONS: dict[str, frozenset[str]] = {"env": frozenset({"-S", "--split-string"})}
-
-
-def _wrapper_option(wrapper: str, option: str) -> tuple[bool, bool]:
-    """(takes the next argument as its value, builds the command from a string) for one wrapper option."""
-    values = WRAPPER_VALUE_OPTIONS.get(wrapper, frozenset())
-    splits = WRAPPER_SPLIT_OPTIONS.get(wrapper, frozenset())
-    if option.startswith("--"):
-        name = option.split("=", 1)[0]
-        return name in values and "=" not in option, name in splits
-    for position, letter in enumerate(option[1:], 1):  # a cluster (-iu): the first option taking a value ends it
-        if f"-{letter}" in splits:
-            return False, True
-        if f"-{letter}" in values:
-            return position == len(option) - 1, False
-    return False, False
-
-
-def unwrap(argv: list[str], wrappers: list[str]) -> list[str]:
-    """Strip wrapper commands (`env A=1`, `timeout 5`, `nice -n 5`) to find the real command.
-
-    An option that builds the command from a string (`env -S`) ends the look-through there, so the
-    option itself is judged as the command, and refused.
-    """
-    while argv and argv[0] in wrappers:
-        wrapper, argv = argv[0], argv[1:]
-        # wrapper options, their values, and env assignments come before the real command
-        while argv and (argv[0].startswith("-") or "=" in argv[0] or argv[0].replace(".", "").isdigit()):
-            if argv[0].startswith("-"):
-                takes_value, splits = _wrapper_option(wrapper, argv[0])
-                if splits:
-                    return argv
-                if takes_value:
-                    argv = argv[1:]
-            argv = argv[1:]
-    return argv
-
-
 def check_command(policy: Policy, argv: list[str], role: str = "") -> Decision:
-    """Decide on one argv: role limits, then deny rules, then allow rules; default deny."""
+    """Decide on one argv: role limits, then deny rules, then allow rules; default deny.
+
+    A role that may not write is judged by commands.read_only (its deny rules after the common
+    ones, its allow rules instead of the common ones) and may not set environment variables.
+    """
     if not argv or not argv[0]:
         return Decision(False, "empty-command", "no command given")
-    if not policy.role(role).commands:
+    limits = policy.role(role)
+    if not limits.commands:
         return Decision(False, f"role:{role}", f"the {role} role may not run commands")
-    real = unwrap(argv, policy.commands.wrappers)
+    try:
+        unwrapped = unwrap(argv, policy.commands.wrappers)
+    except WrapperError as exc:
+        return Decision(False, "wrapper-option", f"{argv[0]}: {exc}")
+    real = unwrapped.command
     if not real:
         return Decision(False, "wrapper-only", "a wrapper with no command")
     if "/" in real[0]:
         return Decision(False, "command-path", "name the command (e.g. 'go'), not a path to a program")
-    for rule in policy.commands.deny:
+    if not limits.write and unwrapped.assignments:
+        return Decision(False, f"role:{role}", f"the {role} role may not set environment variables for a command")
+    deny, allow = policy.commands.deny, policy.commands.allow
+    if not limits.write:
+        deny, allow = deny + policy.commands.read_only.deny, policy.commands.read_only.allow
+    for rule in deny:
         if argv_matches(rule.argv, real):
             return Decision(False, rule.name, f"denied by pattern {rule.argv}")
-    for rule in policy.commands.allow:
+    for rule in allow:
         if argv_matches(rule.argv, real):
             return Decision(True, rule.name)
-    return Decision(False, "not-allowlisted", f"{real[0]!r} with these arguments is on no allow rule")
+    which = f"read-only rule (the {role} role may not write)" if not limits.write else "allow rule"
+    return Decision(False, "not-allowlisted", f"{real[0]!r} with these arguments is on no {which}")
 
 
 # ---------------------------------------------------------------- paths
@@ -243,6 +240,44 @@ def resolve_path(workspace: Path, file_path: str) -> tuple[Path, str]:
     if target != root and root not in target.parents:
         raise ValueError(f"{file_path!r} resolves outside the workspace")
     return target, target.relative_to(root).as_posix() if target != root else "."
+
+
+def argument_paths(argv: list[str], cwd: str) -> list[str]:
+    """The workspace-relative paths the arguments may name, read lexically from `cwd`: each argument, the
+    value after '=' (`--file=x`, `NAME=x`) and a value glued to a short option (`-fx`); /workspace/… maps to
+    the workspace, and a path outside it (where the sandbox holds nothing of the host) is left out."""
+    found: list[str] = []
+    for arg in argv:
+        candidates = [arg, arg.partition("=")[2]]
+        if arg.startswith("-") and not arg.startswith("--"):
+            candidates.append(arg[2:])
+        for candidate in candidates:
+            relative = _workspace_relative(candidate, cwd)
+            if relative is not None:
+                found.append(relative)
+    return found
+
+
+def _workspace_relative(path: str, cwd: str) -> str | None:
+    if not path or "\x00" in path:
+        return None
+    if path.startswith("/"):
+        if path != CONTAINER_WORKSPACE and not path.startswith(CONTAINER_WORKSPACE + "/"):
+            return None
+        path, cwd = path[len(CONTAINER_WORKSPACE) :].lstrip("/") or ".", "."
+    normal = posixpath.normpath(posixpath.join(cwd, path))
+    return None if normal == ".." or normal.startswith("../") else normal
+
+
+def check_denied_paths(policy: Policy, paths: list[str]) -> Decision | None:
+    """Refuse when any of the workspace-relative `paths` matches a deny glob; None when none does."""
+    for relative in paths:
+        for pattern in policy.paths.deny:
+            if _glob(pattern, relative):
+                return Decision(
+                    False, f"paths.deny:{pattern}", f"{relative} matches a denied glob; commands may not name it either"
+                )
+    return None
 
 
 def check_path(policy: Policy, relative: str, *, write: bool, role: str = "") -> Decision:

@@ -2,13 +2,16 @@
 
 Pure: `check_sql` parses with pglast (libpg_query, the real PostgreSQL grammar), never with
 regular expressions, and walks the whole tree, so a denied function hidden in a subquery, a CTE,
-a function argument or a lateral join is found as surely as one at the top. The guard is one of
-three locks: the statement also runs in a READ ONLY transaction that is always rolled back, and
+a function argument or a lateral join is found as surely as one at the top. A call is allowed only
+when its function is on the allowlist (agentd.kernel.sqlfunctions) and not denied, so a function
+that runs a SQL string of its own (ts_stat, query_to_xml, dblink) never runs unchecked SQL. The
+guard is one of three locks: the statement also runs in a READ ONLY transaction that is always rolled back, and
 docs/sql-role.md recommends a SELECT-only role.
 """
 
 from __future__ import annotations
 
+import fnmatch
 import re
 from collections import deque
 from collections.abc import Iterator
@@ -18,6 +21,7 @@ from pglast import ast, parse_sql
 from pglast.parser import ParseError
 
 from agentd.kernel.policy import Decision, SqlRules
+from agentd.kernel.sqlfunctions import builtin_functions
 
 _DML = (ast.InsertStmt, ast.UpdateStmt, ast.DeleteStmt, ast.MergeStmt)
 
@@ -95,8 +99,8 @@ def function_names(call: ast.FuncCall) -> set[str]:
     return {parts[-1], ".".join(parts)} if parts else set()
 
 
-def _check_node(node: ast.Node, denied: frozenset[str], inside_cte: bool) -> Decision | None:
-    """Refuse one node of the tree: DML in a CTE, locking, SELECT INTO, a denied function."""
+def _check_node(node: ast.Node, rules: SqlRules, inside_cte: bool) -> Decision | None:
+    """Refuse one node of the tree: DML in a CTE, locking, SELECT INTO, a function not allowed."""
     if isinstance(node, _DML):
         where = "inside a WITH clause" if inside_cte else "inside this statement"
         return Decision(
@@ -119,23 +123,44 @@ def _check_node(node: ast.Node, denied: frozenset[str], inside_cte: bool) -> Dec
             "SELECT ... INTO creates a table; query_database only reads. Drop the INTO clause.",
         )
     if isinstance(node, ast.FuncCall):
-        hit = sorted(function_names(node) & denied)
-        if hit:
-            return Decision(
-                False,
-                f"sql:denied-function:{hit[0]}",
-                f"the function {hit[0]}() is denied by the SQL policy (it sleeps, locks, touches files, "
-                "sessions or server state); rewrite the query without it.",
-            )
+        return _check_call(node, rules)
     return None
+
+
+def _check_call(call: ast.FuncCall, rules: SqlRules) -> Decision | None:
+    """Refuse a call whose function is denied, or on no allowlist; None when it may run."""
+    names = function_names(call)
+    hit = sorted(name for name in names if any(fnmatch.fnmatchcase(name, p.lower()) for p in rules.denied_functions))
+    if hit:
+        return Decision(
+            False,
+            f"sql:denied-function:{hit[0]}",
+            f"the function {hit[0]}() is denied by the SQL policy (it sleeps, locks, touches files, "
+            "sessions or server state, or runs SQL of its own); rewrite the query without it.",
+        )
+    parts = [str(part.sval) for part in call.funcname or () if isinstance(part, ast.String)]
+    if not parts:
+        return None
+    builtin = len(parts) == 1 or (len(parts) == 2 and parts[0] == "pg_catalog")
+    if builtin and rules.builtin_functions and parts[-1] in builtin_functions():
+        return None
+    qualified = ".".join(parts)
+    if any(fnmatch.fnmatchcase(qualified, pattern) for pattern in rules.allowed_functions):
+        return None
+    return Decision(
+        False,
+        f"sql:function-not-allowed:{qualified}",
+        f"the function {qualified}() is not on the SQL policy's allowlist (PostgreSQL's built-ins that only "
+        "compute, plus sql.allowed_functions); rewrite the query with built-in functions, or ask the "
+        "operator to allow this one.",
+    )
 
 
 def _check_tree(statement: ast.Node, rules: SqlRules) -> Decision | None:
     """Walk the whole statement and return the first refusal, or None."""
-    denied = frozenset(name.lower() for name in rules.denied_functions)
     cte_queries = {id(cte.ctequery) for cte in walk(statement) if isinstance(cte, ast.CommonTableExpr)}
     for node in walk(statement):
-        refusal = _check_node(node, denied, id(node) in cte_queries)
+        refusal = _check_node(node, rules, id(node) in cte_queries)
         if refusal is not None:
             return refusal
     return None
@@ -177,6 +202,21 @@ def _accepted_kind(statement: ast.Node) -> str:
     if isinstance(statement, ast.VariableShowStmt):
         return "show"
     return "select"
+
+
+def statement_body(sql: str) -> str:
+    """The text of the one statement in `sql`, without what follows it (a semicolon, comments); ValueError otherwise.
+
+    Made to be wrapped as a subquery: `(` + body + newline + `)` holds exactly that statement.
+    """
+    statements, refusal = _parse(sql)
+    if refusal is not None or len(statements) != 1:
+        raise ValueError("expected exactly one statement")
+    raw = statements[0]
+    start = raw.stmt_location or 0
+    encoded = sql.encode()  # the parser's locations count bytes of UTF-8
+    end = start + raw.stmt_len if raw.stmt_len else len(encoded)
+    return encoded[start:end].decode()
 
 
 def is_select(sql: str) -> bool:

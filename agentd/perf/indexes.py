@@ -11,11 +11,13 @@ with transaction_read_only on, so the query itself can still write nothing persi
 
 from __future__ import annotations
 
+import posixpath
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import Any, Literal
 
@@ -24,6 +26,7 @@ from psycopg import sql
 
 from agentd.kernel.errors import AgentdError
 from agentd.kernel.sqlguard import is_select
+from agentd.kernel.worktree_files import WorktreeFiles
 from agentd.perf.benchcmp import median
 from agentd.perf.plans import IndexSuggestion, execution_ms, index_names, quote_ident, total_cost
 from agentd.targetdb import CONNECT_OPTIONS, execute_read_only
@@ -257,7 +260,9 @@ def check_index(
 # ---------------------------------------------------------------- migrations
 
 Style = Literal["golang-migrate", "goose", "flyway", "plain"]
-SKIPPED = {".git", "vendor", "node_modules"}
+SKIPPED = frozenset({".git", "vendor", "node_modules"})
+MAX_MIGRATION_SCAN = 50_000  # entries walked looking for migrations; a bigger tree is hostile or generated
+GOOSE_HEAD_BYTES = 64 * 1024  # goose's annotations sit at the top of a file
 _MIGRATE = re.compile(r"^(\d+)_(.+)\.(up|down)\.sql$")
 _FLYWAY = re.compile(r"^V(\d+)(?:[._]\d+)*__(.+)\.sql$")
 _NUMBERED = re.compile(r"^(\d+)([_-])(.+)\.sql$")
@@ -290,9 +295,8 @@ class Convention:
 DEFAULT_CONVENTION = Convention("migrations", "plain", 4, "_", 0)
 
 
-def _classify(files: list[Path]) -> Convention | None:
-    """The convention of one directory's .sql files, or None when they follow none."""
-    names = [path.name for path in files]
+def _classify(names: list[str], head: Callable[[str], str]) -> Convention | None:
+    """The convention of one directory's .sql files (`head` gives the start of one), or None when they follow none."""
     migrate = [m for name in names if (m := _MIGRATE.match(name))]
     if migrate:
         numbers = [m.group(1) for m in migrate]
@@ -300,26 +304,45 @@ def _classify(files: list[Path]) -> Convention | None:
     flyway = [m for name in names if (m := _FLYWAY.match(name))]
     if flyway:
         return Convention("", "flyway", 0, "__", max(int(m.group(1)) for m in flyway))
-    numbered = [(m, path) for path in files if (m := _NUMBERED.match(path.name))]
+    numbered = [(m, name) for name in names if (m := _NUMBERED.match(name))]
     if not numbered:
         return None
     numbers = [m.group(1) for m, _ in numbered]
-    goose = any("+goose Up" in path.read_text(encoding="utf-8", errors="replace") for _, path in numbered)
+    goose = any("+goose Up" in head(name) for _, name in numbered)
     separator = max(("_", "-"), key=lambda sep: sum(m.group(2) == sep for m, _ in numbered))
     return Convention("", "goose" if goose else "plain", len(max(numbers, key=int)), separator, max(map(int, numbers)))
 
 
+def _sql_folders(files: WorktreeFiles) -> dict[str, list[str]]:
+    """The .sql files (regular, no link followed) at most four directories deep, by directory."""
+    folders: dict[str, list[str]] = {}
+    for seen, entry in enumerate(files.walk(skip=SKIPPED, max_depth=4)):
+        if seen >= MAX_MIGRATION_SCAN:
+            break
+        if entry.regular and entry.name.endswith(".sql"):
+            folders.setdefault(posixpath.dirname(entry.path) or ".", []).append(entry.name)
+    return folders
+
+
+def _head(files: WorktreeFiles, folder: str, name: str) -> str:
+    try:
+        return files.read(f"{folder}/{name}", GOOSE_HEAD_BYTES)[:GOOSE_HEAD_BYTES].decode("utf-8", errors="replace")
+    except OSError:
+        return ""
+
+
 def detect_convention(repo_root: Path) -> Convention:
-    """The migration convention of the directory holding the most migration files; the default when none."""
+    """The migration convention of the directory holding the most migration files; the default when none.
+
+    The worktree is untrusted: it is read through agentd.kernel.worktree_files (no link followed,
+    regular files only, only the head of a file).
+    """
+    files = WorktreeFiles(repo_root)
     best: tuple[int, Convention] | None = None
-    for directory in sorted({path.parent for path in repo_root.rglob("*.sql")}):
-        relative = directory.relative_to(repo_root)
-        if SKIPPED.intersection(relative.parts) or len(relative.parts) > 4:
-            continue
-        files = sorted(directory.glob("*.sql"))
-        convention = _classify(files)
-        if convention is not None and (best is None or len(files) > best[0]):
-            best = (len(files), replace(convention, directory=relative.as_posix()))
+    for directory, names in sorted(_sql_folders(files).items()):
+        convention = _classify(sorted(names), partial(_head, files, directory))
+        if convention is not None and (best is None or len(names) > best[0]):
+            best = (len(names), replace(convention, directory=directory))
     return best[1] if best else DEFAULT_CONVENTION
 
 
@@ -353,12 +376,15 @@ def migration_for(index: IndexSuggestion, repo_root: Path, now: datetime | None 
 
 
 def write_migration(index: IndexSuggestion, repo_root: Path, now: datetime | None = None) -> list[Path]:
-    """Write the migration file(s) under repo_root; refuses to overwrite; returns the paths written."""
+    """Write the migration file(s) under repo_root, through no symlink; refuses to overwrite; returns the paths."""
     files = migration_files(index, repo_root, now)
+    worktree = WorktreeFiles(repo_root)
     for path, _ in files:
-        if (repo_root / path).exists():
+        if worktree.kind(path.as_posix()) is not None:
             raise IndexCheckError(f"{path} already exists")
     for path, text in files:
-        (repo_root / path).parent.mkdir(parents=True, exist_ok=True)
-        (repo_root / path).write_text(text, encoding="utf-8")
+        try:
+            worktree.write(path.as_posix(), text.encode(), new=True)
+        except OSError as exc:
+            raise IndexCheckError(f"cannot write {path}: {exc}") from None
     return [path for path, _ in files]

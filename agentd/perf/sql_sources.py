@@ -11,17 +11,17 @@ from __future__ import annotations
 
 import ast
 import re
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import psycopg
 
+from agentd.kernel.worktree_files import WorktreeFiles
 from agentd.targetdb import execute_read_only
 
 METHODS = ("Query", "QueryRow", "Exec", "Prepare")
-SKIPPED_DIRS = {".git", "vendor", "node_modules", "testdata"}
+SKIPPED_DIRS = frozenset({".git", "vendor", "node_modules", "testdata"})
 SQL_START = re.compile(
     r"^\s*(?:--[^\n]*\n\s*)*\(?\s*(SELECT|WITH|INSERT|UPDATE|DELETE|MERGE|CREATE|ALTER|DROP|TRUNCATE|"
     r"EXPLAIN|SHOW|SET|VALUES|COPY|LOCK|GRANT|REVOKE|BEGIN|COMMIT|ROLLBACK|CALL|DO)\b",
@@ -175,22 +175,15 @@ def calls_in_source(source: str, file: str) -> list[SqlCall]:
     return calls
 
 
-def go_files(root: Path) -> Iterator[Path]:
-    """The .go files under root, skipping .git, vendor, node_modules and testdata."""
-    for path in sorted(root.rglob("*.go")):
-        if not SKIPPED_DIRS.intersection(path.relative_to(root).parts):
-            yield path
-
-
 def find_sql_calls(root: Path) -> list[SqlCall]:
-    """Every SQL literal passed to a database/sql call in the Go files under root, with file:line."""
+    """Every SQL literal passed to a database/sql call in the Go files under root, with file:line.
+
+    The worktree is untrusted: files are read through agentd.kernel.worktree_files (no link followed,
+    regular files only, each capped); .git, vendor, node_modules and testdata are skipped.
+    """
     calls: list[SqlCall] = []
-    for path in go_files(root):
-        try:
-            source = path.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError):
-            continue
-        calls.extend(calls_in_source(source, path.relative_to(root).as_posix()))
+    for path, source in WorktreeFiles(root).texts(suffix=".go", skip=SKIPPED_DIRS):
+        calls.extend(calls_in_source(source, path))
     return calls
 
 

@@ -7,7 +7,18 @@ from pathlib import Path
 import pytest
 
 from agentd.kernel.errors import ConfigError
-from agentd.kernel.policy import argv_matches, check_command, check_path, load_policy, resolve_path, split_command
+from agentd.kernel.policy import (
+    CONTAINER_WORKSPACE,
+    argument_paths,
+    argv_matches,
+    check_command,
+    check_denied_paths,
+    check_path,
+    load_policy,
+    resolve_path,
+    split_command,
+)
+from sandbox.docker import WORKSPACE
 
 POLICY = load_policy()
 
@@ -135,3 +146,144 @@ def test_corrupt_policy_file_is_a_config_error(tmp_path: Path) -> None:
     bad.write_text("commands: [\n")
     with pytest.raises(ConfigError, match="not valid YAML"):
         load_policy(bad)
+
+
+@pytest.mark.parametrize(
+    ("argv", "judged"),
+    [
+        (["env", "--u", "ls", "sh", "-c", "id"], "sh"),  # --u is --unset, whose value is `ls`
+        (["env", "--uns=ls", "sh"], "sh"),
+        (["env", "-iu", "ls", "sh"], "sh"),
+        (["env", "-uls", "sh"], "sh"),
+        (["env", "--ignore-env", "A=1", "sh"], "sh"),
+        (["env", "-", "sh"], "sh"),
+        (["env", "--", "A=1", "sh"], "sh"),
+        (["timeout", "--sig", "KILL", "5s", "sh"], "sh"),
+        (["timeout", "-k5", "-sKILL", "1m", "sh"], "sh"),
+        (["timeout", "--fore", "5", "sh"], "sh"),
+        (["nice", "--10", "sh"], "sh"),
+        (["nice", "-n", "ls", "sh"], "sh"),
+        (["nice", "--adj", "5", "sh"], "sh"),
+        (["stdbuf", "-oL", "--err", "0", "sh"], "sh"),
+        (["ionice", "-c", "3", "--classd", "7", "sh"], "sh"),
+        (["timeout", "5", "env", "--u", "x", "nice", "sh"], "sh"),
+    ],
+)
+def test_wrappers_are_parsed_as_getopt_parses_them(argv: list[str], judged: str) -> None:
+    """Options (abbreviated long ones, clusters, glued values, `--`) are stripped exactly, the real program judged."""
+    decision = check_command(POLICY, argv)
+    assert decision.rule == "not-allowlisted"
+    assert decision.reason.startswith(f"'{judged}' ")
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["env", "--i", "ls"],  # ambiguous: --ignore-environment or --ignore-signal
+        ["env", "--bogus", "ls"],
+        ["env", "-x", "ls"],
+        ["env", "-C", "..", "cat", "x"],
+        ["env", "--ch=..", "cat", "x"],
+        ["env", "-u"],
+        ["timeout"],
+        ["timeout", "-s"],
+        ["nohup", "--x", "ls"],
+    ],
+)
+def test_wrapper_options_agentd_cannot_parse_are_refused(argv: list[str]) -> None:
+    """An unknown, ambiguous, valueless or disallowed wrapper option is refused instead of guessed at."""
+    decision = check_command(POLICY, argv)
+    assert not decision.allowed
+    assert decision.rule == "wrapper-option"
+
+
+def test_a_policy_may_name_only_wrappers_agentd_can_parse(tmp_path: Path) -> None:
+    """A wrapper whose options agentd does not know is a configuration error, not a silent look-through."""
+    bad = tmp_path / "p.yaml"
+    bad.write_text("commands:\n  wrappers: [env, sudo]\n")
+    with pytest.raises(ConfigError, match=r"commands.wrappers.*sudo"):
+        load_policy(bad)
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["gofmt", "-w", "cart/cart.go"],
+        ["gofmt", "-l", "-w=true", "."],
+        ["sort", "-o", "out.txt", "in.txt"],
+        ["sort", "-ro", "out.txt", "in.txt"],
+        ["sort", "--out=out.txt", "in.txt"],
+        ["sort", "--compress-program=sh", "in.txt"],
+        ["go", "run", "./cmd"],
+        ["go", "build", "./..."],
+        ["go", "mod", "tidy"],
+        ["go", "test", "-coverprofile=c.out", "./..."],
+        ["go", "test", "-c", "./cart"],
+        ["go", "test", "-fuzz=FuzzX", "./cart"],
+        ["go", "test", "./cart", "-args", "-test.cpuprofile=x"],
+        ["go", "test", "-exec", "sh", "./cart"],
+        ["go", "vet", "-vettool=/bin/sh", "./..."],
+        ["go", "list", "-mod=mod", "./..."],
+        ["go", "tool", "pprof", "-output=x", "cpu.out"],
+        ["uniq", "in.txt", "out.txt"],
+        ["tree", "-o", "out.txt"],
+        ["file", "-C", "-m", "magic"],
+        ["psql", "-c", "DELETE FROM t"],
+        ["env", "GOFLAGS=-o=x", "go", "test"],
+    ],
+)
+def test_read_only_roles_are_offered_no_writer(argv: list[str]) -> None:
+    """A role that may not write is refused commands and flags whose purpose is writing (a proposer may run them)."""
+    assert check_command(POLICY, argv, role="proposer").allowed
+    assert not check_command(POLICY, argv, role="critic").allowed
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["go", "test", "./..."],
+        ["go", "test", "-run", "TestTotal", "-count=1", "-race", "./cart"],
+        ["go", "test", "-bench=.", "-benchmem", "./cart"],
+        ["go", "vet", "./..."],
+        ["go", "list", "-json", "./..."],
+        ["gofmt", "-l", "-d", "."],
+        ["sort", "-r", "-k2", "in.txt"],
+        ["grep", "-rn", "func", "."],
+        ["tree", "-L", "2"],
+        ["timeout", "30", "go", "test", "./..."],
+    ],
+)
+def test_read_only_roles_keep_what_reviewing_needs(argv: list[str]) -> None:
+    """Reading, testing and vetting stay allowed for a role that may not write."""
+    decision = check_command(POLICY, argv, role="reviewer")
+    assert decision.allowed, decision.reason
+
+
+@pytest.mark.parametrize(
+    ("argv", "cwd", "named"),
+    [
+        (["cat", ".env"], ".", ".env"),
+        (["cat", "../.env"], "cart", ".env"),
+        (["cat", "./cart/../.env"], ".", ".env"),
+        (["cat", "/workspace/deploy/.env"], "cart", "deploy/.env"),
+        (["grep", "-f.env", "x"], ".", ".env"),
+        (["grep", "--file=keys/server.pem", "x"], ".", "keys/server.pem"),
+        (["timeout", "5", "head", "id_rsa"], ".", "id_rsa"),
+    ],
+)
+def test_arguments_naming_a_denied_path_are_found(argv: list[str], cwd: str, named: str) -> None:
+    """A denied path named by an argument, however spelled, is found and refused by the deny glob."""
+    assert named in argument_paths(argv[1:], cwd)
+    refusal = check_denied_paths(POLICY, argument_paths(argv[1:], cwd))
+    assert refusal is not None
+    assert refusal.rule.startswith("paths.deny:")
+
+
+def test_arguments_outside_the_workspace_or_harmless_are_not_refused() -> None:
+    """Paths outside the workspace (the sandbox's own /etc) and ordinary files pass the deny globs."""
+    assert check_denied_paths(POLICY, argument_paths(["/etc/passwd", "../../x", "cart/cart.go", "-n5"], "cart")) is None
+
+
+def test_the_container_workspace_is_where_the_sandbox_mounts_it() -> None:
+    """The policy's idea of the sandbox's workspace path is the sandbox's own."""
+    assert CONTAINER_WORKSPACE == WORKSPACE

@@ -175,11 +175,56 @@ def test_statement_kinds_follow_the_rules() -> None:
 
 
 def test_denied_functions_come_from_the_rules() -> None:
-    """A function is refused only when the rules deny it, matching bare or schema-qualified entries."""
-    assert check_sql("SELECT pg_sleep(1)", SqlRules(denied_functions=[])).allowed
-    qualified = SqlRules(denied_functions=["PG_CATALOG.PG_SLEEP"])
+    """A denied entry (bare, qualified or a glob) refuses a call even when the allowlist would let it through."""
+    anything = SqlRules(allowed_functions=["*"], denied_functions=[])
+    assert check_sql("SELECT pg_sleep(1)", anything).allowed
+    qualified = SqlRules(allowed_functions=["*"], denied_functions=["PG_CATALOG.PG_SLEEP"])
     assert check_sql("SELECT pg_catalog.pg_sleep(1)", qualified).rule == "sql:denied-function:pg_catalog.pg_sleep"
     assert check_sql("SELECT pg_sleep(1)", qualified).allowed
+    globbed = SqlRules(allowed_functions=["*"], denied_functions=["dblink*"])
+    assert check_sql("SELECT dblink_connect_u('x')", globbed).rule == "sql:denied-function:dblink_connect_u"
+    assert check_sql("SELECT lower('x')", SqlRules(denied_functions=["lower"])).rule == "sql:denied-function:lower"
+
+
+def test_only_allowlisted_functions_may_be_called() -> None:
+    """Built-ins that only compute pass; volatile, extension and project functions need sql.allowed_functions."""
+    rules = SqlRules()
+    assert check_sql("SELECT lower(name), count(*), now(), random() FROM items GROUP BY 1", rules).allowed
+    assert check_sql("SELECT pg_catalog.lower('A')", rules).allowed
+    for sql, name in [
+        ("SELECT pg_sleep(1)", "pg_sleep"),
+        ("SELECT * FROM ts_stat('SELECT 1')", "ts_stat"),
+        ("SELECT dblink_connect_u('c', 'dbname=x')", "dblink_connect_u"),
+        ("SELECT app.slugify(name) FROM items", "app.slugify"),
+        ("SELECT public.lower('A')", "public.lower"),  # not the built-in: whatever public.lower is
+        ("SELECT agentd_test.pg_catalog.lower('A')", "agentd_test.pg_catalog.lower"),
+    ]:
+        assert check_sql(sql, rules).rule == f"sql:function-not-allowed:{name}", sql
+    project = SqlRules(allowed_functions=["app.*"])
+    assert check_sql("SELECT app.slugify(name) FROM items", project).allowed
+    assert not check_sql("SELECT slugify(name) FROM items", project).allowed
+    assert not check_sql("SELECT lower('A')", SqlRules(builtin_functions=False)).allowed
+
+
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "SELECT EXTRACT(year FROM now()), now() AT TIME ZONE 'UTC', date_trunc('day', now())",
+        "SELECT substring('abc' FROM 2 FOR 1), trim(both ' ' FROM ' a '), position('b' IN 'abc'), overlay('abc' "
+        "PLACING 'x' FROM 2)",
+        "SELECT 'a' SIMILAR TO 'a', (now(), now()) OVERLAPS (now(), now()), 'a' IS NORMALIZED, COLLATION FOR ('a')",
+        "SELECT coalesce(null, 1), nullif(1, 2), greatest(1, 2), CAST('1' AS int), current_date, current_user",
+        "SELECT row_number() OVER (ORDER BY g), lag(g) OVER () FROM generate_series(1, 3) AS g",
+        "SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY g), mode() WITHIN GROUP (ORDER BY g) FROM "
+        "generate_series(1, 3) AS g",
+        "SELECT string_agg(x, ','), array_agg(x), json_agg(x), jsonb_build_object('a', 1) FROM unnest(ARRAY['a']) x",
+        "SELECT pg_size_pretty(pg_total_relation_size('items')), pg_get_indexdef(indexrelid) FROM pg_index",
+    ],
+)
+def test_everyday_sql_syntax_only_calls_allowlisted_functions(sql: str) -> None:
+    """SQL syntax the parser turns into calls (EXTRACT, AT TIME ZONE, TRIM, OVERLAPS, windows...) stays allowed."""
+    decision = check_sql(sql, RULES)
+    assert decision.allowed, decision.reason
 
 
 def test_function_names_gives_bare_and_qualified_names() -> None:

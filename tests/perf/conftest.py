@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,7 +23,7 @@ from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from sandbox.config import SandboxConfig
 from sandbox.docker import DockerSandbox, DockerSandboxFactory
 from tests.perf.go_targets import write_module
-from tests.support.postgres import find_pg_bin, throwaway_cluster
+from tests.support.postgres import find_pg_bin, superuser_dsn, throwaway_cluster
 
 DATA = Path(__file__).parent / "data"
 ORDERS_ROWS = 1_000_000
@@ -86,14 +85,6 @@ class PerfDatabase:
         return make_conninfo(self.dsn, dbname=name)
 
 
-def _socket_dir(port: str) -> Path:
-    """throwaway_cluster's temp dir, found by the socket of our port: the superuser listens only there."""
-    found = sorted(Path(tempfile.gettempdir()).glob(f"agentd-pg-*/.s.PGSQL.{port}"))
-    if len(found) != 1:
-        pytest.fail(f"cannot find the Unix socket of the test cluster on port {port}: {found}")
-    return found[0].parent
-
-
 def _restart_with(data_dir: Path, setting: str) -> None:
     """ALTER SYSTEM wrote `setting`; restart the cluster (as `postgres` when root) so it takes effect."""
     bin_dir = find_pg_bin()
@@ -111,10 +102,8 @@ def _restart_with(data_dir: Path, setting: str) -> None:
 def perf_db() -> Iterator[PerfDatabase]:
     """A cluster with pg_stat_statements preloaded and a million-row `orders` table with no index but its key."""
     with throwaway_cluster() as dsn:
-        port = conninfo_to_dict(dsn)["port"]
-        socket_dir = _socket_dir(str(port))
-        admin_dsn = make_conninfo(host=str(socket_dir), port=port, user="postgres", dbname="agentd_test")
-        database = PerfDatabase(dsn, admin_dsn, socket_dir / "data")
+        admin_dsn = superuser_dsn(dsn)
+        database = PerfDatabase(dsn, admin_dsn, Path(str(conninfo_to_dict(admin_dsn)["host"])) / "data")
         with database.admin() as conn:
             conn.execute("ALTER SYSTEM SET shared_preload_libraries = 'pg_stat_statements'")
         _restart_with(database.data_dir, "shared_preload_libraries")

@@ -25,6 +25,7 @@ from typing import NoReturn
 import psycopg
 import pytest
 from psycopg import sql
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 PG_BIN_ENV = "AGENTD_PG_BIN"
 TEST_ROLE = "agentd_test"
@@ -118,6 +119,15 @@ def _stop(bin_dir: Path, root: Path) -> None:
     # not running (start failed) or already gone: the directory is removed either way
     with contextlib.suppress(RuntimeError, subprocess.TimeoutExpired):
         _run_as_server_user([str(bin_dir / "pg_ctl"), "stop", "-m", "immediate", "-D", str(root / "data")], cwd=root)
+
+
+def superuser_dsn(dsn: str, dbname: str = TEST_DATABASE) -> str:
+    """The superuser's DSN (over the Unix socket) of the throwaway cluster that `dsn` (from throwaway_cluster) is on."""
+    port = conninfo_to_dict(dsn)["port"]
+    found = sorted(Path(tempfile.gettempdir()).glob(f"agentd-pg-*/.s.PGSQL.{port}"))
+    if len(found) != 1:
+        raise RuntimeError(f"cannot find the Unix socket of the test cluster on port {port}: {found}")
+    return make_conninfo(host=str(found[0].parent), port=port, user="postgres", dbname=dbname)
 
 
 @contextmanager

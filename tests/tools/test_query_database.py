@@ -370,9 +370,13 @@ def test_refused_statements_change_nothing(dsn: str, sql: str) -> None:
 
 @postgres
 def test_writing_function_is_stopped_by_the_read_only_transaction(dsn: str) -> None:
-    """A SELECT the guard accepts but whose function writes fails as read-only, and nothing changes."""
+    """A SELECT the guard accepts (the policy allows the project's bump()) but whose function writes fails as
+    read-only, and nothing changes."""
     before = fingerprint(dsn)
-    result = call(make_tool(dsn), "SELECT bump()")
+    rules = RULES.model_copy(update={"allowed_functions": ["bump"]})
+    tool = QueryDatabaseTool(dsn, QueryDatabaseConfig(dsn_env="AGENTD_TARGET_DSN"), rules)
+    assert call(make_tool(dsn), "SELECT bump()").rule == "sql:function-not-allowed:bump"
+    result = call(tool, "SELECT bump()")
     assert (result.ok, result.decision) == (False, "failed")
     assert result.output["sqlstate"] == "25006"
     assert "read-only" in result.error_text()
