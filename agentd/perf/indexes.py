@@ -28,7 +28,8 @@ from agentd.kernel.errors import AgentdError
 from agentd.kernel.sqlguard import is_select
 from agentd.kernel.worktree_files import WorktreeFiles
 from agentd.perf.benchcmp import median
-from agentd.perf.plans import IndexSuggestion, execution_ms, index_names, quote_ident, total_cost
+from agentd.perf.plans import IndexSuggestion, execution_ms, index_names, total_cost
+from agentd.perf.sqlnames import quote_ident
 from agentd.targetdb import CONNECT_OPTIONS, execute_read_only
 
 Method = Literal["hypopg", "scratch"]

@@ -14,28 +14,13 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
+from agentd.perf.sqlnames import calls_function, filter_columns, quote_ident
+
 FindingKind = Literal["seq_scan", "misestimate", "disk_spill", "nested_loop"]
 Node = Mapping[str, Any]
 BLOCK_BYTES = 8192
 INDEXED_SCANS = {"Index Scan", "Index Only Scan", "Bitmap Heap Scan", "Memoize"}
 PASS_THROUGH = {"Materialize", "Memoize", "Gather", "Gather Merge", "Hash"}
-
-_STRING = re.compile(r"'(?:[^']|'')*'")
-_CAST = re.compile(
-    r"::(?:(?:timestamp|time)(?:\(\d+\))? with(?:out)? time zone|character varying(?:\(\d+\))?|double precision"
-    r'|bit varying(?:\(\d+\))?|"[^"]+"|[A-Za-z_][\w.]*(?:\(\d+(?:,\s*\d+)?\))?)(?:\[\])*'
-)
-_REFERENCE = re.compile(r'(?:("(?:[^"]|"")+"|[A-Za-z_][\w$]*)\.)?("(?:[^"]|"")+"|[A-Za-z_][\w$]*)(\s*\()?')
-_NOT_COLUMNS = {
-    "and", "or", "not", "is", "null", "true", "false", "any", "all", "some", "array", "like", "ilike", "in",
-    "between", "distinct", "from", "subplan", "initplan", "hashed", "case", "when", "then", "else", "end",
-    "collate", "similar", "to", "escape", "unknown", "row", "exists", "interval", "current_date", "localtime",
-    "current_timestamp", "localtimestamp", "current_user", "session_user",
-}  # fmt: skip
-_RESERVED = {"all", "and", "any", "array", "as", "asc", "case", "check", "column", "default", "desc", "do", "end",
-             "from", "group", "in", "limit", "not", "null", "on", "or", "order", "select", "table", "to", "user",
-             "where", "with", "window"}  # fmt: skip
-
 
 @dataclass(frozen=True)
 class PlanThresholds:
@@ -46,13 +31,6 @@ class PlanThresholds:
     misestimate: float = 10.0  # estimated vs actual rows, either way
     misestimate_min_rows: int = 100  # ignore misestimates where both sides are tiny
     nested_loop_rows: int = 10_000  # outer rows of a nested loop whose inner side is not indexed
-
-
-def quote_ident(name: str) -> str:
-    """An SQL identifier, double-quoted unless it is plain lowercase and not reserved."""
-    if re.fullmatch(r"[a-z_][a-z0-9_$]*", name) and name not in _RESERVED:
-        return name
-    return '"' + name.replace('"', '""') + '"'
 
 
 @dataclass(frozen=True)
@@ -168,48 +146,6 @@ def _executed(node: Node) -> bool:
     return "Actual Rows" in node and _loops(node) > 0
 
 
-# ---------------------------------------------------------------- filter expressions
-
-
-def filter_columns(expression: str, alias: str | None = None) -> list[str]:
-    """The column names an EXPLAIN Filter / Join Filter refers to, equality comparisons first.
-
-    Columns qualified with another alias than `alias` belong to another relation and are left
-    out. String literals, casts, function names and SQL words are not columns.
-    """
-    text = _CAST.sub("", _STRING.sub("''", expression))
-    equality: list[str] = []
-    others: list[str] = []
-    for match in _REFERENCE.finditer(text):
-        qualifier, name, call = match.group(1), match.group(2), match.group(3)
-        if call or (qualifier is None and name.lower() in _NOT_COLUMNS):
-            continue
-        if match.start() > 0 and text[match.start() - 1] in "$0123456789.":
-            continue  # $1 parameters, the tail of numbers
-        if qualifier is not None and alias is not None and _unquote(qualifier) != alias:
-            continue
-        column = _unquote(name)
-        rest = text[match.end() :].lstrip()
-        is_equality = rest.startswith("=") and not rest.startswith("=>")
-        target = equality if is_equality else others
-        if column not in equality and column not in others:
-            target.append(column)
-        elif is_equality and column in others:
-            others.remove(column)
-            equality.append(column)
-    return equality + others
-
-
-def _unquote(name: str) -> str:
-    return name[1:-1].replace('""', '"') if name.startswith('"') else name
-
-
-def _calls_function(expression: str) -> bool:
-    text = _CAST.sub("", _STRING.sub("''", expression))
-    names = re.findall(r"([A-Za-z_]\w*)\s*\(", text)
-    return any(name.lower() not in _NOT_COLUMNS for name in names)
-
-
 # ---------------------------------------------------------------- the rules
 
 
@@ -253,7 +189,7 @@ def _seq_scan(node: Node, limits: PlanThresholds) -> Finding | None:
         suggestion = "the filter names no plain column; an expression index matching it may help"
     else:
         suggestion = f"index {relation} ({', '.join(columns)}) so PostgreSQL finds the rows without reading the table"
-        if _calls_function(expression):
+        if calls_function(expression):
             suggestion += "; the filter applies a function, so index that expression rather than the bare column"
     return Finding("seq_scan", "Seq Scan", relation, numbers, message, suggestion, index)
 
@@ -297,7 +233,7 @@ def _statistics_advice(relation: str | None, condition: str, node: Node) -> str:
         return "ANALYZE the tables involved; a wrong join estimate often comes from correlated join columns"
     columns = filter_columns(condition, node.get("Alias"))
     advice = f"run ANALYZE {relation}; "
-    if _calls_function(condition):
+    if calls_function(condition):
         return advice + (
             f"the condition {condition} applies an expression the planner has no statistics for: "
             "an expression index or CREATE STATISTICS on that expression gives it some"

@@ -11,12 +11,11 @@ from agentd.perf.plans import (
     PlanThresholds,
     analyze_plan,
     execution_ms,
-    filter_columns,
     index_names,
-    quote_ident,
     root_plan,
     total_cost,
 )
+from agentd.perf.sqlnames import filter_columns, quote_ident
 from tests.perf.conftest import load_plan
 
 
