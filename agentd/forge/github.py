@@ -18,6 +18,7 @@ from typing import Any, Literal
 
 import structlog
 from githubkit import AppAuthStrategy, AppInstallationAuthStrategy, GitHub, TokenAuthStrategy
+from githubkit.cache import MemCacheStrategy
 from githubkit.exception import GitHubException, RequestFailed, RequestTimeout
 from githubkit.response import Response
 from githubkit.utils import UNSET
@@ -85,6 +86,9 @@ class GitHubForge:
         self._auth = auth
         self._secrets = [s for s in secrets if s]
         self._client: GitHub[Auth] | None = None
+        # githubkit's default token cache is process-wide and keyed by App and installation only: two
+        # clients (two API hosts) would share installation tokens. Each forge keeps its own.
+        self._tokens = MemCacheStrategy()
         self._lock = threading.Lock()
 
     def __repr__(self) -> str:
@@ -112,6 +116,7 @@ class GitHubForge:
             user_agent="agentd",
             timeout=self.timeout_s,
             http_cache=False,  # a cached GET could hide a comment just edited
+            cache_strategy=self._tokens,
             auto_retry=True,  # rate limits and 5xx, with GitHub's Retry-After
         )
 

@@ -351,9 +351,7 @@ def test_only_post_on_the_path_is_served(server: WebhookServer) -> None:
     assert post(other, b"", {}, method="GET")[0] == 404
 
 
-def test_burst_of_deliveries_from_many_threads_loses_none(
-    server: WebhookServer, store: SQLiteStore
-) -> None:
+def test_burst_of_deliveries_from_many_threads_loses_none(server: WebhookServer, store: SQLiteStore) -> None:
     """200 distinct deliveries from 8 threads make exactly one job per distinct head, and every one is answered."""
 
     def payload(i: int) -> tuple[str, dict[str, Any]]:
