@@ -34,7 +34,7 @@ from githubkit_schemas.latest.types import (
 
 from agentd.forge.base import Annotation, CheckRef, CheckReport, FixPullRequest, ForgeError, InlineComment, PullRequest
 from agentd.forge.findings import MAX_CHECK_TEXT, batches, clip, comment_body, fingerprints_in
-from agentd.forge.summary import MARKER, comment_for, is_marked, marked
+from agentd.forge.summary import MARKER, comment_for, is_marked, marked, report_markdown
 from agentd.kernel.errors import ConfigError
 
 __all__ = ["MARKER", "ForgeError", "GitHubForge", "comment_for"]
@@ -251,11 +251,9 @@ class GitHubForge:
             )
 
     def _commit_comment(self, sha: str, report: CheckReport) -> None:
-        lines = [f"## {report.title}", "", report.summary.strip()]
-        lines += [f"- `{a.path}:{a.start_line}` **{a.title}**: {a.message}" for a in report.annotations]
         with self._calling(f"POST comment on commit {sha[:12]}"):
             self._github().rest.repos.create_commit_comment(
-                self.owner, self.name, sha, body=clip("\n".join(lines), 65_000)
+                self.owner, self.name, sha, body=clip(report_markdown(report), 65_000)
             )
 
     # ------------------------------------------------------------ reviews and comments

@@ -16,7 +16,7 @@ from gitlab.v4.objects import Project, ProjectMergeRequest
 
 from agentd.forge.base import CheckRef, CheckReport, FixPullRequest, ForgeError, InlineComment, PullRequest
 from agentd.forge.findings import clip, comment_body, fingerprints_in
-from agentd.forge.summary import is_marked, marked
+from agentd.forge.summary import is_marked, marked, report_markdown
 
 log = structlog.get_logger("agentd.forge.gitlab")
 
@@ -130,11 +130,9 @@ class GitLabForge:
         self._status(check.head_sha, _STATES[report.conclusion], report.title, report.details_url)
         if check.pr is not None:
             return  # the merge request's summary note carries the report
-        lines = [f"## {report.title}", "", report.summary.strip()]
-        lines += [f"- `{a.path}:{a.start_line}` **{a.title}**: {a.message}" for a in report.annotations]
         with self._calling(f"POST comment on commit {check.head_sha[:12]}"):
             commit = self.project.commits.get(check.head_sha, lazy=True)
-            commit.comments.create({"note": clip("\n".join(lines), MAX_NOTE)})
+            commit.comments.create({"note": clip(report_markdown(report), MAX_NOTE)})
 
     def _status(self, sha: str, state: str, text: str, url: str | None = None) -> None:
         data: dict[str, Any] = {

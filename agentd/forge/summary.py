@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from agentd.forge.base import CheckReport
+
 MARKER = "<!-- agentd-review -->"
 MAX_COMMENT = 65_536  # GitHub refuses longer comment bodies; GitLab's limit is higher
 _TRUNCATED = "\n\n… (report truncated; the full report is in agentd's state directory)\n"
@@ -24,3 +26,10 @@ def marked(body: str) -> str:
 def is_marked(body: str | None) -> bool:
     """Whether a comment body is agentd's summary comment."""
     return (body or "").lstrip().startswith(MARKER)
+
+
+def report_markdown(report: CheckReport) -> str:
+    """A check's report as one comment (where there is no check run): title, summary, each annotation's place."""
+    lines = [f"## {report.title}", "", report.summary.strip()]
+    lines += [f"- `{a.path}:{a.start_line}` **{a.title}**: {a.message}" for a in report.annotations]
+    return "\n".join(lines)

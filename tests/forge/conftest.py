@@ -6,6 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from agentd.forge.base import Finding
 from agentd.forge.config import ForgeConfig
 from agentd.forge.connect import open_forge
 from agentd.forge.github import GitHubForge
@@ -44,3 +45,22 @@ def connect(stand_in: GitHubStandIn, **settings: object) -> GitHubForge:
 def forge(github: GitHubStandIn) -> GitHubForge:
     """A token-authenticated client that uses check runs."""
     return connect(github)
+
+
+CART_PATCH = "@@ -1,3 +1,4 @@\n package cart\n+func Total(items []int) int {\n+\treturn 0\n }\n"
+CART_FIX = "func Total(items []int) (sum int) {\n\tfor _, i := range items { sum += i }"
+
+
+def cart_finding() -> Finding:
+    """A finding on lines 2-3 of CART_PATCH's new side, with a fix the gate passed."""
+    return Finding(
+        "cart.go",
+        2,
+        "Total ignores items",
+        "Always 0.",
+        "error",
+        end_line=3,
+        code="func Total",
+        suggestion=CART_FIX,
+        suggestion_passed_gate=True,
+    )

@@ -17,10 +17,8 @@ from agentd.forge.diff import parse_patch
 from agentd.forge.findings import fingerprint, to_inline_comment
 from agentd.forge.github import GitHubForge
 from agentd.forge.summary import MARKER, comment_for
-from tests.forge.conftest import HEAD, REPO, TOKEN, connect
+from tests.forge.conftest import CART_FIX, CART_PATCH, HEAD, REPO, TOKEN, cart_finding, connect
 from tests.support.github_api import GitHubStandIn, Pull
-
-PATCH = "@@ -1,3 +1,4 @@\n package cart\n+func Total(items []int) int {\n+\treturn 0\n }\n"
 
 
 def report(annotations: int) -> CheckReport:
@@ -68,18 +66,8 @@ def test_review_posts_inline_comments_with_a_suggestion_and_reads_fingerprints_b
     github: GitHubStandIn, forge: GitHubForge
 ) -> None:
     """One COMMENT review carries a multi-line comment with a suggestion block; its fingerprint reads back."""
-    finding = Finding(
-        "cart.go",
-        2,
-        "Total ignores items",
-        "Always 0.",
-        "error",
-        end_line=3,
-        code="func Total",
-        suggestion="func Total(items []int) (sum int) {\n\tfor _, i := range items { sum += i }",
-        suggestion_passed_gate=True,
-    )
-    comment = to_inline_comment(finding, parse_patch("cart.go", PATCH))
+    finding = cart_finding()
+    comment = to_inline_comment(finding, parse_patch("cart.go", CART_PATCH))
     assert comment is not None
     review_id = forge.post_review(7, HEAD, [comment], "agentd reviewed this head.")
     assert review_id is not None
@@ -87,7 +75,7 @@ def test_review_posts_inline_comments_with_a_suggestion_and_reads_fingerprints_b
     assert (review["event"], review["commit_id"]) == ("COMMENT", HEAD)
     (sent,) = review["comments"]
     assert (sent["path"], sent["start_line"], sent["line"], sent["side"]) == ("cart.go", 2, 3, "RIGHT")
-    assert "```suggestion\nfunc Total(items []int) (sum int) {" in sent["body"]
+    assert f"```suggestion\n{CART_FIX}\n```" in sent["body"]
     assert forge.posted_fingerprints(7) == {fingerprint(finding)}
     assert forge.post_review(7, HEAD, []) is None
 
@@ -161,7 +149,7 @@ def test_gitea_flavor_marks_drafts_by_title_and_folds_the_review_into_a_comment(
     assert github.state.pulls[opened.number].title == "WIP: agentd: fix #7"
     assert "draft" not in next(s.body for s in github.seen if s.operation_id == "pulls/create")
     finding = Finding("cart.go", 2, "Total ignores items", "Always 0.", code="func Total")
-    comment = to_inline_comment(finding, parse_patch("cart.go", PATCH))
+    comment = to_inline_comment(finding, parse_patch("cart.go", CART_PATCH))
     assert comment is not None
     forge.post_review(7, HEAD, [comment])
     assert github.state.reviews == {}

@@ -13,11 +13,11 @@ from agentd.forge.diff import parse_patch
 from agentd.forge.findings import fingerprint, to_inline_comment
 from agentd.forge.gitlab import GitLabForge
 from agentd.forge.summary import MARKER
+from tests.forge.conftest import CART_PATCH, cart_finding
 from tests.support.gitlab_api import GitLabStandIn, MergeRequest, gitlab_endpoints
 
 TOKEN = "glpat-test0123456789TOKEN"
 HEAD = "a" * 40
-PATCH = "@@ -1,3 +1,4 @@\n package cart\n+func Total(items []int) int {\n+\treturn 0\n }\n"
 
 
 @pytest.fixture
@@ -81,19 +81,9 @@ def test_repeating_the_current_status_is_not_an_error(gitlab_api: GitLabStandIn,
 
 def test_review_is_diff_discussions_with_gitlab_suggestions(gitlab_api: GitLabStandIn, forge: GitLabForge) -> None:
     """A finding becomes a discussion at its new line with the MR's diff refs and a suggestion:-1+0 block."""
-    finding = Finding(
-        "cart.go",
-        2,
-        "Total ignores items",
-        "Always 0.",
-        "error",
-        end_line=3,
-        code="func Total",
-        suggestion="func Total(items []int) (sum int) {\n\treturn sum",
-        suggestion_passed_gate=True,
-    )
+    finding = cart_finding()
     context = Finding("cart.go", 4, "Closing brace", "Fine.", "info", code="}")
-    diff = parse_patch("cart.go", PATCH)
+    diff = parse_patch("cart.go", CART_PATCH)
     comments = [c for c in (to_inline_comment(finding, diff), to_inline_comment(context, diff)) if c is not None]
     assert forge.post_review(3, HEAD, comments) is not None
     first, second = (n for n in gitlab_api.state.notes.values() if n["discussion"])

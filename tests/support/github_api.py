@@ -11,18 +11,16 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
 
 import jwt
 
 from tests.support.openapi import OpenAPIDescription, Operation, github_description
+from tests.support.stand_in_http import Answer, JsonServer
 
-Answer = tuple[int, Any]
 NOW = "2026-01-01T00:00:00Z"
 
 
@@ -116,46 +114,21 @@ class GitHubStandIn:
             "apps/get-repo-installation": self._installation,
             "apps/create-installation-access-token": self._access_token,
         }
-        self.http = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
-        self.url = f"http://127.0.0.1:{self.http.server_address[1]}"
-        self._thread = threading.Thread(target=self.http.serve_forever, args=(0.05,), daemon=True)
-        self._thread.start()
+        self._server = JsonServer(self._serve)
+        self.url = self._server.url
 
     def close(self) -> None:
         """Stop the server."""
-        self.http.shutdown()
-        self.http.server_close()
+        self._server.close()
 
     def calls(self) -> list[str]:
         """The operation id of every request, in order."""
         return [s.operation_id for s in self.seen]
 
-    # ------------------------------------------------------------ the HTTP shell
-
-    def _handler_class(self) -> type[BaseHTTPRequestHandler]:
-        stand_in = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, format: str, *args: Any) -> None:
-                """Quiet."""
-
-            def _serve(self) -> None:
-                parts = urlsplit(self.path)
-                length = int(self.headers.get("Content-Length") or 0)
-                raw = self.rfile.read(length) if length else b""
-                status, answer = stand_in.handle(
-                    self.command, parts.path, parse_qs(parts.query), raw, self.headers.get("Authorization") or ""
-                )
-                data = b"" if answer is None else json.dumps(answer).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json; charset=utf-8")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            do_GET = do_POST = do_PATCH = do_PUT = do_DELETE = _serve  # noqa: N815 - dispatched by name
-
-        return Handler
+    def _serve(
+        self, method: str, path: str, query: dict[str, list[str]], raw: bytes, headers: Mapping[str, str]
+    ) -> Answer:
+        return self.handle(method, path, query, raw, headers.get("Authorization") or "")
 
     def handle(self, method: str, path: str, query: dict[str, list[str]], raw: bytes, authorization: str) -> Answer:
         """Check one request against the description and the credentials, then answer from the state."""

@@ -14,16 +14,17 @@ import inspect
 import json
 import re
 import threading
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import parse_qs, unquote, urlsplit
+from urllib.parse import unquote
 
 import gitlab.base
 import gitlab.v4.objects
 from gitlab.types import RequiredOptional
 
-Answer = tuple[int, Any]
+from tests.support.stand_in_http import Answer, JsonServer, template_pattern
+
 _PAGING = frozenset({"page", "per_page", "pagination", "order_by", "sort"})
 # GitLab's documented position fields for a diff discussion (python-gitlab only declares `position`)
 _POSITION_REQUIRED = frozenset({"position_type", "base_sha", "start_sha", "head_sha"})
@@ -43,8 +44,7 @@ class Endpoint:
 
 
 def _endpoint(method: str, template: str, manager: type, attrs: Any, filters: Any) -> Endpoint:
-    pattern = re.compile("^" + re.sub(r"\\\{[^}]+\\\}", "([^/]+)", re.escape(template)) + "$")
-    return Endpoint(method, template, manager.__name__, attrs, frozenset(filters or ()), pattern)
+    return Endpoint(method, template, manager.__name__, attrs, frozenset(filters or ()), template_pattern(template))
 
 
 def gitlab_endpoints() -> list[Endpoint]:
@@ -138,38 +138,17 @@ class GitLabStandIn:
         self.seen: list[tuple[str, str, str]] = []  # (method, manager, raw path)
         self.violations: list[str] = []
         self._lock = threading.Lock()
-        self.http = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
-        self.url = f"http://127.0.0.1:{self.http.server_address[1]}"
-        threading.Thread(target=self.http.serve_forever, args=(0.05,), daemon=True).start()
+        self._server = JsonServer(self._serve)
+        self.url = self._server.url
 
     def close(self) -> None:
         """Stop the server."""
-        self.http.shutdown()
-        self.http.server_close()
+        self._server.close()
 
-    def _handler_class(self) -> type[BaseHTTPRequestHandler]:
-        stand_in = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, format: str, *args: Any) -> None:
-                """Quiet."""
-
-            def _serve(self) -> None:
-                parts = urlsplit(self.path)
-                raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                status, answer = stand_in.handle(
-                    self.command, parts.path, parse_qs(parts.query), raw, self.headers.get("PRIVATE-TOKEN") or ""
-                )
-                data = json.dumps(answer).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _serve  # noqa: N815 - dispatched by name
-
-        return Handler
+    def _serve(
+        self, method: str, path: str, query: dict[str, list[str]], raw: bytes, headers: Mapping[str, str]
+    ) -> Answer:
+        return self.handle(method, path, query, raw, headers.get("PRIVATE-TOKEN") or "")
 
     def handle(self, method: str, path: str, query: dict[str, list[str]], raw: bytes, token: str) -> Answer:
         """Check a request against python-gitlab's endpoints and the token, then answer from the state."""
@@ -230,85 +209,107 @@ class GitLabStandIn:
     def _answer(
         self, method: str, template: str, params: dict[str, str], query: dict[str, list[str]], body: dict[str, Any]
     ) -> Answer:
-        state = self.state
-        mrs = state.merge_requests
-        if template == "/projects/{id}" and params["id"] in (state.path, str(state.project_id)):
-            return 200, {"id": state.project_id, "path_with_namespace": state.path}
-        if template == "/users" and method == "GET":
-            login = query.get("username", [""])[0]
-            return 200, [{"id": state.users[login], "username": login}] if login in state.users else []
-        if template == "/projects/{project_id}/members/all/{id}":
-            level = state.members.get(int(params["id"]))
-            return (
-                (404, {"message": "404 Not found"})
-                if level is None
-                else (200, {"id": int(params["id"]), "access_level": level})
-            )
-        if template == "/projects/{project_id}/merge_requests/{id}" and method == "GET":
-            mr = mrs.get(int(params["id"]))
-            return (404, {"message": "404 Not found"}) if mr is None else (200, self._mr_json(mr))
-        if template == "/projects/{project_id}/merge_requests" and method == "GET":
-            chosen = [
-                m
-                for m in mrs.values()
-                if all(getattr(m, k) == query[k][0] for k in ("state", "source_branch", "target_branch") if k in query)
-            ]
-            return 200, [self._mr_json(m) for m in chosen]
-        if template == "/projects/{project_id}/merge_requests" and method == "POST":
-            iid = max(mrs, default=0) + 1
-            mrs[iid] = MergeRequest(
-                iid,
-                "f" * 40,
-                body["source_branch"],
-                body["target_branch"],
-                "agentd",
-                42,
-                body["title"],
-                body.get("description", ""),
-            )
-            return 201, self._mr_json(mrs[iid])
-        if template == "/projects/{project_id}/merge_requests/{id}" and method == "PUT":
-            mr = mrs[int(params["id"])]
-            mr.title, mr.description = body.get("title", mr.title), body.get("description", mr.description)
-            return 200, self._mr_json(mr)
-        if template.endswith("/merge_requests/{mr_iid}/notes") and method == "GET":
-            return 200, [self._note_json(i) for i, n in state.notes.items() if n["mr"] == int(params["mr_iid"])]
-        if template.endswith("/merge_requests/{mr_iid}/notes") and method == "POST":
-            note_id = state.new_id()
-            state.notes[note_id] = {"mr": int(params["mr_iid"]), "body": body["body"], "discussion": None}
-            return 201, self._note_json(note_id)
-        if template.endswith("/merge_requests/{mr_iid}/notes/{id}") and method == "PUT":
-            note_id = int(params["id"])
-            if note_id not in state.notes:
-                return 404, {"message": "404 Not found"}
-            state.notes[note_id]["body"] = body["body"]
-            return 200, self._note_json(note_id)
-        if template.endswith("/merge_requests/{mr_iid}/discussions") and method == "POST":
-            note_id, discussion = state.new_id(), f"d{state.new_id()}"
-            state.notes[note_id] = {
-                "mr": int(params["mr_iid"]),
-                "body": body["body"],
-                "discussion": discussion,
-                "position": body.get("position"),
-            }
-            return 201, {"id": discussion, "notes": [self._note_json(note_id)]}
-        if template.endswith("/discussions/{discussion_id}/notes") and method == "POST":
-            note_id = state.new_id()
-            state.notes[note_id] = {
-                "mr": int(params["mr_iid"]),
-                "body": body["body"],
-                "discussion": params["discussion_id"],
-            }
-            return 201, self._note_json(note_id)
-        if template == "/projects/{project_id}/statuses/{commit_id}":
-            current = [
-                s for s in state.statuses if s["sha"] == params["commit_id"] and s.get("name") == body.get("name")
-            ]
-            if current and current[-1]["state"] == body["state"]:
-                return 400, {"message": f"Cannot transition status via :{body['state']} from :{body['state']}"}
-            state.statuses.append({"sha": params["commit_id"], **body})
-            return 201, {"id": state.new_id(), "sha": params["commit_id"], **body}
-        if template.endswith("/repository/commits/{commit_id}/comments") and method == "POST":
-            state.commit_comments.append({"sha": params["commit_id"], **body})
-            return 201, {"note": body["note"], "author": {"username": "agentd"}}
-        return self._violation(f"{method} {template}: allowed by python-gitlab, not served by the stand-in", 501)
+        mr = "/projects/{project_id}/merge_requests"
+        handlers: dict[tuple[str, str], Any] = {
+            ("GET", "/projects/{id}"): self._project,
+            ("GET", "/users"): self._users,
+            ("GET", "/projects/{project_id}/members/all/{id}"): self._member,
+            ("GET", mr + "/{id}"): self._get_mr,
+            ("GET", mr): self._list_mrs,
+            ("POST", mr): self._create_mr,
+            ("PUT", mr + "/{id}"): self._update_mr,
+            ("GET", mr + "/{mr_iid}/notes"): self._list_notes,
+            ("POST", mr + "/{mr_iid}/notes"): self._create_note,
+            ("PUT", mr + "/{mr_iid}/notes/{id}"): self._update_note,
+            ("POST", mr + "/{mr_iid}/discussions"): self._create_discussion,
+            ("POST", mr + "/{mr_iid}/discussions/{discussion_id}/notes"): self._create_note,
+            ("POST", "/projects/{project_id}/statuses/{commit_id}"): self._create_status,
+            ("POST", "/projects/{project_id}/repository/commits/{commit_id}/comments"): self._commit_comment,
+        }
+        handler = handlers.get((method, template))
+        if handler is None:
+            return self._violation(f"{method} {template}: allowed by python-gitlab, not served by the stand-in", 501)
+        answer: Answer = handler(params, query, body)
+        return answer
+
+    def _project(self, params: dict[str, str], query: dict[str, list[str]], body: dict[str, Any]) -> Answer:
+        if params["id"] not in (self.state.path, str(self.state.project_id)):
+            return 404, {"message": "404 Project Not Found"}
+        return 200, {"id": self.state.project_id, "path_with_namespace": self.state.path}
+
+    def _users(self, params: dict[str, str], query: dict[str, list[str]], body: dict[str, Any]) -> Answer:
+        login = query.get("username", [""])[0]
+        return 200, [{"id": self.state.users[login], "username": login}] if login in self.state.users else []
+
+    def _member(self, params: dict[str, str], query: dict[str, list[str]], body: dict[str, Any]) -> Answer:
+        level = self.state.members.get(int(params["id"]))
+        if level is None:
+            return 404, {"message": "404 Not found"}
+        return 200, {"id": int(params["id"]), "access_level": level}
+
+    def _get_mr(self, params: dict[str, str], query: dict[str, list[str]], body: dict[str, Any]) -> Answer:
+        mr = self.state.merge_requests.get(int(params["id"]))
+        return (404, {"message": "404 Not found"}) if mr is None else (200, self._mr_json(mr))
+
+    def _list_mrs(self, params: dict[str, str], query: dict[str, list[str]], body: dict[str, Any]) -> Answer:
+        keys = [k for k in ("state", "source_branch", "target_branch") if k in query]
+        chosen = [m for m in self.state.merge_requests.values() if all(getattr(m, k) == query[k][0] for k in keys)]
+        return 200, [self._mr_json(m) for m in chosen]
+
+    def _create_mr(self, params: dict[str, str], query: dict[str, list[str]], body: dict[str, Any]) -> Answer:
+        iid = max(self.state.merge_requests, default=0) + 1
+        self.state.merge_requests[iid] = MergeRequest(
+            iid,
+            "f" * 40,
+            body["source_branch"],
+            body["target_branch"],
+            "agentd",
+            42,
+            body["title"],
+            body.get("description", ""),
+        )
+        return 201, self._mr_json(self.state.merge_requests[iid])
+
+    def _update_mr(self, params: dict[str, str], query: dict[str, list[str]], body: dict[str, Any]) -> Answer:
+        mr = self.state.merge_requests[int(params["id"])]
+        mr.title, mr.description = body.get("title", mr.title), body.get("description", mr.description)
+        return 200, self._mr_json(mr)
+
+    def _list_notes(self, params: dict[str, str], query: dict[str, list[str]], body: dict[str, Any]) -> Answer:
+        mr = int(params["mr_iid"])
+        return 200, [self._note_json(i) for i, n in self.state.notes.items() if n["mr"] == mr]
+
+    def _create_note(self, params: dict[str, str], query: dict[str, list[str]], body: dict[str, Any]) -> Answer:
+        note_id = self.state.new_id()
+        discussion = params.get("discussion_id")
+        self.state.notes[note_id] = {"mr": int(params["mr_iid"]), "body": body["body"], "discussion": discussion}
+        return 201, self._note_json(note_id)
+
+    def _update_note(self, params: dict[str, str], query: dict[str, list[str]], body: dict[str, Any]) -> Answer:
+        note_id = int(params["id"])
+        if note_id not in self.state.notes:
+            return 404, {"message": "404 Not found"}
+        self.state.notes[note_id]["body"] = body["body"]
+        return 200, self._note_json(note_id)
+
+    def _create_discussion(self, params: dict[str, str], query: dict[str, list[str]], body: dict[str, Any]) -> Answer:
+        note_id, discussion = self.state.new_id(), f"d{self.state.new_id()}"
+        self.state.notes[note_id] = {
+            "mr": int(params["mr_iid"]),
+            "body": body["body"],
+            "discussion": discussion,
+            "position": body.get("position"),
+        }
+        return 201, {"id": discussion, "notes": [self._note_json(note_id)]}
+
+    def _create_status(self, params: dict[str, str], query: dict[str, list[str]], body: dict[str, Any]) -> Answer:
+        sha = params["commit_id"]
+        current = [s for s in self.state.statuses if s["sha"] == sha and s.get("name") == body.get("name")]
+        if current and current[-1]["state"] == body["state"]:  # GitLab refuses a transition to the same state
+            return 400, {"message": f"Cannot transition status via :{body['state']} from :{body['state']}"}
+        self.state.statuses.append({"sha": sha, **body})
+        return 201, {"id": self.state.new_id(), "sha": sha, **body}
+
+    def _commit_comment(self, params: dict[str, str], query: dict[str, list[str]], body: dict[str, Any]) -> Answer:
+        self.state.commit_comments.append({"sha": params["commit_id"], **body})
+        return 201, {"note": body["note"], "author": {"username": "agentd"}}

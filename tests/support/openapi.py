@@ -21,6 +21,8 @@ from openapi_schema_validator import OAS30ReadValidator, OAS30WriteValidator, oa
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT4
 
+from tests.support.stand_in_http import template_pattern
+
 ARTEFACTS = Path(__file__).resolve().parents[1] / "artefacts" / "node_modules" / "@octokit"
 DESCRIPTION = ARTEFACTS / "openapi" / "generated" / "api.github.com.json"
 _URI = "urn:agentd-test:api.github.com"
@@ -54,7 +56,7 @@ class OpenAPIDescription:
         self.registry: Registry[Any] = Registry().with_resource(_URI, resource)
         self.operations: list[Operation] = []
         for template, item in self.document["paths"].items():
-            pattern = re.compile("^" + re.sub(r"\\\{[^}]+\\\}", "([^/]+)", re.escape(template)) + "$")
+            pattern = template_pattern(template)
             for method, spec in item.items():
                 if method in {"get", "post", "put", "patch", "delete"}:
                     pointer = f"/paths/{_escape(template)}/{method}"
