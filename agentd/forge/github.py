@@ -5,7 +5,8 @@ leave); answers are read through the operations' typed JSON, touching only the f
 Gitea's and Forgejo's look-alike answers read the same. Where those forges differ (no check runs, no
 draft flag, another review shape) the `flavor` says so; README's forge section lists each difference.
 The token goes in a header only: no error message or log line carries it, and pages are fetched by
-number from the configured API, never by following a URL the answer names.
+number from the configured API, never by following a URL the answer names. (Past 400 lines: one class
+per forge API, each method a call or two; the Forge seam is its table of contents.)
 """
 
 from __future__ import annotations
