@@ -78,14 +78,10 @@ def _secret(name: str, what: str) -> str:
 
 
 def build_forge(config: Config) -> Forge | None:
-    """The forge agentd posts its review comments to, when [forge] names one."""
-    if config.forge.kind != "github":
-        return None
-    if not config.forge.repository:
-        raise ConfigError("forge.repository: set it to the owner/name of the repository on GitHub")
-    from agentd.forge.github import GitHubForge  # noqa: PLC0415 - only with a forge configured
+    """The forge agentd posts its reviews to, when [forge] names one."""
+    from agentd.forge.connect import open_forge  # noqa: PLC0415 - the forge clients load only when configured
 
-    return GitHubForge(config.forge.api_url, config.forge.repository, _secret(config.forge.token_env, "[forge]"))
+    return open_forge(config.forge, os.environ)
 
 
 def build_webhook(config: Config, store: Store) -> WebhookServer | None:
@@ -99,9 +95,7 @@ def build_webhook(config: Config, store: Store) -> WebhookServer | None:
     )
 
 
-def api_server(
-    config: Config, store: Store, redactor: Redactor, env: Mapping[str, str] | None = None
-) -> ApiServer:
+def api_server(config: Config, store: Store, redactor: Redactor, env: Mapping[str, str] | None = None) -> ApiServer:
     """The REST API and dashboard for a config; refuses to build without its bearer token."""
     repository = config.repository
     return ApiServer(
@@ -118,9 +112,7 @@ class App:
         self.deps = build_deps(config, self.store)
         self.watcher = RefWatcher(config.repository, config.daemon, self.store, self.deps.mirror)
         self.webhook = build_webhook(config, self.store)
-        self.daemon = Daemon(
-            config.daemon, self.store, self.deps, max_running=config.repository.max_concurrent_jobs
-        )
+        self.daemon = Daemon(config.daemon, self.store, self.deps, max_running=config.repository.max_concurrent_jobs)
         self.api: ApiServer | None = None
 
     @property

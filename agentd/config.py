@@ -100,8 +100,7 @@ class Config(BaseModel):
             names.add(self.webhook.secret_env)
         if self.store.url_env:
             names.add(self.store.url_env)
-        if self.forge.kind:
-            names.add(self.forge.token_env)
+        names |= self.forge.secret_envs()
         if self.api.listen:
             names.add(self.api.token_env)
         return names

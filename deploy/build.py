@@ -84,8 +84,10 @@ def base_version() -> str:
 
 def pip_download_argv(python: str, lock: Path, dest: Path, machine: str) -> list[str]:
     """pip's command line that fetches the lock's wheels for bookworm's Python on `machine`, hashes checked."""
+    # --no-deps: the lock is complete, and pip's resolver would take a dependency's extras (githubkit's
+    # hishel[async,httpx]) for an unpinned requirement and refuse the download in --require-hashes mode
     argv = [python, "-m", "pip", "download", "--disable-pip-version-check", "--no-input", "--require-hashes"]
-    argv += ["--only-binary=:all:", "--implementation", "cp", "--python-version", PYTHON_VERSION]
+    argv += ["--no-deps", "--only-binary=:all:", "--implementation", "cp", "--python-version", PYTHON_VERSION]
     for minor in range(GLIBC_MINOR, 16, -1):
         argv += ["--platform", f"manylinux_2_{minor}_{machine}"]
     argv += ["--platform", f"manylinux2014_{machine}"]  # pip widens this one to manylinux2010 and manylinux1

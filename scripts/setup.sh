@@ -17,6 +17,7 @@ command -v go >/dev/null || need+=(golang-go)
 command -v debootstrap >/dev/null || need+=(debootstrap)
 command -v chromium >/dev/null || need+=(chromium)
 command -v docker-compose >/dev/null || need+=(docker-compose)
+command -v npm >/dev/null || need+=(npm)
 [ -x /usr/lib/postgresql/15/bin/initdb ] || need+=(postgresql-15)
 [ -f /usr/share/postgresql/15/extension/hypopg.control ] || need+=(postgresql-15-hypopg)
 if ! docker info >/dev/null 2>&1 && ! command -v dockerd >/dev/null; then need+=(docker.io); fi
@@ -58,6 +59,15 @@ if [ ! -x "$VENV/bin/agentd" ] || [ requirements/dev.lock -nt "$stamp" ] || [ py
     "$UV" pip install --quiet --python "$VENV/bin/python" --no-deps \
         --build-constraints requirements/build.lock --editable .
     touch "$stamp"
+fi
+
+# The forges' own artefacts the tests check against (GitHub's webhook examples and REST description), exactly as
+# tests/artefacts/package-lock.json pins them, so a new release never changes what the tests see.
+ARTEFACTS=tests/artefacts
+if [ ! -f "$ARTEFACTS/node_modules/.installed" ] || [ "$ARTEFACTS/package-lock.json" -nt "$ARTEFACTS/node_modules/.installed" ]; then
+    say "installing the forge artefacts for the tests into $ARTEFACTS/node_modules (npm ci)"
+    npm ci --prefix "$ARTEFACTS" --no-audit --no-fund --ignore-scripts --loglevel=error >/dev/null
+    touch "$ARTEFACTS/node_modules/.installed"
 fi
 
 say "sandbox image"

@@ -186,7 +186,7 @@ def test_pip_download_asks_for_bookworm_wheels(tmp_path: Path) -> None:
     """The host's pip fetches CPython 3.11 binary wheels for glibc 2.36 and older, hashes required."""
     argv = pip_download_argv("python3", RUNTIME_LOCK, tmp_path, "x86_64")
     assert argv[:4] == ["python3", "-m", "pip", "download"]
-    assert {"--require-hashes", "--only-binary=:all:"} <= set(argv)
+    assert {"--require-hashes", "--only-binary=:all:", "--no-deps"} <= set(argv)
     platforms = [argv[i + 1] for i, word in enumerate(argv) if word == "--platform"]
     assert platforms[0] == "manylinux_2_36_x86_64"
     assert "manylinux_2_17_x86_64" in platforms

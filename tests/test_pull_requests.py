@@ -20,7 +20,7 @@ from agentd.forge.github import MARKER
 from agentd.store import open_store
 from agentd.store.base import Task
 from tests.conftest import git
-from tests.forge.test_github import FakeGitHub
+from tests.support.github_api import GitHubStandIn
 
 pytestmark = pytest.mark.docker
 
@@ -188,12 +188,8 @@ def test_one_review_comment_per_pr_updated_on_the_next_head(
     sample_repo: Path, tmp_path: Path, sandbox_image: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """With [forge] github, the first head's review is POSTed once and the next head PATCHes that same comment."""
-    github = FakeGitHub()
+    github = GitHubStandIn(tokens={"ghp_canary_token"})  # checks each request against GitHub's description
     monkeypatch.setenv("AGENTD_TEST_GITHUB_TOKEN", "ghp_canary_token")
-    comments = "/repos/acme/shop/issues/5/comments"
-    github.answer("GET", comments, 200, [])
-    github.answer("POST", comments, 201, {"id": 4242})
-    github.answer("PATCH", "/repos/acme/shop/issues/comments/4242", 200, {"id": 4242})
     remote, dev = forge(sample_repo, tmp_path)
     config_path = write_config(tmp_path, remote)
     config_path.write_text(
@@ -216,12 +212,14 @@ def test_one_review_comment_per_pr_updated_on_the_next_head(
     finally:
         github.close()
     assert [t.status for t in tasks(config_path)] == ["reviewed", "reviewed"]
-    assert github.calls() == [("GET", comments), ("POST", comments), ("PATCH", "/repos/acme/shop/issues/comments/4242")]
+    assert github.calls() == ["issues/list-comments", "issues/create-comment", "issues/update-comment"]
     first, second = github.seen[1].body["body"], github.seen[2].body["body"]
     assert first.startswith(MARKER)
     assert heads[0][:12] in first
     assert heads[1][:12] in second
-    assert all(s.headers["authorization"] == "Bearer ghp_canary_token" for s in github.seen)
+    assert [c["pr"] for c in github.state.issue_comments.values()] == [5]
+    assert all(s.authorization == "token ghp_canary_token" for s in github.seen)
+    assert github.violations == []
 
 
 def test_webhook_and_poll_of_the_same_head_make_one_job(

@@ -1,4 +1,5 @@
-"""Webhook trigger: GitHub-style `push` and `pull_request` deliveries become jobs.
+"""Webhook trigger: GitHub-style `push` and `pull_request` deliveries become jobs; `issue_comment` on a PR
+carries `/agentd` commands.
 
 The decisions are pure functions (`verify_signature`, `parse_delivery`); `WebhookServer` is the thin
 HTTP shell around them. A request changes the store only once its signature and payload are good:
@@ -13,6 +14,7 @@ import hmac
 import json
 import re
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any, cast
 from urllib.parse import urlsplit
 
@@ -42,6 +44,8 @@ _REF = re.compile(r"[^\s\x00-\x1f\x7f~^:?*\[\\-][^\s\x00-\x1f\x7f~^:?*\[\\]*")
 _DELIVERY_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 OWN_PREFIX = "agentd/"
 PR_ACTIONS = frozenset({"opened", "synchronize", "reopened"})
+COMMANDS = frozenset({"review", "fix", "optimize", "explain"})
+_COMMAND = re.compile(r"^[ \t]*/agentd(?:[ \t]+(\S+)(?:[ \t]+(.*?))?)?[ \t]*$", re.MULTILINE | re.IGNORECASE)
 
 
 class WebhookRejected(Exception):  # noqa: N818 - a signal carrying the HTTP answer, not an agentd failure
@@ -51,6 +55,41 @@ class WebhookRejected(Exception):  # noqa: N818 - a signal carrying the HTTP ans
         super().__init__(f"{status}: {reason}")
         self.status = status
         self.reason = reason
+
+
+@dataclass(frozen=True)
+class CommentCommand:
+    """An `/agentd VERB [ARGUMENT]` comment on pull request `pr`; the forge decides whether `author` may command.
+
+    `verb` is lower-cased as written: one of COMMANDS, or anything else for the job to refuse with an answer.
+    `association` is GitHub's hint (OWNER, MEMBER, COLLABORATOR, …), never the authority.
+    """
+
+    repo: str
+    pr: int
+    verb: str
+    argument: str
+    author: str
+    association: str
+    comment_id: int
+
+    @property
+    def known(self) -> bool:
+        """Whether the verb is a command agentd has."""
+        return self.verb in COMMANDS
+
+    @property
+    def key(self) -> str:
+        """Idempotency key: one answer per comment."""
+        return f"command:{self.comment_id}"
+
+
+def parse_command(body: str) -> tuple[str, str] | None:
+    """The first `/agentd VERB [ARGUMENT]` line of a comment as (verb, argument); a bare `/agentd` is "help"."""
+    match = _COMMAND.search(body.replace("\r\n", "\n"))
+    if match is None:
+        return None
+    return (match.group(1) or "help").lower(), (match.group(2) or "").strip()
 
 
 def verify_signature(secret: bytes, body: bytes, header: str | None) -> bool:
@@ -132,14 +171,44 @@ def _optional(payload: Mapping[str, Any], *path: str) -> str | None:
     return value[:200] if isinstance(value, str) and value else None
 
 
+def _comment(payload: Mapping[str, Any], repo: str) -> CommentCommand | None:
+    if _text(payload, "action") != "created":
+        return None  # an edit could replay a command answered already
+    issue = _field(payload, "issue")
+    if not isinstance(issue, Mapping) or not isinstance(issue.get("pull_request"), Mapping):
+        return None  # a comment on an issue, not on a pull request
+    user = _field(payload, "comment", "user")
+    if not isinstance(user, Mapping) or user.get("type") == "Bot":
+        return None  # bots, agentd among them, never command agentd
+    parsed = parse_command(str(_field(payload, "comment", "body") or ""))
+    if parsed is None:
+        return None
+    number, comment_id = _field(payload, "issue", "number"), _field(payload, "comment", "id")
+    for name, value in (("issue.number", number), ("comment.id", comment_id)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise WebhookRejected(400, f"payload field {name} is not a positive integer")
+    association = payload["comment"].get("author_association")
+    return CommentCommand(
+        repo=repo,
+        pr=number,
+        verb=parsed[0],
+        argument=parsed[1],
+        author=_text(payload, "comment", "user", "login"),
+        association=association if isinstance(association, str) else "",
+        comment_id=comment_id,
+    )
+
+
 def parse_delivery(
     event_name: str, payload: Mapping[str, Any], repo: str, watch_branches: list[str], pull_requests: bool
-) -> CommitPushed | PullRequestUpdated | None:
+) -> CommitPushed | PullRequestUpdated | CommentCommand | None:
     """The event a delivery announces, or None when agentd ignores it; WebhookRejected(400) when malformed."""
     if event_name == "push":
         return _push(payload, repo, watch_branches)
     if event_name == "pull_request" and pull_requests:
         return _pull_request(payload, repo)
+    if event_name == "issue_comment" and pull_requests:
+        return _comment(payload, repo)
     return None
 
 
@@ -258,7 +327,12 @@ class WebhookServer(BackgroundHTTPServer):
             raise WebhookRejected(400, "X-GitHub-Delivery header missing or malformed")
         if not event_name:
             raise WebhookRejected(400, "X-GitHub-Event header missing")
-        return parse_delivery(event_name, payload, self.repo, self.watch_branches, self.pull_requests), payload
+        event = parse_delivery(event_name, payload, self.repo, self.watch_branches, self.pull_requests)
+        if isinstance(event, CommentCommand):
+            # the job that answers commands is not wired yet: the delivery is acknowledged and ignored
+            log.info("webhook comment command not handled yet", pr=event.pr, verb=event.verb[:32], author=event.author)
+            return None, payload
+        return event, payload
 
     def _record(
         self,
