@@ -67,7 +67,15 @@ def test_pull_request_examples_become_pull_request_updates(action: str) -> None:
     for delivery in examples("pull_request", action=action):
         pull = delivery["pull_request"]
         event = parse_delivery("pull_request", delivery, REPO, ["master"], True)
-        assert event == PullRequestUpdated(repo=REPO, number=2, head_sha=pull["head"]["sha"], base_branch="master")
+        assert event == PullRequestUpdated(
+            repo=REPO,
+            number=2,
+            head_sha=pull["head"]["sha"],
+            base_branch="master",
+            author=pull["user"]["login"],
+            head_repo=pull["head"]["repo"]["full_name"],
+            base_repo=pull["base"]["repo"]["full_name"],
+        )
         assert parse_delivery("pull_request", delivery, REPO, ["master"], False) is None
 
 
