@@ -60,6 +60,7 @@ def build_deps(config: Config, store: Store) -> JobDeps:
     mirror.ensure()
     sandboxes = DockerSandboxFactory(sandbox_config(config, policy), config.daemon.state_dir / "run")
     sandboxes.check_image()  # fail at start, with the fix, not in the first job
+    sandboxes.check_network()
     query = None
     if config.target_database.dsn_env:
         from tools.query import QueryDatabaseTool  # noqa: PLC0415 - psycopg loads only when a database is set
@@ -99,9 +100,7 @@ def build_webhook(config: Config, store: Store) -> WebhookServer | None:
     )
 
 
-def api_server(
-    config: Config, store: Store, redactor: Redactor, env: Mapping[str, str] | None = None
-) -> ApiServer:
+def api_server(config: Config, store: Store, redactor: Redactor, env: Mapping[str, str] | None = None) -> ApiServer:
     """The REST API and dashboard for a config; refuses to build without its bearer token."""
     repository = config.repository
     return ApiServer(
@@ -118,9 +117,7 @@ class App:
         self.deps = build_deps(config, self.store)
         self.watcher = RefWatcher(config.repository, config.daemon, self.store, self.deps.mirror)
         self.webhook = build_webhook(config, self.store)
-        self.daemon = Daemon(
-            config.daemon, self.store, self.deps, max_running=config.repository.max_concurrent_jobs
-        )
+        self.daemon = Daemon(config.daemon, self.store, self.deps, max_running=config.repository.max_concurrent_jobs)
         self.api: ApiServer | None = None
 
     @property
