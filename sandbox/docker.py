@@ -164,7 +164,7 @@ class DockerSandbox:
             nonlocal polls
             polls += 1
             if polls % 20 == 0 and self._container_status() in {"exited", "dead"}:
-                raise SandboxError(self._not_started("its container exited"))
+                raise SandboxError(self._not_started(f"its container exited; an image older than agentd? {BUILD_FIX}"))
 
         try:
             sock = listener.accept(self._admit, deadline, waiting)
