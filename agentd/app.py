@@ -60,6 +60,7 @@ def build_deps(config: Config, store: Store) -> JobDeps:
     mirror.ensure()
     sandboxes = DockerSandboxFactory(sandbox_config(config, policy), config.daemon.state_dir / "run")
     sandboxes.check_image()  # fail at start, with the fix, not in the first job
+    sandboxes.check_network()
     query = None
     if config.target_database.dsn_env:
         from tools.query import QueryDatabaseTool  # noqa: PLC0415 - psycopg loads only when a database is set

@@ -5,9 +5,13 @@ from __future__ import annotations
 import shutil
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from agentd.config import Config
 from agentd.kernel.errors import AgentdError
+
+if TYPE_CHECKING:
+    import docker
 
 
 @dataclass(frozen=True)
@@ -34,7 +38,21 @@ def _docker(config: Config) -> list[Check]:
         checks.append(Check("sandbox image", True, config.sandbox.image))
     except Exception:  # noqa: BLE001
         checks.append(Check("sandbox image", False, f"{config.sandbox.image} missing; run `agentd sandbox build`"))
+    checks.append(_sandbox_network(config, client))
     return checks
+
+
+def _sandbox_network(config: Config, client: docker.DockerClient) -> Check:
+    from agentd.app import sandbox_config  # noqa: PLC0415
+    from agentd.kernel.policy import load_policy  # noqa: PLC0415
+    from sandbox.network import check_network  # noqa: PLC0415
+
+    try:
+        network = sandbox_config(config, load_policy(config.policy.file)).network
+        check_network(client, network)
+    except AgentdError as exc:
+        return Check("sandbox network", False, str(exc))
+    return Check("sandbox network", True, network or "none (no network)")
 
 
 def _git(config: Config) -> Check:

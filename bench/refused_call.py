@@ -36,6 +36,10 @@ class NeverRun:
         """Never called for a refused command."""
         raise AssertionError(f"a refused command reached the sandbox: {argv}")
 
+    def freeze(self) -> int:
+        """Nothing runs, so nothing to kill."""
+        return 0
+
     def close(self) -> None:
         """Nothing to close."""
 

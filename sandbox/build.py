@@ -48,7 +48,7 @@ RUNNER_DIR = HERE / "runner"
 WORK_DIR = Path(tempfile.gettempdir()) / "agentd-image-build"
 OFFLINE_FIX = "or build offline: `agentd sandbox build --mode offline`"
 
-_RECIPE_REVISION = "1"  # bump when the offline recipe below changes what ends up in the image
+_RECIPE_REVISION = "2"  # bump when the offline recipe below changes what ends up in the image
 PULL_PROBE_TIMEOUT_S = 20.0
 GO_BUILD_TIMEOUT_S = 300.0
 DOCKER_BUILD_TIMEOUT_S = 3600
@@ -283,7 +283,7 @@ def build_offline(
                 f"ENV HOME=/home/sandbox PATH={IMAGE_PATH} LANG=C.UTF-8",
                 "WORKDIR /workspace",
                 f"LABEL {VERSION_LABEL}={version}",
-                f'CMD ["{RUNNER_PATH}","-socket","{RUNNER_SOCKET}"]',
+                f'CMD ["{RUNNER_PATH}","-connect","{RUNNER_SOCKET}"]',
             ),
             finish=lambda root: configure_rootfs(root, runner),
         )
@@ -325,4 +325,7 @@ def configure_rootfs(root: Path, runner: Path) -> None:
     target = root / RUNNER_PATH.lstrip("/")
     target.parent.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(runner, target)
-    target.chmod(0o755)
+    # Execute-only for the sandbox user: the kernel makes every process running it non-dumpable,
+    # so no process of the sandbox can ptrace the runner or its trampolines, or read their memory.
+    os.chown(target, 0, 0)
+    target.chmod(0o711)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from sandbox.network import mode_refusal
 
 from sandbox.build import default_image
 
@@ -39,7 +41,22 @@ class SandboxConfig(BaseModel):
         ge=1 << 20,
         description="RLIMIT_FSIZE: the largest file a command may write, bytes.",
     )
-    start_timeout_s: float = Field(10.0, gt=0, description="How long a new sandbox's runner may take to answer.")
-    network: str | None = Field(
-        None, description="One Docker network a sandbox may join (to reach the target database); none by default."
+    disk_limit: int = Field(
+        4 << 30,
+        ge=16 << 20,
+        description="Bytes one lane may hold on host disk (its workspace and the job's build cache); a lane "
+        "over it is stopped and its job fails. Also caps RLIMIT_FSIZE.",
     )
+    start_timeout_s: float = Field(10.0, gt=0, description="How long a new sandbox's runner may take to connect.")
+    network: str | None = Field(
+        None,
+        description="One Docker network a sandbox may join (to reach the target database); none by default. "
+        "Refused: 'host', 'container:…', and any network on which a Docker engine's socket or proxy is reachable.",
+    )
+
+    @field_validator("network")
+    @classmethod
+    def _network_is_not_the_host(cls, name: str | None) -> str | None:
+        if name is not None and (why := mode_refusal(name)):
+            raise ValueError(f"refused: {why}; name an internal network for the target database, or none")
+        return name

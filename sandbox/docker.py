@@ -1,188 +1,60 @@
 """The Docker sandbox: one hardened container per job; commands go through its runner.
 
-The container runs `sandbox/runner` as its only process. agentd talks to it over a unix socket
-in a per-sandbox host directory mounted at /run/agentd: one JSON request, one JSON answer.
-Everything an agent runs is a child of that runner, so deadlines, output caps and killing
-stragglers happen next to the process, not across the Docker API.
+The container runs `sandbox/runner` as its PID 1. agentd listens on a unix socket in a run
+directory of its own, mounted read-only at /run/agentd; the runner connects once, agentd checks it
+is the container's init and removes the listener, and every request goes over that connection
+(sandbox/channel.py). Everything an agent runs is a child of that runner, so deadlines, output
+caps, killing stragglers and the disk limit happen next to the processes, not across the Docker API.
 """
 
 from __future__ import annotations
 
 import contextlib
 import gc
-import itertools
-import json
 import os
 import re
 import secrets
 import shutil
-import socket
 import threading
 import time
 import warnings
-from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass, replace
-from pathlib import Path, PurePosixPath
+from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 import docker
 import docker.errors
 import requests
 from docker.models.containers import Container
-from docker.types import Mount, Ulimit
 
-from agentd.kernel.errors import SandboxError
+from agentd.kernel.errors import DiskLimitExceeded, SandboxError
 from agentd.kernel.seams import CommandResult
-from sandbox.build import IMAGE_PATH, RUNNER_PATH, RUNNER_SOCKET, SANDBOX_GID, SANDBOX_UID
+from sandbox.channel import Peer, RunnerChannel, RunnerListener, is_the_runner
 from sandbox.config import SandboxConfig
+from sandbox.network import check_network
+from sandbox.plan import (
+    MANAGED_LABEL,
+    RUN_DIR_LABEL,
+    SOCKET_NAME,
+    ContainerSpec,
+    container_cwd,
+    container_options,
+    resolve_user,
+    result_from_answer,
+    sandbox_env,
+    socket_access,
+)
 
-WORKSPACE = "/workspace"
-HOME = "/home/sandbox"
-RUN_MOUNT = str(PurePosixPath(RUNNER_SOCKET).parent)
-SOCKET_NAME = PurePosixPath(RUNNER_SOCKET).name
-MANAGED_LABEL = "agentd.managed"
-JOB_LABEL = "agentd.job.job"
-RUN_DIR_LABEL = "agentd.run_dir"
 ANSWER_MARGIN_S = 10.0
-MAX_ANSWER_BYTES = 64 << 20
-BASE_ENV = {
-    "HOME": HOME,
-    "PATH": IMAGE_PATH,
-    "LANG": "C.UTF-8",
-    "GOFLAGS": "-buildvcs=false",
-    "GOCACHE": f"{HOME}/.cache/go-build",
-    "GOPATH": f"{HOME}/go",
-    "GOPROXY": "off",
-    "GOTOOLCHAIN": "local",
-    "CGO_ENABLED": "0",
-}
+FREEZE_TIMEOUT_S = 30.0
+BUILD_FIX = "run `agentd sandbox build`"
 ENGINE_FIX = (
     "the Docker engine is not answering (DOCKER_HOST or /var/run/docker.sock): start it with "
     "`systemctl start docker` (or `dockerd &` where there is no systemd) and make sure agentd "
     "may use its socket"
 )
-BUILD_FIX = "run `agentd sandbox build`"
 _JOB_NAME = re.compile(r"[^A-Za-z0-9_.-]+")
-
-
-# ---------------------------------------------------------------- pure parts
-
-
-def resolve_user(setting: str, euid: int, egid: int) -> tuple[int, int]:
-    """The sandbox's uid:gid: 'auto' is 10001 under a root agentd, else agentd's own ids."""
-    if setting == "auto":
-        return (SANDBOX_UID, SANDBOX_GID) if euid == 0 else (euid, egid)
-    uid_text, _, gid_text = setting.partition(":")
-    if not uid_text.isdigit() or (gid_text and not gid_text.isdigit()):
-        raise SandboxError(f"sandbox.user = {setting!r}: expected 'auto', 'UID' or 'UID:GID' (numbers)")
-    uid = int(uid_text)
-    gid = int(gid_text) if gid_text else uid
-    if uid == 0 or gid == 0:
-        raise SandboxError(f"sandbox.user = {setting!r}: the sandbox never runs as root; use 'auto'")
-    return uid, gid
-
-
-def sandbox_env(allowlist: Iterable[str], host_env: Mapping[str, str]) -> dict[str, str]:
-    """The sandbox's environment: fixed values plus the allowlisted names agentd has set."""
-    env = dict(BASE_ENV)
-    env.update({name: host_env[name] for name in allowlist if name in host_env})
-    return env
-
-
-def container_cwd(cwd: str) -> str:
-    """Map a workspace-relative directory to its path in the container; refuse escapes."""
-    path = PurePosixPath(cwd or ".")
-    if "\x00" in cwd or path.is_absolute() or ".." in path.parts:
-        raise SandboxError(f"cwd {cwd!r}: must be relative to the workspace, without '..'")
-    return str(PurePosixPath(WORKSPACE) / path)
-
-
-def result_from_answer(answer: Mapping[str, Any]) -> CommandResult:
-    """Turn the runner's JSON answer into a CommandResult; an error answer raises."""
-    if "error" in answer:
-        raise SandboxError(f"the sandbox runner refused the request: {answer['error']}")
-    try:
-        return CommandResult(
-            exit_code=int(answer["exit_code"]),
-            stdout=str(answer["stdout"]),
-            stderr=str(answer["stderr"]),
-            duration_ms=float(answer["duration_ms"]),
-            truncated=bool(answer["truncated"]),
-            timed_out=bool(answer["timed_out"]),
-        )
-    except (KeyError, TypeError, ValueError) as exc:
-        raise SandboxError(f"the sandbox runner answered something unexpected: {exc!r}") from exc
-
-
-@dataclass(frozen=True)
-class ContainerSpec:
-    """What one sandbox container is made of, besides the config."""
-
-    name: str
-    job_id: str
-    workspace: Path
-    run_dir: Path
-    uid: int
-    gid: int
-    env: dict[str, str]
-    read_only: bool = False
-    git_path: Path | None = None
-    cache_dir: Path | None = None  # a Go build cache shared by the sandboxes of one job (never the gate's)
-
-
-GO_BUILD_CACHE = f"{HOME}/.cache/go-build"
-
-
-def container_options(config: SandboxConfig, spec: ContainerSpec) -> dict[str, Any]:
-    """The keyword arguments of `containers.run` for a hardened sandbox."""
-    mounts = [
-        Mount(WORKSPACE, str(spec.workspace), type="bind", read_only=spec.read_only),
-        Mount(RUN_MOUNT, str(spec.run_dir), type="bind"),
-    ]
-    if spec.git_path is not None:
-        mounts.append(Mount(f"{WORKSPACE}/.git", str(spec.git_path), type="bind", read_only=True))
-    if spec.cache_dir is not None:
-        mounts.append(Mount(GO_BUILD_CACHE, str(spec.cache_dir), type="bind"))
-    tmpfs_flags = "rw,exec,nosuid,nodev"  # exec: `go test` runs its binaries from /tmp
-    return {
-        "image": config.image,
-        "name": spec.name,
-        "command": [
-            RUNNER_PATH,
-            "-socket",
-            RUNNER_SOCKET,
-            "-max-file-size",
-            str(config.max_file_size),
-            "-max-open-files",
-            str(config.max_open_files),
-        ],
-        "user": f"{spec.uid}:{spec.gid}",
-        "environment": spec.env,
-        "working_dir": WORKSPACE,
-        "hostname": "sandbox",
-        "labels": {MANAGED_LABEL: "1", JOB_LABEL: spec.job_id, RUN_DIR_LABEL: str(spec.run_dir)},
-        "read_only": True,
-        "tmpfs": {
-            "/tmp": f"{tmpfs_flags},size={config.tmp_size},mode=1777",  # noqa: S108 - in the container
-            HOME: f"{tmpfs_flags},size={config.home_size},uid={spec.uid},gid={spec.gid},mode=0700",
-        },
-        "cap_drop": ["ALL"],
-        "security_opt": ["no-new-privileges"],
-        "network_mode": config.network or "none",
-        "mem_limit": config.memory,
-        "memswap_limit": config.memory,
-        "nano_cpus": int(config.cpus * 1e9),
-        "pids_limit": config.pids_limit,
-        "ulimits": [
-            Ulimit(name="nofile", soft=config.max_open_files, hard=config.max_open_files),
-            Ulimit(name="nproc", soft=config.max_processes, hard=config.max_processes),
-            Ulimit(name="core", soft=0, hard=0),
-            Ulimit(name="fsize", soft=config.max_file_size, hard=config.max_file_size),
-        ],
-        "mounts": mounts,
-        "detach": True,
-    }
-
 
 # ---------------------------------------------------------------- host-side edges
 
@@ -231,45 +103,11 @@ def chown_tree(root: Path, uid: int, gid: int) -> None:
                 os.lchown(Path(directory, name), uid, gid)
 
 
-def call_runner(socket_path: Path, request: Mapping[str, Any], timeout_s: float) -> dict[str, Any]:
-    """Send one request to the runner and return its answer; OSError/ValueError on failure."""
-    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
-        sock.settimeout(timeout_s)
-        _connect(sock, socket_path)
-        sock.sendall(json.dumps(request).encode() + b"\n")
-        chunks: list[bytes] = []
-        size = 0
-        while not chunks or not chunks[-1].endswith(b"\n"):
-            chunk = sock.recv(1 << 16)
-            if not chunk:
-                break
-            chunks.append(chunk)
-            size += len(chunk)
-            if size > MAX_ANSWER_BYTES:
-                raise ValueError(f"runner answer longer than {MAX_ANSWER_BYTES} bytes")
-    answer = json.loads(b"".join(chunks))
-    if not isinstance(answer, dict):
-        raise ValueError("runner answer is not a JSON object")  # noqa: TRY004 - malformed, like bad JSON
-    return answer
-
-
-def _connect(sock: socket.socket, path: Path) -> None:
-    if len(os.fsencode(path)) < 100:
-        sock.connect(str(path))
-        return
-    # sun_path holds ~107 bytes: reach a socket in a deep directory through a directory fd.
-    fd = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        sock.connect(f"/proc/self/fd/{fd}/{path.name}")
-    finally:
-        os.close(fd)
-
-
 # ---------------------------------------------------------------- the sandbox
 
 
 class DockerSandbox:
-    """One job's container: runs commands over the workspace through the runner's socket."""
+    """One job's container: runs commands over the workspace through the runner's one connection."""
 
     def __init__(
         self,
@@ -282,9 +120,10 @@ class DockerSandbox:
         self._config = config
         self._spec = spec
         self._restore_owner = restore_owner
-        self._socket = spec.run_dir / SOCKET_NAME
         self._container: Container | None = None
+        self._channel: RunnerChannel | None = None
         self._closed = False
+        self._stopped = ""
         self._lock = threading.Lock()
 
     @property
@@ -305,33 +144,50 @@ class DockerSandbox:
         return self._spec.uid, self._spec.gid
 
     def start(self) -> None:
-        """Create the container and wait until its runner answers."""
-        with docker_errors(f"start sandbox {self._spec.name}"):
-            self._container = self._client.containers.run(**container_options(self._config, self._spec))
-        self._wait_ready(self._config.start_timeout_s)
-        # The runner made its socket; from now on the sandbox may not swap it for something else.
-        if os.geteuid() == 0:
-            os.chown(self._spec.run_dir, 0, 0)
-        self._spec.run_dir.chmod(0o555)
+        """Listen, create the container, and keep the one connection its runner makes."""
+        owner, mode, group, dir_mode = socket_access(os.geteuid(), self._spec.uid, self._spec.gid)
+        listener = RunnerListener(self._spec.run_dir / SOCKET_NAME, owner, mode)
+        try:
+            if group is not None:
+                os.chown(self._spec.run_dir, -1, group)
+            self._spec.run_dir.chmod(dir_mode)
+            with docker_errors(f"start sandbox {self._spec.name}"):
+                self._container = self._client.containers.run(**container_options(self._config, self._spec))
+            self._channel = self._connect(listener, time.monotonic() + self._config.start_timeout_s)
+        finally:
+            listener.close()  # nothing else may ever connect
 
-    def _wait_ready(self, timeout_s: float) -> None:
-        deadline = time.monotonic() + timeout_s
-        for attempt in itertools.count():
-            with contextlib.suppress(OSError, ValueError):
-                if call_runner(self._socket, {"op": "ping"}, timeout_s=1.0).get("ok"):
-                    return
-            # The runner usually listens within milliseconds: poll fast, ask Docker only now and then.
-            if attempt % 20 != 19 and time.monotonic() <= deadline:
-                time.sleep(0.005)
-                continue
-            status = self._container_status()
-            if status in {"exited", "dead"} or time.monotonic() > deadline:
-                why = f"its container {status}" if status in {"exited", "dead"} else "no answer"
-                raise SandboxError(
-                    f"sandbox {self._spec.name}: the runner did not start ({why} "
-                    f"within {timeout_s:.0f}s); container log:\n{self._logs()}"
-                )
-            time.sleep(0.05)
+    def _connect(self, listener: RunnerListener, deadline: float) -> RunnerChannel:
+        polls = 0
+
+        def waiting() -> None:
+            nonlocal polls
+            polls += 1
+            if polls % 20 == 0 and self._container_status() in {"exited", "dead"}:
+                raise SandboxError(self._not_started(f"its container exited; an image older than agentd? {BUILD_FIX}"))
+
+        try:
+            sock = listener.accept(self._admit, deadline, waiting)
+        except TimeoutError:
+            raise SandboxError(self._not_started(f"no connection within {self._config.start_timeout_s:.0f}s")) from None
+        channel = RunnerChannel(sock, self._spec.name)
+        try:
+            channel.hello(max(deadline - time.monotonic(), 1.0))
+        except (OSError, ValueError) as exc:
+            channel.close()
+            raise SandboxError(self._not_started(f"{exc}; {BUILD_FIX}")) from exc
+        return channel
+
+    def _admit(self, peer: Peer) -> bool:
+        """Only the container's init running as the sandbox user may be the runner."""
+        assert self._container is not None
+        with docker_errors(f"inspect sandbox {self._spec.name}"):
+            self._container.reload()
+        init_pid = int(self._container.attrs.get("State", {}).get("Pid") or 0)
+        return is_the_runner(peer, init_pid, self._spec.uid)
+
+    def _not_started(self, why: str) -> str:
+        return f"sandbox {self._spec.name}: the runner did not start ({why}); container log:\n{self._logs()}"
 
     def _container_status(self) -> str:
         assert self._container is not None
@@ -347,33 +203,52 @@ class DockerSandbox:
         except (docker.errors.DockerException, requests.RequestException) as exc:
             return f"(cannot read the log: {exc})"
 
+    def _request(self, payload: dict[str, Any], timeout_s: float) -> dict[str, Any]:
+        if self._closed:
+            raise SandboxError(f"sandbox {self._spec.name} is closed")
+        if self._stopped:
+            raise DiskLimitExceeded(self._stopped)
+        assert self._channel is not None
+        try:
+            answer = self._channel.request(payload, timeout_s)
+        except OSError as exc:
+            raise SandboxError(
+                f"sandbox {self._spec.name}: the runner did not answer ({exc}); container log:\n{self._logs()}"
+            ) from exc
+        if answer.get("stopped"):
+            self._stopped = str(answer["stopped"])
+            raise DiskLimitExceeded(f"sandbox {self._spec.name}: {self._stopped}")
+        return answer
+
     def run(
         self, argv: list[str], cwd: str = ".", timeout_s: float = 300.0, env: dict[str, str] | None = None
     ) -> CommandResult:
-        """Run argv (no shell) in `cwd` relative to the workspace, within the deadline."""
-        if self._closed:
-            raise SandboxError(f"sandbox {self._spec.name} is closed")
+        """Run argv (no shell) in `cwd` relative to the workspace, within the deadline.
+
+        Raises DiskLimitExceeded once the lane held more disk than its limit (then always).
+        """
         if not argv:
             raise SandboxError("argv is empty: name a program to run")
         # Agents' commands are capped by execute_command; agentd's own test runs use test_timeout_s.
-        deadline = timeout_s
-        if deadline <= 0:
+        if timeout_s <= 0:
             raise SandboxError(f"timeout_s = {timeout_s}: must be positive")
         request = {
             "op": "run",
             "argv": list(argv),
             "cwd": container_cwd(cwd),
             "env": {**self._spec.env, **(env or {})},
-            "timeout_ms": int(deadline * 1000),
+            "timeout_ms": int(timeout_s * 1000),
             "max_output": self._config.output_limit,
         }
-        try:
-            answer = call_runner(self._socket, request, deadline + ANSWER_MARGIN_S)
-        except (OSError, ValueError) as exc:
-            raise SandboxError(
-                f"sandbox {self._spec.name}: the runner did not answer ({exc}); container log:\n{self._logs()}"
-            ) from exc
-        return result_from_answer(answer)
+        return result_from_answer(self._request(request, timeout_s + ANSWER_MARGIN_S))
+
+    def freeze(self) -> int:
+        """Kill every process in the sandbox but its runner (running commands too); return how many.
+
+        When it returns nothing runs that could change the workspace until the next `run`; raises
+        DiskLimitExceeded when the lane holds more disk than its limit.
+        """
+        return int(self._request({"op": "freeze"}, FREEZE_TIMEOUT_S)["killed"])
 
     def close(self) -> None:
         """Remove the container and the run directory, give the workspace back; idempotent."""
@@ -386,8 +261,8 @@ class DockerSandbox:
                 with docker_errors(f"remove {self._spec.name}"), contextlib.suppress(docker.errors.NotFound):
                     self._container.remove(force=True)
         finally:
-            with contextlib.suppress(OSError):  # start() made it read-only; a non-root agentd must undo that
-                self._spec.run_dir.chmod(0o700)
+            if self._channel is not None:
+                self._channel.close()
             shutil.rmtree(self._spec.run_dir, ignore_errors=True)
             if self._restore_owner is not None:
                 with contextlib.suppress(FileNotFoundError):  # the worktree may already be removed
@@ -413,6 +288,10 @@ class DockerSandboxFactory:
         with docker_errors(f"sandbox image {self._config.image}"):
             self._client.images.get(self._config.image)
 
+    def check_network(self) -> None:
+        """Raise SandboxError naming the fix when sandbox.network would give the host away."""
+        check_network(self._client, self._config.network)
+
     def open(
         self, workspace: Path, job_id: str, *, read_only: bool = False, cache_dir: Path | None = None
     ) -> DockerSandbox:
@@ -427,13 +306,12 @@ class DockerSandboxFactory:
             if os.geteuid() == 0:
                 os.chown(cache_dir, spec.uid, spec.gid)
         self.check_image()
+        self.check_network()  # again at every open: containers join networks after agentd started
         sandbox = DockerSandbox(self._client, self._config, spec, self._owner_to_restore(spec))
         try:
             if not spec.read_only and os.geteuid() == 0:
                 chown_tree(spec.workspace, spec.uid, spec.gid)  # so the sandbox user can write
-            spec.run_dir.mkdir(mode=0o700, parents=True)
-            if os.geteuid() == 0:
-                os.chown(spec.run_dir, spec.uid, spec.gid)
+            spec.run_dir.mkdir(mode=0o700, parents=True)  # agentd's own: the sandbox never owns it
             sandbox.start()
         except BaseException:
             sandbox.close()

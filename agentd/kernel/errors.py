@@ -22,6 +22,10 @@ class SandboxError(AgentdError):
     """The Docker engine, the sandbox image or a container failed."""
 
 
+class DiskLimitExceeded(SandboxError):  # noqa: N818 - domain name
+    """A lane held more disk than sandbox.disk_limit allows: its sandbox was stopped, the job must fail."""
+
+
 class ModelError(AgentdError):
     """A model provider failed in a way retries and fallbacks could not hide."""
 

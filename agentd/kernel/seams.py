@@ -24,6 +24,7 @@ class CommandResult:
     duration_ms: float
     truncated: bool = False
     timed_out: bool = False
+    killed: int = 0  # processes the sandbox killed because they outlived the command
 
     @property
     def ok(self) -> bool:
@@ -47,6 +48,14 @@ class Sandbox(Protocol):
         env: dict[str, str] | None = None,
     ) -> CommandResult:
         """Run argv (never through a shell) in `cwd`, relative to the workspace root."""
+        ...
+
+    def freeze(self) -> int:
+        """Kill every process in the sandbox (running commands too) and return how many there were.
+
+        Call it right before reading the workspace for staging: until the next `run` nothing can
+        change it. Raises SandboxError (DiskLimitExceeded) when the lane must not be staged.
+        """
         ...
 
     def close(self) -> None:

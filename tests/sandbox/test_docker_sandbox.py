@@ -79,6 +79,8 @@ def test_container_is_hardened(
     assert set(host["Tmpfs"]) == {"/tmp", "/home/sandbox"}
     assert {u["Name"]: u["Hard"] for u in host["Ulimits"]}["core"] == 0
     assert {m["Destination"] for m in info["Mounts"]} == {"/workspace", "/workspace/.git", "/run/agentd"}
+    assert {m["Destination"]: m["RW"] for m in info["Mounts"]}["/run/agentd"] is False
+    assert host["Init"] is False  # the runner is PID 1
     assert not any("docker.sock" in m["Source"] for m in info["Mounts"])
     assert not any(e.startswith(CANARY) for e in cfg["Env"])
     assert cfg["Labels"]["agentd.managed"] == "1"
@@ -226,6 +228,38 @@ def test_commands_run_concurrently(sandbox: DockerSandbox) -> None:
         worker.join()
     assert results == [True, True]
     assert time.monotonic() - started < 1.8
+
+
+def test_answers_reach_the_request_that_asked(sandbox: DockerSandbox) -> None:
+    """Two commands in flight at once get their own answers, though the second one finishes first."""
+    slow: list[str] = []
+    worker = threading.Thread(target=lambda: slow.append(sandbox.run(["sh", "-c", "sleep 1; echo slow"]).stdout))
+    worker.start()
+    time.sleep(0.2)
+    fast = sandbox.run(["echo", "fast"]).stdout
+    worker.join()
+    assert (slow, fast) == (["slow\n"], "fast\n")
+
+
+def test_commands_cannot_leave_their_process_group(sandbox: DockerSandbox) -> None:
+    """setsid and setpgid report success but change nothing: a child stays in its command's group."""
+    result = sandbox.run(["sh", "-c", "echo $$; setsid sh -c 'cut -d\" \" -f5,6 /proc/self/stat'"])
+    assert result.ok, result.stderr
+    shell, groups = result.stdout.split("\n")[:2]
+    assert groups == f"{shell} 1"  # pgid is the command's shell, session still the runner's
+
+
+def test_a_dead_container_fails_the_running_command_at_once(
+    docker_client: docker.DockerClient, sandbox: DockerSandbox
+) -> None:
+    """When the container dies mid-command, run() raises SandboxError right away, not at the deadline."""
+    killer = threading.Timer(0.5, lambda: docker_client.containers.get(sandbox.container_id).kill())
+    started = time.monotonic()
+    killer.start()
+    with pytest.raises(SandboxError, match="did not answer"):
+        sandbox.run(["sleep", "60"], timeout_s=60)
+    killer.join()
+    assert time.monotonic() - started < 10
 
 
 def test_fork_bomb_is_contained(docker_client: docker.DockerClient, sandbox: DockerSandbox) -> None:

@@ -6,15 +6,16 @@ from pathlib import Path
 
 import pytest
 
-from agentd.kernel.errors import SandboxError
+from agentd.kernel.errors import DiskLimitExceeded, SandboxError
 from sandbox.config import SandboxConfig
-from sandbox.docker import (
+from sandbox.plan import (
     ContainerSpec,
     container_cwd,
     container_options,
     resolve_user,
     result_from_answer,
     sandbox_env,
+    socket_access,
 )
 
 
@@ -75,10 +76,36 @@ def test_options_are_hardened(tmp_path: Path) -> None:
     assert options["pids_limit"] == 256
     assert "uid=10001" in options["tmpfs"]["/home/sandbox"]
     assert "mode=1777" in options["tmpfs"]["/tmp"]
+    assert options["init"] is False  # the runner is PID 1, whatever the engine's default
     targets = {(m["Target"], m["ReadOnly"]) for m in options["mounts"]}
-    assert targets == {("/workspace", False), ("/workspace/.git", True), ("/run/agentd", False)}
+    assert targets == {("/workspace", False), ("/workspace/.git", True), ("/run/agentd", True)}
     assert options["labels"]["agentd.managed"] == "1"
     assert "privileged" not in options
+
+
+def test_disk_limit_reaches_the_runner_and_caps_file_size(tmp_path: Path) -> None:
+    """The runner gets the disk limit and the roots it covers; RLIMIT_FSIZE is never above the limit."""
+    spec = ContainerSpec("agentd-x-1", "x", tmp_path, tmp_path / "run", 10001, 10001, {}, cache_dir=tmp_path / "c")
+    options = container_options(SandboxConfig(disk_limit=64 << 20), spec)
+    command = options["command"]
+    assert command[command.index("-disk-limit") + 1] == str(64 << 20)
+    assert command[command.index("-disk-watch") + 1] == "/workspace,/home/sandbox/.cache/go-build"
+    assert command[command.index("-max-file-size") + 1] == str(64 << 20)
+    assert {u["Name"]: u["Hard"] for u in options["ulimits"]}["fsize"] == 64 << 20
+
+
+def test_socket_access_keeps_the_run_directory_agentds() -> None:
+    """Root hands only the socket to the sandbox user; a non-root agentd keeps everything private."""
+    assert socket_access(0, 10001, 10001) == ((10001, 10001), 0o600, 10001, 0o710)
+    assert socket_access(1000, 1000, 1000) == (None, 0o600, None, 0o700)
+    assert socket_access(1000, 2000, 2000) == (None, 0o666, None, 0o711)
+
+
+def test_stopped_answer_raises_disk_limit_exceeded() -> None:
+    """A runner answer saying the lane was stopped becomes DiskLimitExceeded, whatever else it says."""
+    answer = {"exit_code": 137, "stdout": "", "stderr": "", "truncated": False, "timed_out": False, "duration_ms": 1}
+    with pytest.raises(DiskLimitExceeded, match="over its limit"):
+        result_from_answer({**answer, "stopped": "the lane holds 5 MiB, over its limit"})
 
 
 def test_runner_error_answer_raises() -> None:

@@ -1,0 +1,3 @@
+module agentd/tests/attacker
+
+go 1.19
