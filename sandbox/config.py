@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from sandbox.network import mode_refusal
-
 from sandbox.build import default_image
+from sandbox.network import mode_refusal
 
 
 class SandboxConfig(BaseModel):

@@ -24,7 +24,7 @@ from agentd.job.context import JobContext, JobDeps
 from agentd.job.lanes import JobLane, JobLanes, LaneSettings
 from agentd.job.publish import already_published, branch_for, commit_message, finish, publish, publish_notes
 from agentd.job.trust import trust_of
-from agentd.kernel.errors import BudgetExceeded
+from agentd.kernel.errors import BudgetExceeded, DiskLimitExceeded
 from agentd.kernel.events import CommitPushed, Event, PullRequestUpdated, TaskRequested
 from agentd.models.budget import BudgetGuard
 from agentd.perf import sqlpath
@@ -78,7 +78,7 @@ class Job:
         self.lanes = JobLanes(self._lane_settings())
         try:
             return self._work(replay)
-        except BudgetExceeded as exc:
+        except (BudgetExceeded, DiskLimitExceeded) as exc:
             return finish(ctx, "no_fix", f"Stopped: {exc}. Nothing was committed.")
         finally:
             self.lanes.close()
@@ -178,6 +178,7 @@ class Job:
             outcome.summary = f"{outcome.summary}\n\nMeasured by agentd: {gain.measured}"
         message = self.deps.redactor.text(commit_message(ctx.task, ctx.session_id, outcome, trailers))
         state = self.deps.settings.state_dir
+        lane.diff()  # frozen and staged again: the benchmarks above ran commands in this lane
         sha = self.deps.mirror.commit(lane.worktree, message, state / f"task-{ctx.task.id}.msg")
         same = gate.same_tree(ctx, lane, sha)
         if not same.passed:

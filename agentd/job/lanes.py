@@ -70,7 +70,11 @@ class JobLane:
     tested_tree: str | None = None  # the tree agentd last tested here; None when a test run changed it
 
     def diff(self) -> str:
-        """The lane's change against the base (agentd stages it after removing planted .git entries)."""
+        """The lane's change against the base, staged with the lane frozen (no process left that could change it)
+        and planted .git entries removed."""
+        killed = self.sandbox.freeze()
+        if killed:
+            log.warning("processes left in a lane were killed before staging", lane=self.name, killed=killed)
         return self.owner.config.mirror.stage(self.worktree)
 
     def run_tests(self) -> CommandResult:
@@ -136,6 +140,11 @@ class ReadOnlySandbox:
     ) -> CommandResult:
         """Run argv in the read-only sandbox (starting it if needed)."""
         return self._started().run(argv, cwd=cwd, timeout_s=timeout_s, env=env)
+
+    def freeze(self) -> int:
+        """Kill every process in the read-only sandbox, if it was ever started; how many."""
+        with self._lock:
+            return self._sandbox.freeze() if self._sandbox is not None else 0
 
     def close(self) -> None:
         """Remove the container if it was ever started."""
