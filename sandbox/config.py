@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from pydantic import BaseModel, ConfigDict, Field
 
 
@@ -37,4 +39,11 @@ class SandboxConfig(BaseModel):
     start_timeout_s: float = Field(10.0, gt=0, description="How long a new sandbox's runner may take to answer.")
     network: str | None = Field(
         None, description="One Docker network a sandbox may join (to reach the target database); none by default."
+    )
+    postgres_socket_dir: Path | None = Field(
+        None,
+        description=(
+            "A host directory holding a PostgreSQL server's Unix socket, mounted read-only at /run/postgresql "
+            "(libpq's default): the sandbox reaches that one server without any network."
+        ),
     )

@@ -39,6 +39,7 @@ from sandbox.config import SandboxConfig
 WORKSPACE = "/workspace"
 HOME = "/home/sandbox"
 RUN_MOUNT = str(PurePosixPath(RUNNER_SOCKET).parent)
+POSTGRES_SOCKET_MOUNT = "/run/postgresql"
 SOCKET_NAME = PurePosixPath(RUNNER_SOCKET).name
 MANAGED_LABEL = "agentd.managed"
 JOB_LABEL = "agentd.job.job"
@@ -143,6 +144,8 @@ def container_options(config: SandboxConfig, spec: ContainerSpec) -> dict[str, A
         mounts.append(Mount(f"{WORKSPACE}/.git", str(spec.git_path), type="bind", read_only=True))
     if spec.cache_dir is not None:
         mounts.append(Mount(GO_BUILD_CACHE, str(spec.cache_dir), type="bind"))
+    if config.postgres_socket_dir is not None:
+        mounts.append(Mount(POSTGRES_SOCKET_MOUNT, str(config.postgres_socket_dir), type="bind", read_only=True))
     tmpfs_flags = "rw,exec,nosuid,nodev"  # exec: `go test` runs its binaries from /tmp
     return {
         "image": config.image,
@@ -403,10 +406,18 @@ class DockerSandbox:
 class DockerSandboxFactory:
     """Opens hardened sandboxes over workspaces; `reap` removes what a crashed daemon left."""
 
-    def __init__(self, config: SandboxConfig, run_dir: Path, client: docker.DockerClient | None = None) -> None:
+    def __init__(
+        self,
+        config: SandboxConfig,
+        run_dir: Path,
+        client: docker.DockerClient | None = None,
+        host_env: Mapping[str, str] | None = None,
+    ) -> None:
+        """`host_env` is where the allowlisted names are read from (agentd's own environment by default)."""
         self._config = config
         self._run_dir = run_dir.absolute()
         self._client = client or connect_docker()
+        self._host_env = host_env
 
     def check_image(self) -> None:
         """Raise SandboxError (saying to run `agentd sandbox build`) when the image is missing."""
@@ -456,7 +467,7 @@ class DockerSandboxFactory:
             run_dir=self._run_dir / name,
             uid=uid,
             gid=gid,
-            env=sandbox_env(self._config.env_allowlist, os.environ),
+            env=sandbox_env(self._config.env_allowlist, os.environ if self._host_env is None else self._host_env),
             read_only=read_only,
             git_path=git if git.exists() else None,
         )
