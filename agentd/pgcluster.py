@@ -181,6 +181,13 @@ def _stop(bin_dir: Path, root: Path) -> None:
         run_as_server_user([str(bin_dir / "pg_ctl"), "stop", "-m", "immediate", "-D", str(root / "data")], cwd=root)
 
 
+def _close_shared_databases(cluster: Cluster) -> None:
+    """Roles made later may connect only to their own database, not to the ones every cluster has."""
+    with cluster.admin() as conn:
+        for name in ("postgres", "template1"):
+            conn.execute(sql.SQL("REVOKE CONNECT ON DATABASE {} FROM PUBLIC").format(sql.Identifier(name)))
+
+
 @contextmanager
 def throwaway_cluster(*, tcp: bool = True, shared_socket: bool = False) -> Iterator[Cluster]:
     """Start a fresh cluster under a new temp dir; stop it and remove every file at exit.
@@ -203,7 +210,10 @@ def throwaway_cluster(*, tcp: bool = True, shared_socket: bool = False) -> Itera
         _initdb(bin_dir, root, password)
         port = _start(bin_dir, root, socket_dir, tcp)
         try:
-            yield Cluster(bin_dir, root, socket_dir, port, tcp, password)
+            cluster = Cluster(bin_dir, root, socket_dir, port, tcp, password)
+            if shared_socket:
+                _close_shared_databases(cluster)
+            yield cluster
         finally:
             _stop(bin_dir, root)
     finally:

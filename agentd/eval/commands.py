@@ -9,7 +9,7 @@ from pathlib import Path
 
 from agentd.eval.check import TaskCheck, check_tasks
 from agentd.eval.harness import Harness
-from agentd.eval.replay import ReplayOptions, replay
+from agentd.eval.replay import ReplayOptions, prepare, replay
 from agentd.eval.task import task_dirs
 from sandbox.config import SandboxConfig
 
@@ -49,6 +49,7 @@ def run_check(
 
 def run_replay(repo: Path, out: Path, options: ReplayOptions, config: SandboxConfig, say: Say) -> int:
     """Build tasks from a repository's history into `out`, printing what was kept and skipped; how many kept."""
+    prepare(repo, out)
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="agentd-replay-") as scratch:
         harness = Harness(config, Path(scratch) / "run")

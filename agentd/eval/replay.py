@@ -147,14 +147,19 @@ def _try(
     return verdict
 
 
+def prepare(repo: Path, out: Path) -> None:
+    """Check the repository and make the (new or empty) output directory, before any work starts."""
+    check_repository(repo)
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise TaskError(f"{out}: not an empty directory; give replay a new directory for its tasks")
+    out.mkdir(parents=True, exist_ok=True)
+
+
 def replay(
     repo: Path, out: Path, options: ReplayOptions, harness: Harness, scratch: Path, say: Callable[[str], None]
 ) -> list[str]:
     """Write the valid tasks of the history into `out` (newest first, up to the limit); their names."""
-    check_repository(repo)
-    if out.exists() and any(out.iterdir()):
-        raise TaskError(f"{out}: not empty; give replay a new directory for its tasks")
-    out.mkdir(parents=True, exist_ok=True)
+    prepare(repo, out)
     kept: list[str] = []
     pending = candidates(repo, options.since, lambda sha, why: say(f"skip  {sha[:10]}: {why}"))
     with ThreadPoolExecutor(max_workers=max(1, options.jobs), thread_name_prefix="eval-replay") as pool:
