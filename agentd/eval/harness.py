@@ -22,7 +22,7 @@ from psycopg.conninfo import make_conninfo
 
 from agentd.eval.task import EvalTask
 from agentd.kernel.seams import CommandResult, Sandbox
-from agentd.pgcluster import Cluster, throwaway_cluster
+from agentd.pgcluster import Cluster, ClusterError, throwaway_cluster
 from sandbox.config import SandboxConfig
 from sandbox.docker import POSTGRES_SOCKET_MOUNT, DockerSandboxFactory, connect_docker
 
@@ -48,16 +48,30 @@ class FixtureDatabases:
         cluster = self.cluster()
         name = f"eval_{secrets.token_hex(6)}"
         password = secrets.token_hex(16)
-        cluster.create_owned_database(name, name, password)
+        own = make_conninfo(port=cluster.port, dbname=name, user=name, password=password)
+        host_dsn = make_conninfo(own, host=str(cluster.socket_dir))
         try:
-            own = make_conninfo(port=cluster.port, dbname=name, user=name, password=password)
-            host_dsn = make_conninfo(own, host=str(cluster.socket_dir))
+            cluster.create_owned_database(name, name, password)
             cluster.load_sql(host_dsn, fixture)
             with psycopg.connect(host_dsn, autocommit=True) as conn:
                 conn.execute("ANALYZE")  # plans the tests look at should not depend on autovacuum's timing
+        except psycopg.Error as exc:
+            self._drop(cluster, name)
+            raise ClusterError(f"fixture database from {fixture.name}: {exc}") from None
+        except BaseException:
+            self._drop(cluster, name)
+            raise
+        try:
             yield make_conninfo(own, host=POSTGRES_SOCKET_MOUNT)
         finally:
+            self._drop(cluster, name)
+
+    @staticmethod
+    def _drop(cluster: Cluster, name: str) -> None:
+        try:
             cluster.drop_owned_database(name, name)
+        except psycopg.Error as exc:
+            raise ClusterError(f"cannot drop the fixture database {name}: {exc}") from None
 
     def close(self) -> None:
         """Stop the cluster and remove its files, if it was started."""
@@ -71,7 +85,7 @@ class Harness:
         self.config = config
         self._run_dir = run_dir
         self._client = client or connect_docker()
-        self._databases = FixtureDatabases()
+        self.databases = FixtureDatabases()  # started only when a task has a fixture
         DockerSandboxFactory(config, run_dir, self._client).check_image()
 
     @contextlib.contextmanager
@@ -80,11 +94,11 @@ class Harness:
         with contextlib.ExitStack() as stack:
             factory = DockerSandboxFactory(self.config, self._run_dir, self._client)
             if task.fixture is not None and task.spec.database is not None:
-                dsn = stack.enter_context(self._databases.fresh(task.fixture))
+                dsn = stack.enter_context(self.databases.fresh(task.fixture))
                 env_name = task.spec.database.dsn_env
                 config = self.config.model_copy(
                     update={
-                        "postgres_socket_dir": self._databases.cluster().socket_dir,
+                        "postgres_socket_dir": self.databases.cluster().socket_dir,
                         "env_allowlist": [*self.config.env_allowlist, env_name],
                     }
                 )
@@ -100,4 +114,4 @@ class Harness:
 
     def close(self) -> None:
         """Stop the fixture cluster, if one was started."""
-        self._databases.close()
+        self.databases.close()

@@ -19,7 +19,7 @@ from agentd.eval.check import TaskCheck, check_task
 from agentd.eval.harness import Harness
 from agentd.eval.task import HIDDEN_DIR, REPO_DIR, SOLUTION_FILE, TASK_FILE, TaskError
 from agentd.kernel import process
-from agentd.kernel.errors import RepositoryError
+from agentd.kernel.errors import AgentdError, RepositoryError
 from agentd.repo.mirror import check_repository, run_git
 
 DEFAULT_TEST_COMMAND = ("go", "test", "-count=1", "./...")
@@ -138,7 +138,11 @@ def _try(
     repo: Path, candidate: Candidate, out: Path, options: ReplayOptions, harness: Harness, scratch: Path
 ) -> TaskCheck:
     staged = scratch / "staged" / candidate.name
-    write_task(repo, candidate, staged, options)
+    try:
+        write_task(repo, candidate, staged, options)
+    except AgentdError as exc:
+        shutil.rmtree(staged, ignore_errors=True)
+        return TaskCheck(candidate.name, "fix", reasons=[f"cannot lay out the task: {exc}"])
     verdict = check_task(staged, harness, scratch / "trees" / candidate.name)
     if verdict.valid:
         shutil.move(str(staged), str(out / candidate.name))

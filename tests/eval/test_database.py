@@ -7,7 +7,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from agentd.eval.check import check_tasks
+from agentd.eval.check import check_task, check_tasks
 from agentd.eval.harness import FixtureDatabases, Harness
 from agentd.eval.task import load_task, task_dirs
 from tests.eval.conftest import write_task
@@ -89,3 +89,14 @@ def test_builtin_suite_sample_is_valid(harness: Harness, tmp_path: Path) -> None
     roots = task_dirs("builtin", SUITE_SAMPLE)
     verdicts = check_tasks(roots, harness, tmp_path / "scratch", jobs=2)
     assert {verdict.task: verdict.reasons for verdict in verdicts} == {name: [] for name in SUITE_SAMPLE}
+
+
+def test_broken_fixture_is_a_reason_and_leaves_nothing(notes_task: Path, harness: Harness, tmp_path: Path) -> None:
+    """A fixture with a SQL error makes the task invalid with psql's message; its database and role are gone."""
+    (notes_task / "fixture.sql").write_text("CREATE TABLE notes (id int);\nINSERT INTO notes VALUES ('one');\n")
+    verdict = check_task(notes_task, harness, tmp_path / "scratch")
+    (reason,) = verdict.reasons
+    assert reason.startswith("loading fixture.sql failed") and "invalid input syntax for type integer" in reason
+    with harness.databases.cluster().admin() as conn:
+        assert conn.execute("SELECT count(*) FROM pg_database WHERE datname LIKE 'eval_%'").fetchone() == (0,)
+        assert conn.execute("SELECT count(*) FROM pg_roles WHERE rolname LIKE 'eval_%'").fetchone() == (0,)
