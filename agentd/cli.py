@@ -1,4 +1,8 @@
-"""The `agentd` command line. Every command honours --config and $AGENTD_CONFIG."""
+"""The `agentd` command line. Every command honours --config and $AGENTD_CONFIG.
+
+One module past ~400 lines on purpose: every command is a thin shell over the part it drives, so
+the whole command surface reads in one place.
+"""
 
 from __future__ import annotations
 
@@ -374,3 +378,53 @@ def policy_check(config_path: Path, command: str | None, path: str | None, sql: 
         decision = check_sql(sql or "", rules.sql)
     click.echo(str(decision))
     sys.exit(0 if decision.allowed else 1)
+
+
+@main.group("eval")
+def eval_group() -> None:
+    """Tasks with known answers: check a suite, build tasks from a repository's history (docs/eval.md)."""
+
+
+def _sandbox_settings(config_path: Path) -> Any:
+    """The [sandbox] section of the config when the file exists, else the defaults."""
+    from sandbox.config import SandboxConfig  # noqa: PLC0415
+
+    return _load(config_path).sandbox if config_path.exists() else SandboxConfig()
+
+
+JOBS_OPTION = click.option("--jobs", "-j", type=click.IntRange(1, 64), default=1, show_default=True, help="At once.")
+
+
+@eval_group.command("check")
+@click.argument("suite")
+@CONFIG_OPTION
+@JOBS_OPTION
+@click.option("--task", "only", multiple=True, help="Check only this task (repeatable).")
+@click.option("--verbose", "-v", is_flag=True, help="Show each test run's outcome and last lines of output.")
+def eval_check(suite: str, config_path: Path, jobs: int, only: tuple[str, ...], verbose: bool) -> None:
+    """Validate every task of SUITE (a directory, or 'builtin'): its tests fail before solution.patch, pass after."""
+    from agentd.eval.commands import run_check  # noqa: PLC0415
+
+    valid = run_check(suite, _sandbox_settings(config_path), jobs, only, click.echo, verbose=verbose)
+    sys.exit(0 if valid else 1)
+
+
+@eval_group.command("replay")
+@click.argument("repo", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path))
+@click.option("--since", default=None, help="Only commits after this revision.")
+@click.option("--limit", type=click.IntRange(1), default=50, show_default=True, help="Valid tasks to make at most.")
+@click.option("--blind", is_flag=True, help="No description: the agents get no commit message.")
+@click.option("--test-command", default="go test -count=1 ./...", show_default=True)
+@CONFIG_OPTION
+@JOBS_OPTION
+def eval_replay(repo: Path, out_dir: Path, config_path: Path, test_command: str, **choices: Any) -> None:
+    """Build tasks from REPO's history: commits whose new tests fail on the parent and pass on the commit."""
+    import shlex  # noqa: PLC0415
+
+    from agentd.eval.commands import run_replay  # noqa: PLC0415
+    from agentd.eval.replay import ReplayOptions  # noqa: PLC0415
+
+    options = ReplayOptions(**choices, test_command=tuple(shlex.split(test_command)))
+    kept = run_replay(repo.resolve(), out_dir.resolve(), options, _sandbox_settings(config_path), click.echo)
+    sys.exit(0 if kept else 1)

@@ -106,7 +106,8 @@ class Config(BaseModel):
         return names
 
 
-def _describe(error: Any) -> str:
+def describe_error(error: Any) -> str:
+    """One pydantic validation error as a line naming the key and the fix."""
     key = ".".join(str(part) for part in error["loc"]) or "(top level)"
     message = str(error["msg"]).removeprefix("Value error, ")
     if error["type"] == "missing":
@@ -148,7 +149,7 @@ def parse_config(text: str, source: str = "agentd.toml", env: dict[str, str] | N
     try:
         return Config.model_validate(data)
     except ValidationError as exc:
-        problems = "; ".join(_describe(e) for e in exc.errors())
+        problems = "; ".join(describe_error(e) for e in exc.errors())
         raise ConfigError(f"{source}: {problems}") from None
 
 

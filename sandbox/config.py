@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from sandbox.build import default_image
@@ -45,6 +47,13 @@ class SandboxConfig(BaseModel):
         ge=16 << 20,
         description="Bytes one lane may hold on host disk (its workspace and the job's build cache); a lane "
         "over it is stopped and its job fails. Also caps RLIMIT_FSIZE.",
+    )
+    postgres_socket_dir: Path | None = Field(
+        None,
+        description=(
+            "A host directory holding a PostgreSQL server's Unix socket, mounted read-only at /run/postgresql "
+            "(libpq's default): the sandbox reaches that one server without any network."
+        ),
     )
     start_timeout_s: float = Field(10.0, gt=0, description="How long a new sandbox's runner may take to connect.")
     network: str | None = Field(

@@ -18,7 +18,7 @@ import shutil
 import threading
 import time
 import warnings
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -278,10 +278,18 @@ class DockerSandbox:
 class DockerSandboxFactory:
     """Opens hardened sandboxes over workspaces; `reap` removes what a crashed daemon left."""
 
-    def __init__(self, config: SandboxConfig, run_dir: Path, client: docker.DockerClient | None = None) -> None:
+    def __init__(
+        self,
+        config: SandboxConfig,
+        run_dir: Path,
+        client: docker.DockerClient | None = None,
+        host_env: Mapping[str, str] | None = None,
+    ) -> None:
+        """`host_env` is where the allowlisted names are read from (agentd's own environment by default)."""
         self._config = config
         self._run_dir = run_dir.absolute()
         self._client = client or connect_docker()
+        self._host_env = host_env
 
     def check_image(self) -> None:
         """Raise SandboxError (saying to run `agentd sandbox build`) when the image is missing."""
@@ -334,7 +342,7 @@ class DockerSandboxFactory:
             run_dir=self._run_dir / name,
             uid=uid,
             gid=gid,
-            env=sandbox_env(self._config.env_allowlist, os.environ),
+            env=sandbox_env(self._config.env_allowlist, os.environ if self._host_env is None else self._host_env),
             read_only=read_only,
             git_path=git if git.exists() else None,
         )

@@ -19,7 +19,7 @@ HOME = "/home/sandbox"
 RUN_MOUNT = str(PurePosixPath(RUNNER_SOCKET).parent)
 SOCKET_NAME = PurePosixPath(RUNNER_SOCKET).name
 MANAGED_LABEL = "agentd.managed"
-JOB_LABEL = "agentd.job.job"
+JOB_LABEL = "agentd.job"
 RUN_DIR_LABEL = "agentd.run_dir"
 BASE_ENV = {
     "HOME": HOME,
@@ -100,6 +100,7 @@ class ContainerSpec:
 
 
 GO_BUILD_CACHE = f"{HOME}/.cache/go-build"
+POSTGRES_SOCKET_MOUNT = "/run/postgresql"  # libpq's default socket directory
 
 
 def container_options(config: SandboxConfig, spec: ContainerSpec) -> dict[str, Any]:
@@ -113,6 +114,8 @@ def container_options(config: SandboxConfig, spec: ContainerSpec) -> dict[str, A
         mounts.append(Mount(f"{WORKSPACE}/.git", str(spec.git_path), type="bind", read_only=True))
     if spec.cache_dir is not None:
         mounts.append(Mount(GO_BUILD_CACHE, str(spec.cache_dir), type="bind"))
+    if config.postgres_socket_dir is not None:
+        mounts.append(Mount(POSTGRES_SOCKET_MOUNT, str(config.postgres_socket_dir), type="bind", read_only=True))
     tmpfs_flags = "rw,exec,nosuid,nodev"  # exec: `go test` runs its binaries from /tmp
     max_file_size = min(config.max_file_size, config.disk_limit)
     watched = [WORKSPACE] + ([GO_BUILD_CACHE] if spec.cache_dir is not None else [])

@@ -57,6 +57,15 @@ def test_the_wheel_imports_from_its_own_venv(installed: Path, tmp_path: Path) ->
     assert all(Path(f).is_relative_to(installed) for f in files), files
 
 
+def test_the_wheel_ships_the_builtin_eval_suite(installed: Path, tmp_path: Path) -> None:
+    """`builtin` resolves inside the installed package, and every shipped task loads (task.toml, repo/, patch)."""
+    code = "from agentd.eval.task import load_task as t, task_dirs as d; print(*[t(r).root for r in d('builtin')])"
+    roots = run([installed / "bin" / "python", "-c", code], tmp_path, clean_env(tmp_path)).split()
+    local = sorted(path.name for path in (ROOT / "agentd" / "eval" / "suite").iterdir())
+    assert sorted(Path(root).name for root in roots) == local
+    assert all(Path(root).is_relative_to(installed) for root in roots), roots
+
+
 @pytest.mark.docker
 def test_init_sandbox_build_doctor_and_demo_run_from_the_wheel(
     installed: Path, tmp_path: Path, sample_repo: Path, sandbox_image: str

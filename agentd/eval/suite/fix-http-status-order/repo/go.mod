@@ -1,0 +1,3 @@
+module example.com/itemsapi
+
+go 1.19

@@ -1,0 +1,3 @@
+module example.com/signing
+
+go 1.19

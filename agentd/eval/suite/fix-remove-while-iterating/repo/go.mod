@@ -1,0 +1,3 @@
+module example.com/textclean
+
+go 1.19

@@ -1,0 +1,3 @@
+module example.com/logimport
+
+go 1.19

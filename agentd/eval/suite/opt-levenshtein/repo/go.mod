@@ -1,0 +1,3 @@
+module example.com/fuzzy
+
+go 1.19

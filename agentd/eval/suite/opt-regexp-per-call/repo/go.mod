@@ -1,0 +1,3 @@
+module example.com/sku
+
+go 1.19

@@ -1,0 +1,34 @@
+package store
+
+import (
+	"os"
+	"os/exec"
+	"strings"
+	"testing"
+)
+
+// query runs SQL against $DATABASE_URL with psql; the test skips where no database is set up.
+func query(t *testing.T, commands ...string) string {
+	t.Helper()
+	dsn := os.Getenv("DATABASE_URL")
+	if dsn == "" {
+		t.Skip("DATABASE_URL is not set")
+	}
+	args := []string{"-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-d", dsn}
+	for _, c := range commands {
+		args = append(args, "-c", c)
+	}
+	out, err := exec.Command("psql", args...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("psql: %v\n%s", err, out)
+	}
+	return strings.TrimSpace(string(out))
+}
+
+func TestQueriesAreSQL(t *testing.T) {
+	for _, q := range []string{OpenOrdersSQL, CreateOrderSQL} {
+		if !strings.Contains(q, "orders") {
+			t.Fatalf("%q", q)
+		}
+	}
+}
