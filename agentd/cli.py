@@ -428,3 +428,52 @@ def eval_replay(repo: Path, out_dir: Path, config_path: Path, test_command: str,
     options = ReplayOptions(**choices, test_command=tuple(shlex.split(test_command)))
     kept = run_replay(repo.resolve(), out_dir.resolve(), options, _sandbox_settings(config_path), click.echo)
     sys.exit(0 if kept else 1)
+
+
+EVAL_PLACEHOLDER_CONFIG = """\
+# no agentd.toml: every run replaces the repository and the models; the built-in models need nothing else
+[repository]
+path = "."
+[models.default]
+provider = "scripted"
+model = "placeholder"
+script = "example"
+"""
+
+
+def _eval_config(config_path: Path, models: tuple[str, ...]) -> Config:
+    """The config of an eval run; without a config file, the defaults (only the built-in models can run then)."""
+    from agentd.config import parse_config  # noqa: PLC0415
+    from agentd.eval.models import BUILTIN_MODELS  # noqa: PLC0415
+
+    if config_path.exists():
+        return _load(config_path)
+    others = [name for name in models if name not in BUILTIN_MODELS]
+    if others:
+        raise AgentdError(
+            f"{config_path}: no such file, so only the built-in models ({', '.join(BUILTIN_MODELS)}) can run; "
+            f"give --config naming [models.{others[0]}]"
+        )
+    return parse_config(EVAL_PLACEHOLDER_CONFIG, "(defaults)", env={})
+
+
+def _names(text: str) -> tuple[str, ...]:
+    return tuple(name.strip() for name in text.split(",") if name.strip())
+
+
+@eval_group.command("run")
+@click.argument("suite")
+@CONFIG_OPTION
+@click.option("--protocols", default="single,vote", show_default=True, help="Comma-separated: single,vote,debate,…")
+@click.option("--models", default="default", show_default=True, help="[models.NAME] names, or oracle/null/saboteur.")
+@click.option("--repeat", type=click.IntRange(1, 100), default=1, show_default=True, help="Runs of each combination.")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=Path("eval-out"))
+@click.option("--task", "only", multiple=True, help="Run only this task (repeatable).")
+@JOBS_OPTION
+def eval_run(suite: str, config_path: Path, protocols: str, models: str, out_dir: Path, **choices: Any) -> None:
+    """Run every task of SUITE through agentd's job path per protocol and model, and score it (docs/eval.md)."""
+    from agentd.eval.commands import RunChoices, run_eval  # noqa: PLC0415
+
+    asked = RunChoices(suite, _names(protocols), _names(models), out=out_dir, **choices)
+    records = run_eval(_eval_config(config_path, asked.models), asked, click.echo)
+    sys.exit(0 if all(record.get("error") is None for record in records) else 1)

@@ -37,8 +37,10 @@ class DebateConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    protocol: Literal["auto", "vote", "debate", "negotiation"] = Field(
-        "auto", description="auto: vote first, escalate to debate when the surviving patches disagree or all fail."
+    protocol: Literal["auto", "vote", "debate", "negotiation", "single"] = Field(
+        "auto",
+        description="auto: vote first, escalate to debate when the surviving patches disagree or all fail; "
+        "single: one proposer, no voters (its change stands when agentd's tests pass).",
     )
     strategy: Literal["broadcast", "round_robin", "moderator_led", "hierarchical", "priority"] = Field(
         "broadcast", description="Who speaks when, inside a phase with several speakers."

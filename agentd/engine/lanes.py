@@ -12,6 +12,7 @@ from typing import Protocol
 
 from agentd.engine.turn import Tools
 from agentd.kernel.seams import CommandResult
+from agentd.kernel.tampering import find_tampering
 
 MAX_EVIDENCE = 6_000
 _GO_RESULT = re.compile(r"^(ok|FAIL|---\s+(?:PASS|FAIL)):?\s+(\S+)", re.MULTILINE)
@@ -27,6 +28,19 @@ def show_test_run(result: CommandResult, command: list[str]) -> str:
     verdict = "PASSED" if result.ok else ("TIMED OUT" if result.timed_out else f"FAILED (exit {result.exit_code})")
     output = tail((result.stdout + ("\n" + result.stderr if result.stderr else "")).strip())
     return f"agentd ran `{' '.join(command)}`: {verdict}\n```\n{output}\n```"
+
+
+def tampering_warning(diff: str) -> str:
+    """What a candidate does to weaken the tests, as a warning for the voters; "" when nothing is found."""
+    found = find_tampering(diff)
+    if not found:
+        return ""
+    lines = "\n".join(f"- {finding.describe()}" for finding in found[:20])
+    more = f"\n- … and {len(found) - 20} more" if len(found) > 20 else ""
+    return (
+        "WARNING (agentd's tampering check): this candidate deletes or weakens tests. Unless the task is about "
+        f"the tests themselves, agentd's gate will refuse to publish it.\n{lines}{more}"
+    )
 
 
 def outcomes_per_test(result: CommandResult) -> dict[str, bool]:

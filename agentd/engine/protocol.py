@@ -1,4 +1,4 @@
-"""Which protocol a session runs: `vote`, `debate`, `negotiation`, or `auto` (a vote that escalates to
+"""Which protocol a session runs: `single`, `vote`, `debate`, `negotiation`, or `auto` (a vote that escalates to
 a debate when the passing candidates disagree, all fail, a voter raises a blocking finding or the vote
 finds no agreement); and the single reviewer's pass over a commit or pull request."""
 
@@ -9,6 +9,7 @@ from agentd.engine.negotiation import negotiation
 from agentd.engine.outcome import Outcome
 from agentd.engine.rounds import debate
 from agentd.engine.session import Session
+from agentd.engine.single import single
 from agentd.engine.turn import Tools
 from agentd.engine.verdicts import SubmitReview
 from agentd.engine.vote import vote
@@ -17,6 +18,8 @@ from agentd.engine.vote import vote
 def run_protocol(session: Session, problem: str, lanes: Lanes) -> Outcome:
     """Run the configured protocol on lanes asked of `lanes` (auto escalates from vote to debate)."""
     protocol = session.config.protocol
+    if protocol == "single":
+        return single(session, problem, lanes)
     if protocol == "debate":
         return debate(session, problem, lanes.lane("debate"))
     if protocol == "negotiation":

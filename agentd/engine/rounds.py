@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from agentd.engine.lanes import Evidence, Lane, tail
+from agentd.engine.lanes import Evidence, Lane, tail, tampering_warning
 from agentd.engine.outcome import Outcome, blocking, finding_line
 from agentd.engine.session import Session
 from agentd.engine.verdicts import CastVote, ReviewFinding, SubmitPatch, SubmitReview
@@ -97,10 +97,13 @@ def _stages(session: Session, problem: str, summary: str, lane: Lane, round_no: 
 def _judge(
     session: Session, problem: str, summary: str, lane: Lane, proof: Evidence, review: Review, record: dict[str, Any]
 ) -> Outcome:
+    diff = lane.diff()
+    warning = tampering_warning(diff)
     turn = session.speak(
         session.participant("judge"),
         f"{problem}\n\nCandidate summary: {summary}\n\nDiff:\n```diff\n"
-        f"{tail(lane.diff(), 20_000)}\n```\n\n{proof.shown}\n\nThe review: {review.shown()}",
+        f"{tail(diff, 20_000)}\n```\n\n{proof.shown}\n\nThe review: {review.shown()}"
+        + (f"\n\n{warning}" if warning else ""),
         lane.tools,
         "debate:judge",
     )

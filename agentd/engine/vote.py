@@ -7,7 +7,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from agentd.engine.consensus import Candidate, Vote, count_votes, escalate
-from agentd.engine.lanes import Evidence, Lane, Lanes, tail
+from agentd.engine.lanes import Evidence, Lane, Lanes, tail, tampering_warning
 from agentd.engine.outcome import Outcome, blocking
 from agentd.engine.session import Session
 from agentd.engine.turn import TurnResult
@@ -78,8 +78,10 @@ def _candidates(
             continue
         proof = tests[turn.agent] = lane.test()
         candidates.append(Candidate(turn.agent, turn.agent, change, proof.outcomes))
+        warning = tampering_warning(change)
         shown.append(
             f"## Candidate {turn.agent}\nSummary: {patch.summary}\n```diff\n{tail(change, 8_000)}\n```\n{proof.shown}"
+            + (f"\n{warning}" if warning else "")
         )
     return candidates, tests, shown
 

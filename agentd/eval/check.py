@@ -85,7 +85,6 @@ def _check_fails_then_passes(task: EvalTask, harness: Harness, scratch: Path, ve
 
 def _check_optimization(task: EvalTask, harness: Harness, scratch: Path, verdict: TaskCheck) -> None:
     spec = task.spec
-    assert spec.benchmark is not None
     assert spec.min_gain is not None
     before = scoring_tree(task, scratch / "before")
     after = scoring_tree(task, scratch / "after", solution_text(task))
@@ -99,6 +98,18 @@ def _check_optimization(task: EvalTask, harness: Harness, scratch: Path, verdict
             )
     if verdict.reasons:
         return
+    gained, measured = measure_gain(task, harness, before, after)
+    if gained:
+        verdict.notes.append(f"solution measured by agentd: {measured}")
+    else:
+        verdict.reasons.append(f"agentd's benchmark shows no gain of at least {spec.min_gain:.0%}: {measured}")
+
+
+def measure_gain(task: EvalTask, harness: Harness, before: Path, after: Path) -> tuple[bool, str]:
+    """agentd's interleaved benchmark comparison of two trees of an optimize task: (min_gain shown?, in words)."""
+    spec = task.spec
+    assert spec.benchmark is not None
+    assert spec.min_gain is not None
     settings = OptimizerConfig(min_gain=spec.min_gain)
     cpus = str(max(1, int(harness.config.cpus)))
     with (
@@ -109,10 +120,7 @@ def _check_optimization(task: EvalTask, harness: Harness, scratch: Path, verdict
             base, candidate, spec.benchmark, spec.bench_pattern, settings=settings, env={"GOMAXPROCS": cpus}
         )
     measured = "; ".join(bench.describe() for bench in comparison.benchmarks) or "no benchmark ran"
-    if comparison.shows_gain:
-        verdict.notes.append(f"solution measured by agentd: {measured}")
-    else:
-        verdict.reasons.append(f"agentd's benchmark shows no gain of at least {spec.min_gain:.0%}: {measured}")
+    return comparison.shows_gain, measured
 
 
 def check_task(root: Path, harness: Harness, scratch: Path) -> TaskCheck:

@@ -44,8 +44,9 @@ class FixtureDatabases:
             return self._cluster
 
     @contextlib.contextmanager
-    def fresh(self, fixture: Path) -> Iterator[str]:
-        """A database of its own role, loaded from `fixture` and analyzed; yields the DSN as seen in a sandbox."""
+    def fresh(self, fixture: Path, *, on_host: bool = False) -> Iterator[str]:
+        """A database of its own role, loaded from `fixture` and analyzed; yields the DSN as seen in a sandbox
+        (`on_host`: as agentd itself reaches it, for the query_database tool of an eval run's job)."""
         cluster = self.cluster()
         name = f"eval_{secrets.token_hex(6)}"
         password = secrets.token_hex(16)
@@ -63,7 +64,7 @@ class FixtureDatabases:
             self._drop(cluster, name)
             raise
         try:
-            yield make_conninfo(own, host=POSTGRES_SOCKET_MOUNT)
+            yield host_dsn if on_host else make_conninfo(own, host=POSTGRES_SOCKET_MOUNT)
         finally:
             self._drop(cluster, name)
 
@@ -89,24 +90,41 @@ class Harness:
         self.databases = FixtureDatabases()  # started only when a task has a fixture
         DockerSandboxFactory(config, run_dir, self._client).check_image()
 
+    def factory(
+        self,
+        task: EvalTask,
+        stack: contextlib.ExitStack,
+        config: SandboxConfig | None = None,
+        run_dir: Path | None = None,
+    ) -> DockerSandboxFactory:
+        """A sandbox factory for `task`; for a task with a fixture, a fresh database (dropped when `stack` closes)
+        whose DSN its sandboxes get in the environment."""
+        config = config or self.config
+        run_dir = run_dir or self._run_dir
+        if task.fixture is None or task.spec.database is None:
+            return DockerSandboxFactory(config, run_dir, self._client)
+        dsn = stack.enter_context(self.databases.fresh(task.fixture))
+        env_name = task.spec.database.dsn_env
+        config = config.model_copy(
+            update={
+                "postgres_socket_dir": self.databases.cluster().socket_dir,
+                "env_allowlist": [*config.env_allowlist, env_name],
+            }
+        )
+        return DockerSandboxFactory(config, run_dir, self._client, {**os.environ, env_name: dsn})
+
     @contextlib.contextmanager
     def sandbox(self, task: EvalTask, tree: Path, label: str) -> Iterator[Sandbox]:
         """A sandbox over `tree`; for a task with a fixture, a fresh database and its DSN in the environment."""
         with contextlib.ExitStack() as stack:
-            factory = DockerSandboxFactory(self.config, self._run_dir, self._client)
-            if task.fixture is not None and task.spec.database is not None:
-                dsn = stack.enter_context(self.databases.fresh(task.fixture))
-                env_name = task.spec.database.dsn_env
-                config = self.config.model_copy(
-                    update={
-                        "postgres_socket_dir": self.databases.cluster().socket_dir,
-                        "env_allowlist": [*self.config.env_allowlist, env_name],
-                    }
-                )
-                factory = DockerSandboxFactory(config, self._run_dir, self._client, {**os.environ, env_name: dsn})
-            opened = factory.open(tree, f"eval-{task.name}-{label}")
+            opened = self.factory(task, stack).open(tree, f"eval-{task.name}-{label}")
             stack.callback(opened.close)
             yield opened
+
+    @property
+    def client(self) -> docker.DockerClient:
+        """The Docker engine the harness talks to."""
+        return self._client
 
     def run_tests(self, task: EvalTask, tree: Path, label: str) -> CommandResult:
         """Run the task's test_command over `tree` in a new sandbox, within the task's test deadline."""
@@ -116,3 +134,59 @@ class Harness:
     def close(self) -> None:
         """Stop the fixture cluster, if one was started."""
         self.databases.close()
+
+
+class _WithDatabase:
+    """A job's sandbox whose fixture database is dropped when the sandbox closes."""
+
+    def __init__(self, sandbox: Sandbox, stack: contextlib.ExitStack) -> None:
+        self._sandbox, self._stack = sandbox, stack
+
+    @property
+    def workspace(self) -> Path:
+        """The sandbox's workspace."""
+        return self._sandbox.workspace
+
+    def run(
+        self, argv: list[str], cwd: str = ".", timeout_s: float = 300.0, env: dict[str, str] | None = None
+    ) -> CommandResult:
+        """Run argv in the sandbox."""
+        return self._sandbox.run(argv, cwd=cwd, timeout_s=timeout_s, env=env)
+
+    def freeze(self) -> int:
+        """Kill every process in the sandbox."""
+        return self._sandbox.freeze()
+
+    def close(self) -> None:
+        """Remove the sandbox, then drop its database; safe to call twice."""
+        try:
+            self._sandbox.close()
+        finally:
+            self._stack.close()
+
+
+class TaskSandboxes:
+    """The SandboxFactory an eval run's job gets: agentd's Docker sandboxes, each (lanes, the gate) with a fresh
+    database of the task's fixture, as the task's own tests expect; without a fixture, plain sandboxes."""
+
+    def __init__(self, harness: Harness, task: EvalTask, config: SandboxConfig, run_dir: Path) -> None:
+        self._harness, self._task, self._config, self._run_dir = harness, task, config, run_dir
+
+    def open(self, workspace: Path, job_id: str, *, read_only: bool = False, cache_dir: Path | None = None) -> Sandbox:
+        """Start a sandbox over `workspace` with its own fresh fixture database."""
+        stack = contextlib.ExitStack()
+        try:
+            factory = self._harness.factory(self._task, stack, self._config, self._run_dir)
+            opened = factory.open(workspace, job_id, read_only=read_only, cache_dir=cache_dir)
+        except BaseException:
+            stack.close()
+            raise
+        return _WithDatabase(opened, stack)
+
+    def reap(self) -> int:
+        """Remove the sandboxes a killed run left behind under this run directory."""
+        return DockerSandboxFactory(self._config, self._run_dir, self._harness.client).reap()
+
+    def check_image(self) -> None:
+        """Raise when the sandbox image is missing."""
+        DockerSandboxFactory(self._config, self._run_dir, self._harness.client).check_image()

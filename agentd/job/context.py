@@ -11,8 +11,9 @@ import structlog
 
 from agentd.engine.config import DebateConfig, TeamConfig
 from agentd.job.trust import Trust
-from agentd.kernel.events import TaskRequested
+from agentd.kernel.events import Event, TaskRequested
 from agentd.kernel.policy import Policy
+from agentd.kernel.purpose import Purpose, classify
 from agentd.kernel.redact import Redactor
 from agentd.kernel.seams import Forge, SandboxFactory
 from agentd.models.budget import BudgetConfig, Price
@@ -66,15 +67,31 @@ class JobContext:
     log: structlog.stdlib.BoundLogger
     trust: Trust
     session_id: int = 0
+    purpose: Purpose | None = None  # read from the task's event when not given
+
+    def __post_init__(self) -> None:
+        if self.purpose is None:
+            self.purpose = purpose_of(self.task.event)
 
     @property
     def optimizing(self) -> bool:
-        """Whether the task asks for speed, so the speed (or SQL) gate applies."""
-        event = self.task.event
-        return isinstance(event, TaskRequested) and event.kind == "optimize"
+        """Whether the task asks for speed (by its kind or its words), so the speed (or SQL) gate applies."""
+        return self.purpose is not None and self.purpose.optimizing
+
+    @property
+    def about_tests(self) -> bool:
+        """Whether the task asks for work on the tests themselves (then changing them is no tampering)."""
+        return self.purpose is not None and self.purpose.about_tests
 
     def record_version(self, version: dict[str, object]) -> None:
         """Record a tree agentd tested (its test output redacted)."""
         if isinstance(version.get("test_output"), str):
             version = {**version, "test_output": self.deps.redactor.text(str(version["test_output"]))}
         self.deps.store.add_code_version(self.task.id, version)
+
+
+def purpose_of(event: Event) -> Purpose:
+    """What the job works the event as: a requested task's kind and words decide; a commit or PR is a fix."""
+    if isinstance(event, TaskRequested):
+        return classify(event.kind, event.description)
+    return Purpose("fix", "a commit or pull request: agentd fixes what its tests and reviewer find", False, "fix")

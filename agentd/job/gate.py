@@ -14,6 +14,7 @@ from agentd.engine.lanes import show_test_run
 from agentd.job.context import JobContext
 from agentd.job.lanes import JobLane, JobLanes, stored_diff
 from agentd.kernel.errors import JobCancelled
+from agentd.kernel.tampering import find_tampering
 from agentd.perf import sqlpath
 from agentd.perf.diffs import benchmark_packages
 from agentd.perf.runner import compare
@@ -39,6 +40,15 @@ def same_tree(ctx: JobContext, lane: JobLane, sha: str) -> GateVerdict:
             f"{committed[:12]} to publish)",
         )
     return GateVerdict(True)
+
+
+def untampered(ctx: JobContext, diff: str) -> GateVerdict:
+    """The change must not delete or weaken tests (agentd.kernel.tampering), unless the task is about the tests."""
+    found = find_tampering(diff)
+    if not found or ctx.about_tests:
+        return GateVerdict(True, measured="; ".join(f.describe() for f in found))
+    shown = "; ".join(finding.describe() for finding in found[:5]) + ("; …" if len(found) > 5 else "")
+    return GateVerdict(False, f"the change deletes or weakens tests and the task is not about the tests: {shown}")
 
 
 def test_commit(ctx: JobContext, lanes: JobLanes, sha: str, diff: str) -> GateVerdict:

@@ -32,6 +32,10 @@ from agentd.store.base import Lease
 from agentd.store.records import as_dict
 
 log = structlog.get_logger("agentd.job.job")
+SPEED_NOTE = (
+    "\n\nThis task is about speed: agentd keeps the change only when its own interleaved benchmark comparison "
+    "(or, for an index migration, its plan check) shows it faster, and the tests still pass."
+)
 
 
 class Job:
@@ -168,6 +172,10 @@ class Job:
         assert self.lanes is not None
         ctx = self.ctx
         diff = lane.diff()
+        tampering = gate.untampered(ctx, diff)
+        if not tampering.passed:
+            refused = f"{outcome.summary}\n\nNot committed: {tampering.reason}."
+            return finish(ctx, "no_fix", refused, tests_passed=outcome.tests_passed)
         trailers: tuple[str, ...] = ()
         if ctx.optimizing:
             gain = gate.measure_gain(ctx, self.lanes, lane, diff, self.sql_cases)
@@ -210,7 +218,9 @@ class Job:
 
     def _problem(self, event: Event, shown: str, findings: list[ReviewFinding]) -> str:
         if isinstance(event, TaskRequested):
-            return f"Task ({event.kind}): {event.description}\n\nThe tests before any change:\n{shown}"
+            kind = self.ctx.purpose.kind if self.ctx.purpose is not None else event.kind
+            speed = SPEED_NOTE if self.ctx.optimizing else ""
+            return f"Task ({kind}): {event.description}{speed}\n\nThe tests before any change:\n{shown}"
         what = "This pull request" if isinstance(event, PullRequestUpdated) else "This commit"
         problem = (
             f"{self.ctx.task.description}\n\n{what} needs a fix. Change the code (not the tests, unless a test is "

@@ -13,7 +13,7 @@ from agentd.engine.outcome import Outcome
 from agentd.job.context import JobContext, JobDeps
 from agentd.job.report import render_markdown
 from agentd.job.trust import automation_paths
-from agentd.kernel.events import CommitPushed, PullRequestUpdated
+from agentd.kernel.events import CommitPushed, PullRequestUpdated, TaskRequested
 from agentd.store.base import Task
 
 PUBLISHED = "published:"
@@ -91,7 +91,10 @@ def _remember(ctx: JobContext, sha: str) -> None:
 
 
 def finish(ctx: JobContext, status: str, summary: str, **fields: object) -> str:
-    """Record the task's end (summary redacted) and write its report; returns the status."""
+    """Record the task's end (summary redacted, with the kind agentd worked a requested task as) and write its
+    report; returns the status."""
+    if isinstance(ctx.task.event, TaskRequested) and ctx.purpose is not None:
+        summary = f"{summary}\n\n{ctx.purpose.line()}".strip()
     summary = ctx.deps.redactor.text(summary)
     ctx.deps.store.update_task(ctx.task.id, status=status, summary=summary, finished_at=time.time(), **fields)
     write_report(ctx.deps, ctx.task.id)

@@ -191,6 +191,14 @@ class Recorder(Protocol):
         """Remember agentd's review comment on a pull request."""
         ...
 
+    def set_eval_result(self, key: str, task_id: int | None, record: Mapping[str, Any]) -> None:
+        """Record (or replace) the scored result of one `agentd eval run` attempt."""
+        ...
+
+    def eval_results(self) -> dict[str, dict[str, Any]]:
+        """Every recorded eval result by its key (an eval run skips these when it resumes)."""
+        ...
+
 
 class Store(Queue, Recorder, Views, Protocol):
     """Everything agentd persists; writes that belong together commit together."""

@@ -134,6 +134,12 @@ SET_FORGE_COMMENT = (
     "INSERT INTO forge_comments(repo, pr, comment_id) VALUES (:repo, :pr, :comment_id) "
     "ON CONFLICT (repo, pr) DO UPDATE SET comment_id = excluded.comment_id"
 )
+SET_EVAL_RESULT = (
+    "INSERT INTO eval_results(key, task_id, record, created_at) VALUES (:key, :task_id, :record, :now) "
+    "ON CONFLICT (key) DO UPDATE SET task_id = excluded.task_id, record = excluded.record, "
+    "created_at = excluded.created_at"
+)
+EVAL_RESULTS = "SELECT key, record FROM eval_results ORDER BY key"
 
 # ------------------------------------------------------------------ views
 

@@ -146,3 +146,9 @@ CREATE TABLE IF NOT EXISTS daemons (
     pid INTEGER NOT NULL,
     heartbeat DOUBLE PRECISION NOT NULL
 );
+CREATE TABLE IF NOT EXISTS eval_results (
+    key TEXT PRIMARY KEY,
+    task_id BIGINT REFERENCES tasks(id),
+    record TEXT NOT NULL,
+    created_at DOUBLE PRECISION NOT NULL
+);

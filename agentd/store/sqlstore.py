@@ -250,6 +250,14 @@ class SQLStore:
         """Remember agentd's review comment on a pull request."""
         self._write(q.SET_FORGE_COMMENT, repo=repo, pr=pr, comment_id=comment_id)
 
+    def set_eval_result(self, key: str, task_id: int | None, record: Mapping[str, Any]) -> None:
+        """Record (or replace) the scored result of one `agentd eval run` attempt."""
+        self._write(q.SET_EVAL_RESULT, key=key, task_id=task_id, record=json.dumps(record), now=time.time())
+
+    def eval_results(self) -> dict[str, dict[str, Any]]:
+        """Every recorded eval result by its key (an eval run skips these when it resumes)."""
+        return {str(row["key"]): json.loads(row["record"]) for row in self._all(q.EVAL_RESULTS)}
+
     # ------------------------------------------------------------ views
 
     def get_task(self, task_id: int) -> records.Task | None:
