@@ -475,5 +475,8 @@ def eval_run(suite: str, config_path: Path, protocols: str, models: str, out_dir
     from agentd.eval.commands import RunChoices, run_eval  # noqa: PLC0415
 
     asked = RunChoices(suite, _names(protocols), _names(models), out=out_dir, **choices)
-    records = run_eval(_eval_config(config_path, asked.models), asked, click.echo)
+    config = _eval_config(config_path, asked.models)
+    # the runs' own lines are the output; agentd's log says only what goes wrong
+    configure_logging(Redactor.from_environment(config.secret_env_names()), config.daemon.log_format, level=30)
+    records = run_eval(config, asked, click.echo)
     sys.exit(0 if all(record.get("error") is None for record in records) else 1)

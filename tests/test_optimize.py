@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import pytest
 
@@ -61,7 +61,13 @@ def script_for(new_source: str) -> dict[str, Any]:
     }
 
 
-def optimize(tmp_path: Path, sample_repo: Path, new_source: str) -> Task:
+def optimize(
+    tmp_path: Path,
+    sample_repo: Path,
+    new_source: str,
+    description: str = "make the slow path faster: Dedupe is quadratic",
+    kind: Literal["fix", "optimize"] = "optimize",
+) -> Task:
     """Add the quadratic Dedupe to the sample repo and ask agentd to make it faster."""
     (sample_repo / "dedupe").mkdir()
     (sample_repo / "dedupe" / "dedupe.go").write_text(VERSIONS["quadratic"])
@@ -80,9 +86,9 @@ def optimize(tmp_path: Path, sample_repo: Path, new_source: str) -> Task:
     daemon = App(config)
     event = TaskRequested(
         repo=str(sample_repo),
-        description="make the slow path faster: Dedupe is quadratic",
+        description=description,
         base_ref="main",
-        kind="optimize",
+        kind=kind,
         request_id="opt",
     )
     task_id, _ = daemon.store.enqueue(event, event.description, None)
@@ -114,6 +120,20 @@ def test_a_change_that_is_not_faster_is_rejected_with_numbers(
     assert "no significant gain" in task.summary
     assert "BenchmarkDedupe" in task.summary
     assert "slower by" in task.summary or "no significant change" in task.summary
+
+
+def test_a_request_for_speed_without_the_optimize_kind_gets_the_speed_gate(
+    tmp_path: Path, sample_repo: Path, sandbox_image: str
+) -> None:
+    """`agentd task "Make Dedup faster; keep its behaviour."` (no --kind) refuses a slower change and says why.
+
+    Before the purpose was read from the words this was a fix task, and the slower change was committed.
+    """
+    task = optimize(tmp_path, sample_repo, SLOWER, "Make Dedup faster; keep its behaviour.", kind="fix")
+    assert task.status == "no_fix", task.summary
+    assert task.branch is None
+    assert "no significant gain" in task.summary
+    assert "Kind: optimize (chosen by agentd; asked fix: the description asks for speed" in task.summary
 
 
 def test_a_faster_change_that_breaks_a_test_is_rejected(tmp_path: Path, sample_repo: Path, sandbox_image: str) -> None:

@@ -39,6 +39,7 @@ from agentd.job.context import JobDeps, purpose_of
 from agentd.job.job import Job
 from agentd.kernel.errors import AgentdError
 from agentd.kernel.events import TaskRequested
+from agentd.models.budget import Price
 from agentd.models.config import ModelConfig
 from agentd.models.scripted import ScriptedModelServer
 from agentd.repo.config import RepositoryConfig
@@ -126,6 +127,8 @@ def run_config(config: Config, task: EvalTask, protocol: str, model: ModelConfig
             "webhook": WebhookConfig(),
             "api": ApiConfig(),
             "target_database": QueryDatabaseConfig(),
+            # the built-in models cost nothing, and say so (an unpriced model is warned about on every call)
+            "prices": {**config.prices, model.model: Price()} if model.model in BUILTIN_MODELS else config.prices,
         }
     )
 

@@ -67,21 +67,24 @@ class JobContext:
     log: structlog.stdlib.BoundLogger
     trust: Trust
     session_id: int = 0
-    purpose: Purpose | None = None  # read from the task's event when not given
+    purpose: Purpose | None = None  # read from the task's event on first use when not given
 
-    def __post_init__(self) -> None:
+    @property
+    def task_purpose(self) -> Purpose:
+        """What the job works the task as (agentd.kernel.purpose), read once from its event."""
         if self.purpose is None:
             self.purpose = purpose_of(self.task.event)
+        return self.purpose
 
     @property
     def optimizing(self) -> bool:
         """Whether the task asks for speed (by its kind or its words), so the speed (or SQL) gate applies."""
-        return self.purpose is not None and self.purpose.optimizing
+        return self.task_purpose.optimizing
 
     @property
     def about_tests(self) -> bool:
         """Whether the task asks for work on the tests themselves (then changing them is no tampering)."""
-        return self.purpose is not None and self.purpose.about_tests
+        return self.task_purpose.about_tests
 
     def record_version(self, version: dict[str, object]) -> None:
         """Record a tree agentd tested (its test output redacted)."""

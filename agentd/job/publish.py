@@ -93,8 +93,8 @@ def _remember(ctx: JobContext, sha: str) -> None:
 def finish(ctx: JobContext, status: str, summary: str, **fields: object) -> str:
     """Record the task's end (summary redacted, with the kind agentd worked a requested task as) and write its
     report; returns the status."""
-    if isinstance(ctx.task.event, TaskRequested) and ctx.purpose is not None:
-        summary = f"{summary}\n\n{ctx.purpose.line()}".strip()
+    if isinstance(ctx.task.event, TaskRequested):
+        summary = f"{summary}\n\n{ctx.task_purpose.line()}".strip()
     summary = ctx.deps.redactor.text(summary)
     ctx.deps.store.update_task(ctx.task.id, status=status, summary=summary, finished_at=time.time(), **fields)
     write_report(ctx.deps, ctx.task.id)

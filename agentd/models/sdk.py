@@ -16,6 +16,7 @@ from agentd.models.retry import Backoff, call_with_retries
 
 log = structlog.get_logger("agentd.models")
 TOOL_CHOICE_REFUSED = frozenset({400, 422})
+SERVER_ERROR = 500  # llama.cpp's Python server answers tool_choice "required" with a bare 500
 
 
 class SdkModel:
@@ -36,7 +37,7 @@ class SdkModel:
         self._secrets = (api_key,)
         self._backoff = backoff or Backoff(config.retry_base_s, config.retry_cap_s)
         self._sleep = sleep
-        self._tool_choice_works = True
+        self._refused: set[str] = set()  # the tool_choice forms ("any", "named") this endpoint refused
 
     @property
     def name(self) -> str:
@@ -59,23 +60,30 @@ class SdkModel:
     def complete(self, messages: list[Message], tools: list[ToolSpec], require: str | None = None) -> Completion:
         """One model call; latency_ms covers the whole call, retries and backoff included.
 
-        `require` becomes the API's tool_choice. An endpoint that refuses tool_choice (some
-        OpenAI-compatible servers answer 400 or 422) is asked once more without it, and never again.
+        `require` becomes the API's tool_choice. An endpoint that refuses a form of tool_choice ("any"
+        tool, or one tool by name) is asked once more without it, and never again with that form: some
+        OpenAI-compatible servers answer 400 or 422; llama.cpp's Python server answers 500 to "required"
+        while it honours a named tool. A 5xx counts as a refusal only when the same request without
+        tool_choice is answered.
         """
         kwargs = self._request(messages, tools)
-        insist = require is not None and bool(tools) and self._tool_choice_works
+        form = "any" if require == "any" else "named"
+        insist = require is not None and bool(tools) and form not in self._refused
         if insist:
             kwargs["tool_choice"] = self._tool_choice(require or "any")
         started = time.monotonic()
         try:
             response = self._call(kwargs)
         except ModelHTTPError as exc:
-            if not insist or exc.status not in TOOL_CHOICE_REFUSED:
+            status = exc.status or 0
+            if not insist or (status not in TOOL_CHOICE_REFUSED and status < SERVER_ERROR):
                 raise
-            self._tool_choice_works = False
-            log.warning("tool_choice refused; asking without it from now on", model=self.name, status=exc.status)
             kwargs.pop("tool_choice")
-            response = self._call(kwargs)
+            if status in TOOL_CHOICE_REFUSED:
+                self._refused.add(form)
+            response = self._call(kwargs)  # a 5xx here too: the endpoint is failing, not refusing tool_choice
+            self._refused.add(form)
+            log.warning("tool_choice refused; asking without it from now on", model=self.name, status=status, form=form)
         return replace(self._read(response), latency_ms=(time.monotonic() - started) * 1000)
 
     def _call(self, kwargs: dict[str, Any]) -> Any:

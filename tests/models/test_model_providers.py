@@ -316,6 +316,32 @@ def test_an_endpoint_that_refuses_tool_choice_is_asked_without_it_from_then_on(
     assert sent == [True, False, False]
 
 
+def test_a_server_error_to_tool_choice_required_drops_only_that_form(
+    serve: ServerFactory, make_model: ModelFactory
+) -> None:
+    """A 500 to tool_choice "required" (llama.cpp's Python server) is asked again without it; "required" is
+    never sent again, while a named tool_choice still is."""
+    server = serve({"proposer": [{"error": 500}, {"text": "fine without"}]})
+    model = make_model(server, "openai", max_retries=0)
+    assert model.complete(conversation("proposer"), [CODE], "any").text == "fine without"
+    model.complete(conversation("proposer"), [CODE], "any")
+    model.complete(conversation("proposer"), [CODE], "code")
+    sent = [request.body.get("tool_choice") for request in server.requests]
+    assert sent == ["required", None, None, {"type": "function", "function": {"name": "code"}}]
+
+
+def test_a_server_error_without_tool_choice_is_the_endpoint_failing(
+    serve: ServerFactory, make_model: ModelFactory
+) -> None:
+    """When the request without tool_choice fails too, the error is raised and tool_choice is not given up."""
+    server = serve({"proposer": [{"error": 503}, {"error": 503}, {"text": "back"}]})
+    model = make_model(server, "openai", max_retries=0)
+    with pytest.raises(ModelHTTPError):
+        model.complete(conversation("proposer"), [CODE], "any")
+    model.complete(conversation("proposer"), [CODE], "any")
+    assert [request.body.get("tool_choice") for request in server.requests] == ["required", None, "required"]
+
+
 def test_an_assistant_turn_with_tool_calls_carries_empty_text_not_null(
     serve: ServerFactory, make_model: ModelFactory
 ) -> None:

@@ -1,0 +1,47 @@
+"""The gate's tampering check: a change that weakens the tests is refused unless the task is about them."""
+
+from __future__ import annotations
+
+import threading
+
+import structlog
+
+from agentd.job import gate
+from agentd.job.context import JobContext
+from agentd.job.trust import Trust
+from agentd.kernel.purpose import Purpose, classify
+
+
+def context_with(purpose: Purpose) -> JobContext:
+    """Just enough of a job's context for the tampering check: the task's purpose."""
+    trusted = Trust(True, "a person's task")
+    return JobContext(None, None, "", "agentd/task-1", threading.Event(), structlog.get_logger(), trusted, 0, purpose)  # type: ignore[arg-type]
+
+
+WEAKENED = """diff --git a/cart/cart_test.go b/cart/cart_test.go
+--- a/cart/cart_test.go
++++ b/cart/cart_test.go
+@@ -5,6 +5,5 @@ import "testing"
+ func TestTotal(t *testing.T) {
+ \tif got := Total(); got != 6 {
+-\t\tt.Fatalf("Total() = %d, want 6", got)
+ \t}
+ }
+"""
+
+
+def test_the_gate_refuses_a_change_that_weakens_the_tests() -> None:
+    """A diff that removes a t.Fatalf is refused, with the finding, when the task is a plain fix."""
+    ctx = context_with(classify("fix", "Total ignores the quantity"))
+    verdict = gate.untampered(ctx, WEAKENED)
+    assert not verdict.passed
+    assert verdict.reason.startswith("the change deletes or weakens tests and the task is not about the tests")
+    assert "cart/cart_test.go (TestTotal): removes a failure check" in verdict.reason
+
+
+def test_the_gate_lets_a_task_about_the_tests_change_them() -> None:
+    """When the task asks for work on the tests ("the test is wrong"), the same diff passes and is noted."""
+    ctx = context_with(classify("fix", "The test is wrong: Total has no quantity yet."))
+    verdict = gate.untampered(ctx, WEAKENED)
+    assert verdict.passed
+    assert "removes a failure check" in verdict.measured
