@@ -15,7 +15,7 @@ from agentd.job.context import JobContext
 from agentd.job.lanes import JobLane, JobLanes, stored_diff
 from agentd.kernel.errors import JobCancelled
 from agentd.kernel.tampering import find_tampering
-from agentd.perf import sqlpath
+from agentd.perf import sqlgate, sqlpath
 from agentd.perf.diffs import benchmark_packages
 from agentd.perf.runner import compare
 
@@ -72,9 +72,17 @@ def test_commit(ctx: JobContext, lanes: JobLanes, sha: str, diff: str) -> GateVe
 def measure_gain(
     ctx: JobContext, lanes: JobLanes, lane: JobLane, diff: str, sql_cases: list[sqlpath.SqlCase]
 ) -> GateVerdict:
-    """For an optimization: the SQL gate when the change adds an index and a target database is set, else the
-    speed gate; kept only when agentd's own measurement shows the gain."""
+    """For an optimization, with a target database: the plan gate when the change touches SQL the code holds
+    (agentd.perf.sqlgate), else the index gate when it adds an index; otherwise the speed gate. Kept only when
+    agentd's own measurement shows the gain."""
     query = ctx.deps.query
+    if query is not None and query.dsn:
+        base = lanes.lane("perf-base").worktree
+        planned = sqlgate.statement_gate(query.dsn, base, lane.worktree, diff, ctx.deps.policy.sql, _min_gain(ctx))
+        if planned is not None:
+            kept, trailers, measured = planned
+            reason = "" if kept else f"agentd's plan check shows no plan cheaper by {_min_gain(ctx):.0%}: {measured}"
+            return GateVerdict(kept, reason, tuple(trailers), measured)
     if query is not None and query.dsn and sqlpath.added_indexes(diff):
         kept, trailers, measured = sqlpath.migration_gate(query.dsn, diff, sql_cases)
     else:

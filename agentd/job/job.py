@@ -219,7 +219,8 @@ class Job:
     def _problem(self, event: Event, shown: str, findings: list[ReviewFinding]) -> str:
         if isinstance(event, TaskRequested):
             speed = SPEED_NOTE if self.ctx.optimizing else ""
-            return f"Task ({self.ctx.task_purpose.kind}): {event.description}{speed}\n\nThe tests before any change:\n{shown}"
+            kind = self.ctx.task_purpose.kind
+            return f"Task ({kind}): {event.description}{speed}\n\nThe tests before any change:\n{shown}"
         what = "This pull request" if isinstance(event, PullRequestUpdated) else "This commit"
         problem = (
             f"{self.ctx.task.description}\n\n{what} needs a fix. Change the code (not the tests, unless a test is "

@@ -187,6 +187,21 @@ def find_sql_calls(root: Path) -> list[SqlCall]:
     return calls
 
 
+def named_statements(root: Path) -> dict[str, str]:
+    """`file:NAME` -> SQL for every Go constant or variable (tests aside) assigned one SQL literal under root.
+
+    The names are how a statement is recognised in two versions of a tree (the SQL gate compares them).
+    """
+    found: dict[str, str] = {}
+    for path, source in WorktreeFiles(root).texts(suffix=".go", skip=SKIPPED_DIRS):
+        if path.endswith("_test.go"):
+            continue
+        for name, sql in _named_literals(mask_comments(source)).items():
+            if SQL_START.match(sql):
+                found[f"{path}:{name}"] = sql
+    return found
+
+
 # ---------------------------------------------------------------- pg_stat_statements
 
 
