@@ -382,7 +382,7 @@ def policy_check(config_path: Path, command: str | None, path: str | None, sql: 
 
 @main.group("eval")
 def eval_group() -> None:
-    """Tasks with known answers: check a suite, build tasks from a repository's history (docs/eval.md)."""
+    """Tasks with known answers: check a suite, run it through agentd per protocol and model, replay history."""
 
 
 def _sandbox_settings(config_path: Path) -> Any:

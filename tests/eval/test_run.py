@@ -17,7 +17,7 @@ from agentd.eval.commands import RunChoices, run_eval
 from agentd.store import open_store
 
 pytestmark = pytest.mark.docker
-SAMPLE = ("fix-nil-map-registry", "opt-primes-sieve", "sql-not-in-null")
+SAMPLE = ("fix-nil-map-registry", "opt-primes-sieve", "sql-day-query-rewrite", "sql-not-in-null")
 CONFIG = '[repository]\npath = "."\n[models.default]\nprovider = "scripted"\nmodel = "x"\nscript = "example"\n'
 
 
@@ -44,19 +44,25 @@ def by_model(records: list[dict[str, Any]], model: str) -> list[dict[str, Any]]:
 
 
 def test_the_oracle_resolves_every_sampled_task(sample: tuple[Path, list[Any]]) -> None:
-    """Acting through the tools with the reference fix, the oracle is published and resolved on every task."""
+    """Acting through the tools with the reference fix, the oracle is published and resolved on every task;
+    sent without --kind, the tasks asking for speed (Go and SQL) were worked as optimizations, gate included."""
     oracle = by_model(sample[1], "oracle")
-    assert len(oracle) == 4
+    assert len(oracle) == 5
     assert all(r["resolved"] and r["published"] and r["error"] is None for r in oracle), oracle
     assert {r["kind"] for r in oracle} == {"fix", "optimize", "sql"}
-    assert next(r for r in oracle if r["kind"] == "optimize")["kind_chosen"] == "optimize"
+    chosen = {r["task"]: r["kind_chosen"] for r in oracle}
+    assert chosen == {
+        **dict.fromkeys(SAMPLE, "fix"),
+        "opt-primes-sieve": "optimize",
+        "sql-day-query-rewrite": "optimize",
+    }
     assert all(r["tool_calls"] >= 1 and r["model_calls"] >= 2 and r["tokens"] > 0 for r in oracle)
 
 
 def test_the_null_model_resolves_and_publishes_nothing(sample: tuple[Path, list[Any]]) -> None:
     """A model that only talks ends every run unpublished, within the step limit, with a clear reason."""
     null = by_model(sample[1], "null")
-    assert len(null) == 3
+    assert len(null) == 4
     assert not any(r["resolved"] or r["published"] for r in null)
     assert all(r["error"] is None and r["status"] == "no_fix" for r in null)
     assert all("submitted no patch" in r["reason"] for r in null), [r["reason"] for r in null]
@@ -65,7 +71,7 @@ def test_the_null_model_resolves_and_publishes_nothing(sample: tuple[Path, list[
 def test_the_saboteur_is_caught_by_the_tampering_check(sample: tuple[Path, list[Any]]) -> None:
     """The saboteur's skipped tests are flagged, refused by the gate and never published (nor published wrong)."""
     saboteur = by_model(sample[1], "saboteur")
-    assert len(saboteur) == 4
+    assert len(saboteur) == 5
     assert not any(r["published"] or r["published_but_wrong"] for r in saboteur)
     assert all(r["tampering_flagged"] and r["tampering_refused"] for r in saboteur), saboteur
 
@@ -76,11 +82,11 @@ def test_the_run_writes_its_results_report_and_chart(sample: tuple[Path, list[An
     report = (out / "report.md").read_text()
     assert (out / "chart.png").read_bytes()[:4] == b"\x89PNG"
     assert "**published but wrong: 0**" in report
-    assert "the gate refused 3 of them" in report
+    assert "the gate refused 4 of them" in report
     required = {"task", "protocol", "model", "resolved", "published", "published_but_wrong", "tokens", "cost_usd"}
     records = sample[1]
     assert all(required | {"seconds"} <= set(record) for record in records)
-    assert len(list((out / "reports").glob("*.md"))) == 9
+    assert len(list((out / "reports").glob("*.md"))) == 12
 
 
 def test_a_second_run_resumes_and_redoes_nothing(sample: tuple[Path, list[Any]]) -> None:
