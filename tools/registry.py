@@ -99,10 +99,12 @@ class Toolbox:
             arguments = json.loads(raw_arguments or "{}")
             result = self._dispatch(role, name, arguments)
         except json.JSONDecodeError as exc:
-            result = ToolResult(False, {"error": f"arguments are not valid JSON: {exc}"}, "invalid", "json")
+            again = f"call {name} again with its arguments as one JSON object, as its schema describes"
+            result = ToolResult(False, {"error": f"arguments are not valid JSON ({exc}); {again}"}, "invalid", "json")
         except ValidationError as exc:
             problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'arguments'}: {e['msg']}" for e in exc.errors())
-            result = ToolResult(False, {"error": f"invalid arguments for {name}: {problems}"}, "invalid", "schema")
+            fix = f"invalid arguments for {name}: {problems}; call it again with arguments that match its schema"
+            result = ToolResult(False, {"error": fix}, "invalid", "schema")
         except Exception as exc:  # noqa: BLE001 - a tool failure goes back to the model, never up the stack
             result = ToolResult(False, {"error": f"{name} failed: {exc}"}, "failed", "exception")
         duration = (time.perf_counter() - started) * 1000

@@ -21,7 +21,11 @@ MAX_TOOL_OUTPUT_CHARS = 24_000
 KEEP_LAST_MESSAGES = 12
 KEEP_REPLIES = 3  # of a failed turn, the model's last replies are kept (each capped) for `agentd show`
 MAX_REPLY_CHARS = 1_000
-NUDGE = "Use your tools to work on the task, and finish your turn by calling `{submit}`."
+NUDGE = (
+    "Your reply had no tool call, so nothing happened. Reply with a tool call, for example `code` with "
+    '{{"action": "list", "file_path": "."}} to see the files or {{"action": "read", "file_path": "<a file>"}} to '
+    "read one, and finish your turn by calling `{submit}`."
+)
 FAILED = ("failed", "out_of_steps", "stuck")
 S = TypeVar("S", bound=Submission)
 
@@ -170,7 +174,7 @@ def run_turn(
 def _ending(why: str, turn: TurnResult, replies: list[str]) -> str:
     """A failed turn's record: why it ended, whether agentd insisted on a tool call, and the model's last words."""
     if turn.insisted:
-        why += f"; agentd required a tool call (tool_choice) {turn.insisted} time(s)"
+        why += f"; agentd asked for a tool call (tool_choice, where the endpoint takes it) {turn.insisted} time(s)"
     if not replies:
         return why
     quoted = "\n".join("> " + reply.replace("\n", "\n> ") for reply in replies)

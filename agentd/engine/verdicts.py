@@ -133,7 +133,8 @@ SUBMIT_OF_ROLE = {
     "panelist": "submit_proposal",
 }
 SUBMIT_DESCRIPTIONS = {
-    "submit_patch": "Finish your turn: the workspace holds your change. Give a summary; agentd diffs and tests it.",
+    "submit_patch": "Finish your turn: the workspace holds your change (made with `code` first: agentd diffs the "
+    "workspace, so a submit without an edit proposes nothing). Give a summary; agentd diffs and tests it.",
     "submit_review": "Finish your turn with a verdict and findings (severity, file, line, message).",
     "cast_vote": "Finish your turn with your decision on the candidate patch, citing the evidence.",
     "submit_proposal": "Finish your turn with your proposal: approach, planned changes, risks, estimate.",

@@ -77,7 +77,7 @@ def test_a_model_that_only_talks_is_asked_for_a_tool_and_its_words_are_kept(scri
     choices = [request.body.get("tool_choice") for request in scripted.server.requests]
     assert choices == [None, "required", "required", {"type": "function", "function": {"name": "submit_patch"}}]
     assert turn.status == "out_of_steps"
-    assert "agentd required a tool call (tool_choice) 3 time(s)" in turn.content
+    assert "agentd asked for a tool call (tool_choice, where the endpoint takes it) 3 time(s)" in turn.content
     assert "Its last replies:\n> I believe the bug is in Total (1)." in turn.content
     assert "> I believe the bug is in Total (3)." in turn.content
     assert "(0)" not in turn.content  # only the last three replies are kept
