@@ -112,7 +112,11 @@ def run_eval(config: Config, choices: RunChoices, say: Say, progress_stream: Any
 
         harness = Harness(config.sandbox, out / "run")
         try:
-            run_all(EvalRunner(config, out, harness, store), tasks, todo, choices.jobs, finished)
+            runner = EvalRunner(config, out, harness, store)
+            abandoned = runner.abandon_leftovers()
+            if abandoned:
+                say(f"{abandoned} attempt(s) a stopped run left unfinished are marked abandoned and run again")
+            run_all(runner, tasks, todo, choices.jobs, finished)
         finally:
             harness.close()
             progress.close()

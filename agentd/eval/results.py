@@ -15,6 +15,7 @@ from typing import Any
 
 Record = dict[str, Any]
 Z95 = 1.959964  # the normal quantile of a two-sided 95% interval
+LEGEND_MAX = 12  # points named in a legend; more are labelled where they are
 
 
 def wilson(successes: int, trials: int, z: float = Z95) -> tuple[float, float]:
@@ -233,13 +234,14 @@ def draw_chart(path: Path, records: Sequence[Record]) -> str:
         low, high = c.interval
         errors = [[c.rate - low], [high - c.rate]] if repeats > 1 else None
         axes.errorbar([x], [c.rate], yerr=errors, fmt="o", capsize=4, label=f"{c.protocol} / {c.model}")
-        axes.annotate(f"{c.protocol}/{c.model}", (x, c.rate), textcoords="offset points", xytext=(6, 6), fontsize=8)
+        if len(found) > LEGEND_MAX:  # past the legend's size, each point says what it is
+            axes.annotate(f"{c.protocol}/{c.model}", (x, c.rate), textcoords="offset points", xytext=(5, 5), fontsize=7)
     axes.set_xlabel("dollars per run" if priced else "tokens per run (no model was priced)")
     axes.set_ylabel("solve rate" + (" (Wilson 95%)" if repeats > 1 else ""))
     axes.set_ylim(-0.05, 1.05)
     axes.set_title("agentd eval: solve rate against cost, per protocol and model")
     axes.grid(visible=True, alpha=0.3)
-    if len(found) <= 12:
+    if len(found) <= LEGEND_MAX:
         axes.legend(fontsize=7, loc="best")
     figure.tight_layout()
     figure.savefig(path)

@@ -141,6 +141,14 @@ class EvalRunner:
         self.owner = f"eval-{uuid.uuid4().hex[:8]}"
         self._claim = threading.Lock()
 
+    def abandon_leftovers(self) -> int:
+        """Mark the tasks a killed eval left queued or running as abandoned (one eval at a time uses a DIR)."""
+        summary = "Abandoned: the eval run working on it was stopped; the attempt is run again."
+        left = [t for status in ("queued", "running") for t in self.store.list_tasks(100_000, status)]
+        for found in left:
+            self.store.update_task(found.id, status="cancelled", summary=summary, finished_at=time.time())
+        return len(left)
+
     def run(self, task: EvalTask, key: RunKey) -> dict[str, Any]:
         """One attempt start to end; the record is stored before it is returned. Never raises for the attempt."""
         work = self.out / "work" / key.slug

@@ -12,6 +12,7 @@ from agentd.eval.task import BUILTIN_SUITE, EvalTask, load_task
 from agentd.eval.trees import apply_patch, solution_text, starting_tree
 from agentd.kernel.tampering import find_tampering
 from agentd.repo.mirror import run_git
+from tests.eval.conftest import agentd
 
 TASKS = sorted(path.parent.name for path in BUILTIN_SUITE.glob("*/task.toml"))
 
@@ -92,3 +93,17 @@ def test_an_unknown_builtin_model_is_refused(tmp_path: Path) -> None:
     """Only oracle, null and saboteur are built in."""
     with pytest.raises(ValueError, match="not a built-in model"):
         script_for("gpt", task(TASKS[0]), tmp_path)
+
+
+def test_eval_run_refuses_bad_choices_before_running_anything(tmp_path: Path) -> None:
+    """`agentd eval run`: an unknown protocol or model, or a real model without a config, is one line on stderr
+    naming the choices, exit 2, and no output directory."""
+    protocol = agentd("eval", "run", "builtin", "--protocols", "vote,chat", "--models", "oracle", cwd=tmp_path)
+    assert protocol.returncode == 2
+    assert "unknown protocol(s) chat; choose from single, vote, debate, negotiation, auto" in protocol.stderr
+    no_config = agentd("eval", "run", "builtin", "--models", "gpt", cwd=tmp_path)
+    assert no_config.returncode == 2
+    assert "only the built-in models (oracle, null, saboteur) can run; give --config naming [models.gpt]" in (
+        no_config.stderr
+    )
+    assert not (tmp_path / "eval-out").exists()

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import io
 import json
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from agentd.eval.progress import Progress
 from agentd.eval.results import cells, draw_chart, outcome, render_report, wilson, write_results
 
 
@@ -121,3 +123,16 @@ def test_the_chart_is_a_png(tmp_path: Path) -> None:
     records = [record("a"), record("a", protocol="single", cost_usd=0.001, resolved=False, published=False)]
     assert draw_chart(tmp_path / "chart.png", records) == ""
     assert (tmp_path / "chart.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_the_progress_bar_draws_only_on_a_terminal() -> None:
+    """Enabled, the bar counts runs, resolved and published-but-wrong in place; disabled, it writes nothing."""
+    shown, silent = io.StringIO(), io.StringIO()
+    bar, quiet = Progress(4, shown, enabled=True), Progress(4, silent)
+    for progress in (bar, quiet):
+        progress.advance(record("a"))
+        progress.advance(record("b", resolved=False, published_but_wrong=True))
+        progress.close()
+    assert "[############............] 2/4 runs · 1 resolved · 1 published but wrong" in shown.getvalue()
+    assert "ETA" in shown.getvalue()
+    assert silent.getvalue() == ""

@@ -14,6 +14,7 @@ import pytest
 
 from agentd.config import parse_config
 from agentd.eval.commands import RunChoices, run_eval
+from agentd.kernel.events import TaskRequested
 from agentd.store import open_store
 
 pytestmark = pytest.mark.docker
@@ -90,14 +91,22 @@ def test_the_run_writes_its_results_report_and_chart(sample: tuple[Path, list[An
 
 
 def test_a_second_run_resumes_and_redoes_nothing(sample: tuple[Path, list[Any]]) -> None:
-    """Run again into the same directory, every recorded run is skipped; no new job enters the store."""
+    """Run again into the same directory, every recorded run is skipped and no new job enters the store; a task
+    a killed run left running is marked abandoned."""
     out = sample[0] / "vote"
     store = open_store(f"sqlite:///{out / 'agentd.db'}")
+    event = TaskRequested(repo=str(out), description="left behind", base_ref="main", request_id="killed")
+    left, _ = store.enqueue(event, event.description, None)
+    assert store.claim_job("a-killed-eval", 3600.0) is not None
     before = len(store.list_tasks(100))
     store.close()
     records, said = evaluate(out, ("vote",), ("oracle", "saboteur"), SAMPLE[:1])
     store = open_store(f"sqlite:///{out / 'agentd.db'}")
+    abandoned = store.get_task(left)
     assert len(store.list_tasks(100)) == before
     store.close()
     assert said[0].endswith("2 done before, 0 to run")
+    assert said[1] == "1 attempt(s) a stopped run left unfinished are marked abandoned and run again"
+    assert abandoned is not None
+    assert (abandoned.status, abandoned.summary.split(":")[0]) == ("cancelled", "Abandoned")
     assert [r["resolved"] for r in records] == [True, False]
