@@ -60,13 +60,15 @@ class SdkModel:
     def complete(self, messages: list[Message], tools: list[ToolSpec], require: str | None = None) -> Completion:
         """One model call; latency_ms covers the whole call, retries and backoff included.
 
-        `require` becomes the API's tool_choice. An endpoint that refuses a form of tool_choice ("any"
-        tool, or one tool by name) is asked once more without it, and never again with that form: some
-        OpenAI-compatible servers answer 400 or 422; llama.cpp's Python server answers 500 to "required"
-        while it honours a named tool. A 5xx counts as a refusal only when the same request without
-        tool_choice is answered.
+        `require` becomes the API's tool_choice. An endpoint that refuses it is asked once more without
+        it: a 400 or 422 (some OpenAI-compatible servers) refuses the parameter, never sent again; a 5xx
+        to one form ("any" tool, or one tool by name) refuses that form only, when the same request
+        without tool_choice is answered: llama.cpp's Python server answers 500 to "required" while it
+        honours a named tool. Where only the named form works, "any" names the first tool offered.
         """
         kwargs = self._request(messages, tools)
+        if require == "any" and "any" in self._refused and "named" not in self._refused and tools:
+            require = tools[0].name  # the endpoint takes only a named tool_choice: name the first tool offered
         form = "any" if require == "any" else "named"
         insist = require is not None and bool(tools) and form not in self._refused
         if insist:
@@ -80,7 +82,7 @@ class SdkModel:
                 raise
             kwargs.pop("tool_choice")
             if status in TOOL_CHOICE_REFUSED:
-                self._refused.add(form)
+                self._refused |= {"any", "named"}  # the parameter itself is refused, whatever its value
             response = self._call(kwargs)  # a 5xx here too: the endpoint is failing, not refusing tool_choice
             self._refused.add(form)
             log.warning("tool_choice refused; asking without it from now on", model=self.name, status=status, form=form)
