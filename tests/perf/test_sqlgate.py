@@ -46,12 +46,13 @@ def test_an_index_on_a_qualified_table_is_built_on_the_temp_copy() -> None:
 
 
 def test_touched_statements_are_rewrites_and_readers_of_a_new_index() -> None:
-    """A rewritten SELECT, or one reading a newly indexed table, is touched; others and non-SELECTs are not."""
+    """A rewritten SELECT, or one with parameters reading a newly indexed table, is touched; others are not."""
     base = {
         "q.go:A": "SELECT 1 FROM orders WHERE x = $1",
         "q.go:B": "SELECT * FROM customers",
         "q.go:C": "SELECT * FROM items",
         "q.go:D": "DELETE FROM orders WHERE id = $1",
+        "q.go:F": "SELECT * FROM orders",  # no parameters: the index gate times it
     }
     candidate = {**base, "q.go:C": "SELECT id FROM items", "q.go:E": "SELECT 2"}
     indexes = [Index("CREATE INDEX i ON orders (x)", None, "orders")]
