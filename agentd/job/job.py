@@ -34,7 +34,7 @@ from agentd.store.records import as_dict
 log = structlog.get_logger("agentd.job.job")
 SPEED_NOTE = (
     "\n\nThis task is about speed: agentd keeps the change only when its own interleaved benchmark comparison "
-    "(or, for an index migration, its plan check) shows it faster, and the tests still pass."
+    "(or, for SQL, its plan check) shows it faster, and the tests still pass."
 )
 
 
@@ -176,6 +176,8 @@ class Job:
         if not tampering.passed:
             refused = f"{outcome.summary}\n\nNot committed: {tampering.reason}."
             return finish(ctx, "no_fix", refused, tests_passed=outcome.tests_passed)
+        if tampering.measured:  # weakened tests the task asked for: the commit says so
+            outcome.summary += f"\n\nThe change weakens tests, as the task asks: {tampering.measured}"
         trailers: tuple[str, ...] = ()
         if ctx.optimizing:
             gain = gate.measure_gain(ctx, self.lanes, lane, diff, self.sql_cases)
