@@ -130,6 +130,7 @@ def run_turn(
     turn = TurnResult(who.name, who.role, who.model.name, seq=turn_seq)
     last_call: tuple[str, str, str] | None = None  # (tool, arguments, result) of the previous call
     replies: list[str] = []  # what the model said, kept for the record when the turn fails
+    refused_submit = ""  # why the model's last call of its submit tool was refused, if one was
     require: str | None = None
     for step in range(max_steps):
         if cancel.is_set():
@@ -156,6 +157,8 @@ def run_turn(
         require = None
         for call in completion.tool_calls:
             output = _answer(who, call, tools, turn)
+            if call.name == who.submit.name and "error" in output:
+                refused_submit = str(output["error"])[:MAX_REPLY_CHARS]
             text = truncate_tool_output(json.dumps(output), MAX_TOOL_OUTPUT_CHARS)
             messages.append(Message("tool", text, tool_call_id=call.id, name=call.name))
             if call.name != who.submit.name and last_call == (call.name, call.arguments, text):
@@ -167,7 +170,10 @@ def run_turn(
         if turn.submission is not None:
             return turn
     turn.status = "out_of_steps"
-    turn.content = _ending(f"{who.name} did not call {who.submit.name} within {max_steps} model calls", turn, replies)
+    why = f"{who.name} did not call {who.submit.name} within {max_steps} model calls"
+    if refused_submit:
+        why = why.replace(" within", " validly within") + f" (the last try: {refused_submit})"
+    turn.content = _ending(why, turn, replies)
     return turn
 
 

@@ -82,3 +82,14 @@ def test_a_model_that_only_talks_is_asked_for_a_tool_and_its_words_are_kept(scri
     assert "> I believe the bug is in Total (3)." in turn.content
     assert "(0)" not in turn.content  # only the last three replies are kept
     assert s.recorder.rows[0]["content"] == turn.content
+
+
+def test_a_refused_submit_is_named_when_the_turn_runs_out(scripted: Stage) -> None:
+    """A model whose only submit_patch lacks its summary runs out of steps, and the record says the submit was
+    refused and why (not that it never called it)."""
+    steps = [{"text": "thinking"}] * 3 + [{"tool_calls": [{"name": "submit_patch", "arguments": {"confidence": 1}}]}]
+    s = scene(scripted, {"proposer": steps})
+    turn = s.session.speak(s.session.participant("proposer"), "Fix it.", FakeTools({}), "vote:propose:p1")
+    assert turn.status == "out_of_steps"
+    assert turn.content.startswith("proposer did not call submit_patch validly within 4 model calls (the last try: ")
+    assert "invalid submit_patch: summary: Field required" in turn.content
