@@ -89,6 +89,8 @@ class CodeTool:
             raise CodeError(f"{relative}: no such file") from None
 
     def _read(self, _args: CodeArgs, relative: str) -> dict[str, Any]:
+        if relative == ".":  # file_path left out (it defaults to the root): say what to give
+            raise CodeError('read needs file_path, a file relative to the workspace root; "list" shows the files')
         data = self._read_bytes(relative, MAX_READ_BYTES)
         text = data[:MAX_READ_BYTES].decode("utf-8", errors="replace")
         return {"file_path": relative, "content": text, "truncated": len(data) > MAX_READ_BYTES}

@@ -101,7 +101,8 @@ def test_critic_cannot_write(box: Toolbox, workspace: Path) -> None:
 @pytest.mark.parametrize(
     ("name", "raw", "decision", "fragment"),
     [
-        ("code", "{not json", "invalid", "not valid JSON"),
+        ("code", "{not json", "invalid", "not valid JSON (Expecting property name enclosed in double quotes"),
+        ("code", '{"action": "read"}', "failed", 'read needs file_path, a file relative to the workspace root; "list'),
         ("code", '{"action": "explode"}', "invalid", "action"),
         ("code", '{"action": "read", "file_path": "x", "evil": 1}', "invalid", "evil"),
         ("shell", '{"cmd": "id"}', "invalid", "unknown tool 'shell'"),
