@@ -256,6 +256,7 @@ def status(config_path: Path, limit: int) -> None:
 def show(task_id: int, config_path: Path, as_json: bool) -> None:
     """The debate of a task: turns, tool calls with their decisions, verdict, commit."""
     from agentd.job.report import render_task  # noqa: PLC0415
+    from agentd.job.timeline import render_timeline  # noqa: PLC0415
     from agentd.store import open_store  # noqa: PLC0415
     from agentd.store.records import as_dict  # noqa: PLC0415
 
@@ -264,10 +265,13 @@ def show(task_id: int, config_path: Path, as_json: bool) -> None:
     if found is None:
         raise AgentdError(f"no task {task_id}; `agentd status` lists them")
     record = store.task_record(task_id)
+    spans = store.task_spans(task_id)
     if as_json:
-        click.echo(json.dumps({"task": _task_dict(found), **as_dict(record)}, indent=2, default=str))
+        timeline = [as_dict(span) for span in spans]
+        click.echo(json.dumps({"task": _task_dict(found), **as_dict(record), "spans": timeline}, indent=2, default=str))
     else:
         click.echo(render_task(found, record))
+        click.echo("\n".join(["", *render_timeline(spans)]) if spans else "")
 
 
 def _task_dict(found: Any) -> dict[str, Any]:

@@ -18,6 +18,7 @@ from agentd.forge.config import ForgeConfig
 from agentd.intake.config import ApiConfig, WebhookConfig
 from agentd.kernel.errors import ConfigError
 from agentd.kernel.policy import PolicyConfig
+from agentd.kernel.trace import TracingConfig
 from agentd.models.budget import BudgetConfig, Price
 from agentd.models.config import ModelConfig
 from agentd.models.pool import chain_for
@@ -58,6 +59,7 @@ class Config(BaseModel):
     webhook: WebhookConfig = Field(default_factory=WebhookConfig)
     forge: ForgeConfig = Field(default_factory=ForgeConfig)
     api: ApiConfig = Field(default_factory=ApiConfig)
+    tracing: TracingConfig = Field(default_factory=TracingConfig)
     optimizer: OptimizerConfig = Field(
         default_factory=OptimizerConfig, description="When an optimization is kept: agentd's own benchmark gate."
     )
@@ -103,6 +105,8 @@ class Config(BaseModel):
         names |= self.forge.secret_envs()
         if self.api.listen:
             names.add(self.api.token_env)
+        if self.tracing.otlp_headers_env:
+            names.add(self.tracing.otlp_headers_env)
         return names
 
 

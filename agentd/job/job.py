@@ -24,6 +24,7 @@ from agentd.job.context import JobContext, JobDeps
 from agentd.job.lanes import JobLane, JobLanes, LaneSettings
 from agentd.job.publish import already_published, branch_for, commit_message, finish, publish, publish_notes
 from agentd.job.trust import trust_of
+from agentd.kernel import trace
 from agentd.kernel.errors import BudgetExceeded, DiskLimitExceeded
 from agentd.kernel.events import CommitPushed, Event, PullRequestUpdated, TaskRequested
 from agentd.models.budget import BudgetGuard
@@ -37,7 +38,9 @@ log = structlog.get_logger("agentd.job.job")
 class Job:
     """Runs one leased task; the caller owns the lease."""
 
-    def __init__(self, deps: JobDeps, lease: Lease, cancel: threading.Event) -> None:
+    def __init__(
+        self, deps: JobDeps, lease: Lease, cancel: threading.Event, claimed: tuple[float, float] | None = None
+    ) -> None:
         task = deps.store.get_task(lease.task_id)
         if task is None:
             raise LookupError(f"task {lease.task_id} vanished from the store")
@@ -47,6 +50,8 @@ class Job:
         self.ctx = JobContext(deps, task, "", branch_for(task), cancel, bound, trust)
         self.lanes: JobLanes | None = None
         self.sql_cases: list[sqlpath.SqlCase] = []
+        self.claimed = claimed  # when the worker asked for the job and when it had it (wall clock)
+        self.job_id = lease.job_id
 
     def abort(self) -> None:
         """Stop the job now (daemon stopping): remove its containers so a running command ends."""
@@ -60,9 +65,19 @@ class Job:
             self.lanes.close()
 
     def run(self) -> str:
-        """Do the job; returns the task's final status."""
+        """Do the job, traced (every phase a span in the store); returns the task's final status."""
+        task = self.ctx.task
+        attributes = {"agentd.job_id": self.job_id, "agentd.kind": task.kind}
+        with trace.job_trace(self.deps.store, task.id, "job", **attributes):
+            claiming, claimed = self.claimed or (trace.now(), trace.now())
+            trace.record("queued", task.created_at, claiming)
+            trace.record("claim", claiming, claimed)
+            return self._run()
+
+    def _run(self) -> str:
         ctx, deps = self.ctx, self.deps
-        deps.mirror.fetch()
+        with trace.span("fetch"):
+            deps.mirror.fetch()
         ctx.base = self._base_sha(ctx.task.event)
         deps.store.update_task(ctx.task.id, base_sha=ctx.base)
         event = ctx.task.event
@@ -141,7 +156,8 @@ class Job:
         event = ctx.task.event
         findings: list[ReviewFinding] = []
         if isinstance(event, CommitPushed | PullRequestUpdated):
-            reviewed = review(session, self._change(event), shown, main.tools)
+            with trace.span("review"):
+                reviewed = review(session, self._change(event), shown, main.tools)
             findings = [f for f in reviewed.findings if f.blocking]
             if baseline.ok and not findings:
                 store.finish_session(ctx.session_id, "reviewed", reviewed.verdict())
@@ -151,7 +167,9 @@ class Job:
         if ctx.optimizing and self.deps.query is not None and self.deps.query.dsn:
             self.sql_cases = sqlpath.collect(self.deps.query.dsn, main.worktree, self.deps.policy.sql)
             problem += "\n\n" + self.deps.redactor.text(sqlpath.describe(self.sql_cases, main.worktree))
-        outcome = run_protocol(session, problem, self.lanes)
+        protocol = self.deps.settings.debate.protocol
+        with trace.span(f"protocol {protocol}", **{"agentd.protocol": protocol}):
+            outcome = run_protocol(session, problem, self.lanes)
         store.finish_session(ctx.session_id, "agreed" if outcome.accepted else "rejected", outcome.verdict())
         self._learn(outcome, green=outcome.tests_passed)
         if not outcome.accepted or outcome.lane is None:
@@ -170,7 +188,8 @@ class Job:
         diff = lane.diff()
         trailers: tuple[str, ...] = ()
         if ctx.optimizing:
-            gain = gate.measure_gain(ctx, self.lanes, lane, diff, self.sql_cases)
+            with trace.span("gate measure"):
+                gain = gate.measure_gain(ctx, self.lanes, lane, diff, self.sql_cases)
             if not gain.passed:
                 not_kept = f"{outcome.summary}\n\nNot committed: {gain.reason}"
                 return finish(ctx, "no_fix", not_kept, tests_passed=outcome.tests_passed)
@@ -180,14 +199,16 @@ class Job:
         state = self.deps.settings.state_dir
         lane.diff()  # frozen and staged again: the benchmarks above ran commands in this lane
         sha = self.deps.mirror.commit(lane.worktree, message, state / f"task-{ctx.task.id}.msg")
-        same = gate.same_tree(ctx, lane, sha)
+        with trace.span("gate", **{"agentd.commit": sha}):
+            same = gate.same_tree(ctx, lane, sha)
+            tested = gate.test_commit(ctx, self.lanes, sha, diff) if same.passed else same
         if not same.passed:
             refused = f"{outcome.summary}\n\nNot committed: {same.reason}."
             return finish(ctx, "no_fix", refused, tests_passed=outcome.tests_passed)
-        tested = gate.test_commit(ctx, self.lanes, sha, diff)
         if not tested.passed:
             return finish(ctx, "no_fix", f"{outcome.summary}\n\nNot committed: {tested.reason}.", tests_passed=False)
-        publish(ctx, sha)
+        with trace.span("publish", **{"agentd.branch": ctx.branch}):
+            publish(ctx, sha)
         summary = outcome.summary + publish_notes(ctx, diff)
         return finish(ctx, "fixed", summary, branch=ctx.branch, commit_sha=sha, tests_passed=True)
 

@@ -35,6 +35,7 @@ from agentd.intake.api.schemas import (
     HistoryList,
     ListQuery,
     SessionList,
+    SpanList,
     TaskAccepted,
     TaskDetail,
     TaskList,
@@ -219,6 +220,14 @@ class Api:
         record = as_dict(self.store.task_record(task.id))
         detail = self.redactor.value({"task": task_data(task), "record": record})
         return json_response(200, TaskDetail.model_validate(detail))
+
+    def _task_spans(self, request: Request) -> Response:
+        task_id = _task_id(request.params["id"])
+        task = self.store.get_task(task_id) if task_id is not None else None
+        if task is None:
+            return error(404, ERRORS[404])
+        spans = self._redacted(self.store.task_spans(task.id))
+        return json_response(200, SpanList.model_validate({"spans": spans}))
 
     def _agents(self, _request: Request) -> Response:
         return json_response(200, AgentList.model_validate({"agents": self._redacted(self.store.list_agents())}))
