@@ -67,7 +67,8 @@ class RefWatcher:
             if not first_run and OWN_TRAILER not in self.mirror.commit_message(head):
                 base = self.repository.default_branch
                 event = PullRequestUpdated(repo=self.repo, number=number, head_sha=head, base_branch=base)
-                task_id, new = self.store.enqueue(event, f"PR #{number} head {head[:7]} -> {base}", head)
+                # the forge's current head: it gets a job even if an out-of-order delivery superseded it
+                task_id, new = self.store.enqueue(event, f"PR #{number} head {head[:7]} -> {base}", head, revive=True)
                 if new:
                     log.info("pull request enqueued", pr=number, head=head[:12], task=task_id)
                     created.append(task_id)

@@ -22,7 +22,8 @@ from agentd.engine.verdicts import ReviewFinding
 from agentd.job import gate
 from agentd.job.context import JobContext, JobDeps
 from agentd.job.lanes import JobLane, JobLanes, LaneSettings
-from agentd.job.publish import already_published, branch_for, commit_message, finish, publish
+from agentd.job.publish import already_published, branch_for, commit_message, finish, publish, write_report
+from agentd.kernel import crashpoints
 from agentd.kernel.errors import BudgetExceeded
 from agentd.kernel.events import CommitPushed, Event, PullRequestUpdated, TaskRequested
 from agentd.models.budget import BudgetGuard
@@ -41,7 +42,8 @@ class Job:
         if task is None:
             raise LookupError(f"task {lease.task_id} vanished from the store")
         self.deps = deps
-        self.ctx = JobContext(deps, task, "", branch_for(task), cancel, log.bind(task=task.id, job=lease.job_id))
+        bound = log.bind(task=task.id, job=lease.job_id)
+        self.ctx = JobContext(deps, task, "", branch_for(task), cancel, bound, lease)
         self.lanes: JobLanes | None = None
         self.sql_cases: list[sqlpath.SqlCase] = []
 
@@ -59,6 +61,9 @@ class Job:
     def run(self) -> str:
         """Do the job; returns the task's final status."""
         ctx, deps = self.ctx, self.deps
+        if ctx.task.done:  # it ended on an earlier attempt, killed before its report or its job's end
+            write_report(deps, ctx.task.id)
+            return ctx.task.status
         deps.mirror.fetch()
         ctx.base = self._base_sha(ctx.task.event)
         deps.store.update_task(ctx.task.id, base_sha=ctx.base)
@@ -66,6 +71,7 @@ class Job:
         if isinstance(event, PullRequestUpdated) and deps.mirror.pull_requests:
             current = deps.mirror.pull_heads().get(event.number)
             if current is not None and current != event.head_sha:
+                self._queue_current_head(event, current)
                 return finish(ctx, "superseded", f"PR #{event.number} moved on to {current[:7]} before this ran")
         published = already_published(ctx)
         if published:
@@ -79,6 +85,14 @@ class Job:
             return finish(ctx, "no_fix", f"Stopped: {exc}. Nothing was committed.")
         finally:
             self.lanes.close()
+
+    def _queue_current_head(self, event: PullRequestUpdated, current: str) -> None:
+        """Make sure the forge's current head of the PR has a job, even if an older head superseded it."""
+        newest = event.model_copy(update={"head_sha": current})
+        description = f"PR #{event.number} head {current[:7]} -> {event.base_branch}"
+        task_id, queued = self.deps.store.enqueue(newest, description, current, revive=True)
+        if queued:
+            self.ctx.log.info("queued the current head", pr=event.number, head=current[:12], task=task_id)
 
     def _lane_settings(self) -> LaneSettings:
         deps, settings = self.deps, self.deps.settings
@@ -183,6 +197,7 @@ class Job:
         tested = gate.test_commit(ctx, self.lanes, sha, diff)
         if not tested.passed:
             return finish(ctx, "no_fix", f"{outcome.summary}\n\nNot committed: {tested.reason}.", tests_passed=False)
+        crashpoints.reached("committed")
         publish(ctx, sha)
         return finish(ctx, "fixed", outcome.summary, branch=ctx.branch, commit_sha=sha, tests_passed=True)
 

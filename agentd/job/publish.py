@@ -12,6 +12,8 @@ from pathlib import Path
 from agentd.engine.outcome import Outcome
 from agentd.job.context import JobContext, JobDeps
 from agentd.job.report import render_markdown
+from agentd.kernel import crashpoints
+from agentd.kernel.errors import JobCancelled
 from agentd.kernel.events import CommitPushed, PullRequestUpdated
 from agentd.store.base import Task
 
@@ -62,6 +64,7 @@ def publish(ctx: JobContext, sha: str) -> None:
     deps.store.update_task(ctx.task.id, commit_sha=sha, branch=ctx.branch)
     replaces = deps.store.branch_head(deps.settings.repository.source, PUBLISHED + ctx.branch)
     deps.mirror.publish(sha, ctx.branch, replaces=replaces)
+    crashpoints.reached("pushed")
     _remember(ctx, sha)
     ctx.log.info("published", branch=ctx.branch, commit=sha)
 
@@ -71,9 +74,17 @@ def _remember(ctx: JobContext, sha: str) -> None:
 
 
 def finish(ctx: JobContext, status: str, summary: str, **fields: object) -> str:
-    """Record the task's end (summary redacted) and write its report; returns the status."""
-    summary = ctx.deps.redactor.text(summary)
-    ctx.deps.store.update_task(ctx.task.id, status=status, summary=summary, finished_at=time.time(), **fields)
+    """Record the task's end (summary redacted) and write its report; returns the status.
+
+    The end is recorded only while the job holds its lease and nobody asked it to stop (a newer
+    head superseded it); otherwise JobCancelled, and the worker records what happened instead.
+    """
+    store, summary = ctx.deps.store, ctx.deps.redactor.text(summary)
+    end = {"status": status, "summary": summary, "finished_at": time.time(), **fields}
+    if ctx.lease is None:
+        store.update_task(ctx.task.id, **end)
+    elif not store.end_task(ctx.lease, **end):
+        raise JobCancelled(f"task {ctx.task.id} was superseded or its lease lost before it could end {status!r}")
     write_report(ctx.deps, ctx.task.id)
     return status
 
@@ -86,6 +97,7 @@ def write_report(deps: JobDeps, task_id: int) -> Path | None:
     markdown = deps.redactor.text(render_markdown(task, deps.store.task_record(task_id)))
     path = deps.settings.state_dir / "reports" / f"task-{task_id}.md"
     path.parent.mkdir(parents=True, exist_ok=True)
+    crashpoints.reached("report")
     path.write_text(markdown, encoding="utf-8")
     event = task.event
     if deps.forge is not None and isinstance(event, PullRequestUpdated):

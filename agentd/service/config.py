@@ -23,6 +23,14 @@ class DaemonConfig(BaseModel):
     log_format: Literal["console", "json"] = Field("console", description="structlog renderer.")
     max_attempts: int = Field(3, ge=1, description="Runs of a failing job before it is dead-lettered.")
     retry_backoff_s: float = Field(30.0, ge=0, description="Wait before the first retry; doubles each time.")
+    max_concurrent_jobs: int = Field(
+        1, ge=1, description="Jobs this daemon runs at once (its workers); each further daemon adds as many."
+    )
+    max_concurrent_jobs_total: int | None = Field(
+        None,
+        ge=1,
+        description="Optional cap on the jobs running at once across every daemon sharing the store (unset: none).",
+    )
     unhealthy_after_s: float = Field(
         120.0,
         gt=0,

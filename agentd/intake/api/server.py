@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, cast
 from urllib.parse import urlsplit
 
@@ -18,6 +18,7 @@ from agentd.intake.config import ApiConfig
 from agentd.intake.http import BackgroundHTTPServer, BodyRefused, OwnedHTTPServer, RequestHandler
 from agentd.kernel.errors import ConfigError
 from agentd.kernel.redact import Redactor
+from agentd.service.health import HealthReport
 
 log = structlog.get_logger("agentd.intake.api")
 
@@ -81,6 +82,7 @@ class ApiServer(BackgroundHTTPServer):
         repo: str,
         default_base: str,
         env: Mapping[str, str] | None = None,
+        health: Callable[[], HealthReport] | None = None,
     ) -> None:
         if not settings.listen:
             raise ConfigError("api.listen is not set; the API is off")
@@ -93,7 +95,7 @@ class ApiServer(BackgroundHTTPServer):
             )
         super().__init__(host, port, name="api", handler=_Handler, backlog=64)
         self._stopping = threading.Event()
-        self.api = Api(store, redactor, token, self._stopping, repo=repo, default_base=default_base)
+        self.api = Api(store, redactor, token, self._stopping, repo=repo, default_base=default_base, health=health)
 
     def __repr__(self) -> str:
         return f"ApiServer(listen={self.host}:{self._port})"  # never the token
