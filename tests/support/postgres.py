@@ -84,18 +84,24 @@ def _prepare_dir() -> Path:
     return root
 
 
+def _start_on(bin_dir: Path, root: Path, port: int) -> None:
+    """Start the server of the cluster in `root` on `port` (raises RuntimeError when it cannot)."""
+    options = f"-c listen_addresses=127.0.0.1 -p {port} -k {root} -c fsync=off -c full_page_writes=off"
+    log = str(root / "server.log")
+    pg_ctl = [str(bin_dir / "pg_ctl"), "start", "-w", "-t", "60", "-D", str(root / "data"), "-l", log]
+    _run_as_server_user([*pg_ctl, "-o", options], cwd=root)
+
+
 def _start(bin_dir: Path, root: Path) -> int:
     """Start the server on a free port, retrying when another process takes the port first."""
-    log = root / "server.log"
     for _ in range(_START_ATTEMPTS):
         port = _free_port()
-        options = f"-c listen_addresses=127.0.0.1 -p {port} -k {root} -c fsync=off -c full_page_writes=off"
-        pg_ctl = [str(bin_dir / "pg_ctl"), "start", "-w", "-t", "60", "-D", str(root / "data"), "-l", str(log)]
         try:
-            _run_as_server_user([*pg_ctl, "-o", options], cwd=root)
+            _start_on(bin_dir, root, port)
         except RuntimeError:
             continue
         return port
+    log = root / "server.log"
     text = log.read_text(errors="replace") if log.exists() else "(no log)"
     raise RuntimeError(f"PostgreSQL did not start after {_START_ATTEMPTS} attempts; server log:\n{text}")
 
@@ -120,9 +126,32 @@ def _stop(bin_dir: Path, root: Path) -> None:
         _run_as_server_user([str(bin_dir / "pg_ctl"), "stop", "-m", "immediate", "-D", str(root / "data")], cwd=root)
 
 
+class Cluster:
+    """A running throwaway cluster that a fault test may stop and start again on the same port."""
+
+    def __init__(self, bin_dir: Path, root: Path, port: int) -> None:
+        self.bin_dir, self.root, self.port = bin_dir, root, port
+
+    def stop(self) -> None:
+        """Stop the server now (fast shutdown: open connections are cut, as when a database host goes away)."""
+        pg_ctl = [str(self.bin_dir / "pg_ctl"), "stop", "-m", "fast", "-w", "-D", str(self.root / "data")]
+        _run_as_server_user(pg_ctl, cwd=self.root)
+
+    def start(self) -> None:
+        """Start the server again on its port."""
+        _start_on(self.bin_dir, self.root, self.port)
+
+
 @contextmanager
 def throwaway_cluster() -> Iterator[str]:
     """Start a fresh PostgreSQL cluster and yield a DSN (non-superuser, password, TCP); destroy it at exit."""
+    with restartable_cluster() as (dsn, _cluster):
+        yield dsn
+
+
+@contextmanager
+def restartable_cluster() -> Iterator[tuple[str, Cluster]]:
+    """A fresh PostgreSQL cluster: its DSN (non-superuser, password, TCP) and a handle to stop and start it."""
     bin_dir = find_pg_bin()
     if bin_dir is None:
         _unavailable(f"no PostgreSQL server binaries (initdb, pg_ctl) found; set {PG_BIN_ENV} to their directory")
@@ -148,7 +177,8 @@ def throwaway_cluster() -> Iterator[str]:
         try:
             password = secrets.token_hex(16)
             _create_test_database(root, port, password)
-            yield f"host=127.0.0.1 port={port} dbname={TEST_DATABASE} user={TEST_ROLE} password={password}"
+            dsn = f"host=127.0.0.1 port={port} dbname={TEST_DATABASE} user={TEST_ROLE} password={password}"
+            yield dsn, Cluster(bin_dir, root, port)
         finally:
             _stop(bin_dir, root)
     finally:
