@@ -12,7 +12,12 @@ import threading
 from pathlib import Path
 
 import structlog
-from watchdog.events import FileSystemEvent, FileSystemEventHandler
+from watchdog.events import (
+    EVENT_TYPE_CLOSED_NO_WRITE,
+    EVENT_TYPE_OPENED,
+    FileSystemEvent,
+    FileSystemEventHandler,
+)
 from watchdog.observers import Observer
 from watchdog.observers.api import BaseObserver
 
@@ -26,11 +31,17 @@ log = structlog.get_logger("agentd.intake.triggers")
 OWN_TRAILER = "Agentd-Task:"
 
 
+# A scan's own fetch opens the refs it reads; waking on that would make the scanner wake itself forever.
+_READ_ONLY_EVENTS = frozenset({EVENT_TYPE_OPENED, EVENT_TYPE_CLOSED_NO_WRITE})
+
+
 class _Wake(FileSystemEventHandler):
     def __init__(self, wake: threading.Event) -> None:
         self.wake = wake
 
     def on_any_event(self, event: FileSystemEvent) -> None:
+        if event.event_type in _READ_ONLY_EVENTS:
+            return
         path = str(event.src_path) + " " + str(getattr(event, "dest_path", ""))
         if "refs" in path or "packed-refs" in path or "HEAD" in path:
             self.wake.set()

@@ -18,6 +18,7 @@ from agentd.engine.outcome import Outcome, finding_line
 from agentd.engine.protocol import review, run_protocol
 from agentd.engine.record import Replay, StoreRecorder
 from agentd.engine.session import Session
+from agentd.engine.turn import TurnResult
 from agentd.engine.verdicts import ReviewFinding
 from agentd.job import gate
 from agentd.job.context import JobContext, JobDeps
@@ -28,7 +29,7 @@ from agentd.kernel.errors import BudgetExceeded
 from agentd.kernel.events import CommitPushed, Event, PullRequestUpdated, TaskRequested
 from agentd.models.budget import BudgetGuard
 from agentd.perf import sqlpath
-from agentd.store.base import Lease
+from agentd.store.base import Lease, Store
 from agentd.store.records import as_dict
 
 log = structlog.get_logger("agentd.job.job")
@@ -134,7 +135,8 @@ class Job:
     def _session(self, replay: Replay) -> Session:
         deps, store, task_id = self.deps, self.deps.store, self.ctx.task.id
         prices = deps.settings.prices
-        recorder = StoreRecorder(store, task_id, self.ctx.session_id)
+        assert self.lanes is not None
+        recorder = DraftingRecorder(store, task_id, self.ctx.session_id, self.lanes)
         midnight = time.time() - time.time() % 86_400
         guard = BudgetGuard(deps.settings.budget, store.spent_since(midnight), prices=prices)
         models = deps.models.for_job(self.ctx.task.kind, guard, store.model_stats())
@@ -229,6 +231,19 @@ class Job:
         if findings:
             problem += "\n\nThe reviewer's blocking findings:\n" + "\n".join(finding_line(f) for f in findings)
         return problem
+
+
+class DraftingRecorder(StoreRecorder):
+    """The store's recorder that first records the lanes a turn changed, so replaying the turn restores its work."""
+
+    def __init__(self, store: Store, task_id: int, session_id: int, lanes: JobLanes) -> None:
+        super().__init__(store, task_id, session_id)
+        self.lanes = lanes
+
+    def turn(self, turn: TurnResult) -> None:
+        """Record the turn's lane changes, then the turn (a kill between them re-runs the turn, never loses work)."""
+        self.lanes.save_drafts(turn.agent, turn.seq)
+        super().turn(turn)
 
 
 def answering_models(turns: Sequence[Mapping[str, Any]]) -> dict[str, float]:

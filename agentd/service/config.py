@@ -37,3 +37,9 @@ class DaemonConfig(BaseModel):
         description="The daemon is unhealthy (/healthz 503, no systemd watchdog ping) when its worker, the store "
         "or the Docker engine has not worked for this long.",
     )
+    exit_after_unhealthy_s: float | None = Field(
+        None,
+        gt=0,
+        description="Exit (code 3) after being unhealthy this long, so a supervisor without a watchdog (a container "
+        "restart policy) restarts agentd; unset: stay up (systemd's watchdog restarts it instead).",
+    )

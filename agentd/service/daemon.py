@@ -30,6 +30,7 @@ log = structlog.get_logger("agentd.service.daemon")
 HEARTBEAT_S = 2.0
 STOP_GRACE_S = 10.0
 ENGINE_CHECK_S = 15.0
+EXIT_UNHEALTHY = 3  # the exit code when the daemon gives up after being unhealthy for too long
 
 
 class Companion(Protocol):
@@ -61,6 +62,7 @@ class Daemon:
             Worker(name, self.owner, config, store, deps, self.health, self.stop_event, cap) for name in names
         ]
         self._threads: list[threading.Thread] = []
+        self.exit_code = 0
 
     def health_report(self) -> HealthReport:
         """Whether the daemon can do its work, and what is wrong when it cannot (for /healthz)."""
@@ -118,23 +120,32 @@ class Daemon:
             thread.join(timeout=max(0.1, deadline - time.monotonic()))
         for worker in self.workers:
             worker.hand_back()
-        log.info("agentd stopped")
-        return 0
+        log.info("agentd stopped", exit_code=self.exit_code)
+        return self.exit_code
 
     def _heartbeat(self) -> None:
         """Beat every few seconds until stopped; feed the systemd watchdog only while healthy."""
         interval = min(HEARTBEAT_S, watchdog_interval_s() or HEARTBEAT_S)
+        engine_every = min(ENGINE_CHECK_S, self.config.unhealthy_after_s / 2)
         last_engine_check = 0.0
+        unhealthy_since: float | None = None
         while not self.stop_event.wait(interval):
             self.beat()
-            if time.monotonic() - last_engine_check >= ENGINE_CHECK_S:
+            if time.monotonic() - last_engine_check >= engine_every:
                 last_engine_check = time.monotonic()
                 self._check_engine()
             report = self.health.report()
             if report.healthy:
+                unhealthy_since = None
                 notify("WATCHDOG=1")
-            else:
-                log.error("unhealthy; not feeding the watchdog", problems=report.problems)
+                continue
+            log.error("unhealthy; not feeding the watchdog", problems=report.problems)
+            unhealthy_since = unhealthy_since or time.monotonic()
+            limit = self.config.exit_after_unhealthy_s
+            if limit is not None and time.monotonic() - unhealthy_since >= limit:
+                log.error("unhealthy for too long; exiting so the supervisor restarts agentd", problems=report.problems)
+                self.exit_code = EXIT_UNHEALTHY
+                self.request_stop()
 
     def beat(self) -> None:
         """Say the daemon is alive and renew the running jobs' leases; a store failure is a health fact."""

@@ -49,9 +49,11 @@ CLAIMABLE_JOB = (
     "SELECT id, task_id, attempts, cancel_requested FROM jobs WHERE (status = 'queued' AND (lease_expires IS NULL "
     "OR lease_expires <= :now)) OR (status = 'running' AND lease_expires < :now) ORDER BY id LIMIT 1 {skip_locked}"
 )
+# A job still 'running' when claimed lost its worker (killed, or cut off from the store): say so.
 LEASE_JOB = (
     "UPDATE jobs SET status = 'running', lease_owner = :owner, lease_expires = :expires, "
-    "attempts = attempts + 1, updated_at = :now WHERE id = :job_id"
+    "attempts = attempts + 1, error = CASE WHEN status = 'running' THEN :taken_over ELSE error END, "
+    "updated_at = :now WHERE id = :job_id"
 )
 SET_TASK_STATUS = "UPDATE tasks SET status = :status WHERE id = :task_id"
 RENEW_LEASE = (

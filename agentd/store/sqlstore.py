@@ -119,7 +119,7 @@ class SQLStore:
                     tx.run(q.SUPERSEDE_TASK, now=now, summary=STOPPED, task_id=row["task_id"])
                     continue
                 expires = now + lease_s
-                tx.run(q.LEASE_JOB, owner=owner, expires=expires, now=now, job_id=row["id"])
+                tx.run(q.LEASE_JOB, owner=owner, expires=expires, now=now, job_id=row["id"], taken_over=TAKEN_OVER)
                 tx.run(q.SET_TASK_STATUS, status="running", task_id=row["task_id"])
                 return records.Lease(int(row["id"]), int(row["task_id"]), owner, expires, int(row["attempts"]) + 1)
         return None
@@ -329,6 +329,7 @@ class SQLStore:
 
 
 STOPPED = "superseded by a newer head before it finished"
+TAKEN_OVER = "the previous attempt's worker stopped renewing its lease (killed, or cut off from the store)"
 
 
 def _enqueue(
