@@ -152,6 +152,9 @@ def render_markdown(task: Task, record: TaskRecord) -> str:
         votes = (session.verdict or {}).get("votes")
         if votes:
             lines += ["", f"### Votes (session {session.id})", "", ", ".join(votes)]
+    failed = [turn for session in record.sessions for turn in session.turns if turn.status == "failed"]
+    if failed:  # a model that could not answer: its turn was dropped, and the report says why
+        lines += ["", "### Problems", ""] + [f"- {t.agent} ({t.model}): {_short(t.content, 300)}" for t in failed]
     job = record.job
     if job is not None and job.attempts > 1:  # what interrupted the earlier attempts, so nobody wonders
         lines += ["", "### Attempts", "", f"{job.attempts} attempts; the last interruption: {job.error or 'unknown'}"]

@@ -30,6 +30,7 @@ log = structlog.get_logger("agentd.service.daemon")
 HEARTBEAT_S = 2.0
 STOP_GRACE_S = 10.0
 ENGINE_CHECK_S = 15.0
+REAP_ATTEMPTS = 3
 EXIT_UNHEALTHY = 3  # the exit code when the daemon gives up after being unhealthy for too long
 
 
@@ -70,7 +71,7 @@ class Daemon:
 
     def recover(self) -> None:
         """Remove what a previous run left behind: containers, worktrees, sandbox sockets and build caches."""
-        reaped = self.deps.sandboxes.reap()
+        reaped = self._reap()
         state = self.config.state_dir
         worktrees = state / "worktrees"
         leftovers = list(worktrees.iterdir()) if worktrees.is_dir() else []
@@ -81,6 +82,19 @@ class Daemon:
             shutil.rmtree(path, ignore_errors=True)
         if reaped or leftovers or stray:
             log.info("recovered", containers=reaped, worktrees=len(leftovers), directories=len(stray))
+
+    def _reap(self) -> int:
+        """The previous run's containers, removed; a transient engine error is retried, never fatal to the start.
+
+        On a shared engine another program's container can vanish while the list is read.
+        """
+        for attempt in range(1, REAP_ATTEMPTS + 1):
+            try:
+                return self.deps.sandboxes.reap()
+            except Exception as exc:  # noqa: BLE001 - recovery is best effort; the next start reaps again
+                log.warning("reaping leftover containers failed", attempt=attempt, error=f"{type(exc).__name__}: {exc}")
+                self.stop_event.wait(0.5 * attempt)
+        return 0
 
     def request_stop(self, signum: int = signal.SIGTERM, _frame: FrameType | None = None) -> None:
         """Ask the daemon to stop: no new job, the running ones are cancelled at their next step."""

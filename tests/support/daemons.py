@@ -44,16 +44,16 @@ def write_config(
 
 
 def agentd(
-    args: list[str], config: Path, env: Mapping[str, str] | None = None, *, quiet: bool = True
+    args: list[str], config: Path, env: Mapping[str, str] | None = None, *, output: Path | None = None
 ) -> subprocess.Popen[bytes]:
-    """`agentd ARGS --config CONFIG` in its own process."""
-    output = subprocess.DEVNULL if quiet else None
-    return subprocess.Popen(
-        [sys.executable, "-m", "agentd", *args, "--config", str(config)],
-        env={**os.environ, **(env or {})},
-        stdout=output,
-        stderr=output,
-    )
+    """`agentd ARGS --config CONFIG` in its own process; its stdout and stderr go to `output` (else nowhere)."""
+    with output.open("ab") if output is not None else open(os.devnull, "ab") as sink:  # noqa: PTH123 - /dev/null
+        return subprocess.Popen(
+            [sys.executable, "-m", "agentd", *args, "--config", str(config)],
+            env={**os.environ, **(env or {})},
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+        )
 
 
 def queue_task(config: Path, description: str, env: Mapping[str, str] | None = None) -> int:
