@@ -60,7 +60,8 @@ class Daemon:
         self.health = Health([*names, "store", "docker"], config.unhealthy_after_s)
         cap = config.max_concurrent_jobs_total
         self.workers = [
-            Worker(name, self.owner, config, store, deps, self.health, self.stop_event, cap) for name in names
+            Worker(name, self.owner, config, store, deps, self.health, self.stop_event, cap, self._check_engine)
+            for name in names
         ]
         self._threads: list[threading.Thread] = []
         self.exit_code = 0

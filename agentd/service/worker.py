@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import structlog
@@ -16,7 +17,7 @@ from agentd.job.context import JobDeps
 from agentd.job.job import Job
 from agentd.job.publish import write_report
 from agentd.kernel import crashpoints
-from agentd.kernel.errors import AgentdError
+from agentd.kernel.errors import AgentdError, SandboxError
 from agentd.service.config import DaemonConfig
 from agentd.service.health import Health
 from agentd.store.base import Lease, Store
@@ -49,6 +50,7 @@ class Worker:
         health: Health,
         stop: threading.Event,
         max_running: int | None,
+        check_engine: Callable[[], None] = lambda: None,
     ) -> None:
         self.name = name
         self.owner = owner
@@ -58,6 +60,7 @@ class Worker:
         self.health = health
         self.stop = stop
         self.max_running = max_running
+        self.check_engine = check_engine  # re-checks the Docker engine now (after a sandbox failure)
         self.running: Running | None = None
 
     def loop(self) -> None:
@@ -116,7 +119,13 @@ class Worker:
         return self.running is not None
 
     def work_once(self) -> bool:
-        """Claim and run one job; False when the queue was empty."""
+        """Claim and run one job; False when the queue was empty or the Docker engine is not answering.
+
+        While the engine's last check failed no job is claimed, so jobs wait in the queue instead of
+        spending their attempts on an engine that is away (the heartbeat checks it again).
+        """
+        if self.health.failing("docker"):
+            return False
         lease = self.store.claim_job(self.owner, self.config.lease_s, self.max_running)
         if lease is None:
             return False
@@ -155,6 +164,8 @@ class Worker:
             self.store.release_job(lease, f"stopped while running: {exc}")
             log.info("job released", task=lease.task_id, reason="daemon stopping")
         elif isinstance(exc, AgentdError):
+            if isinstance(exc, SandboxError):
+                self.check_engine()  # if the engine went away, no job is claimed until it answers again
             self._fail(lease, str(exc))
         else:
             log.exception("job crashed", task=lease.task_id)
