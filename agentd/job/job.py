@@ -25,7 +25,7 @@ from agentd.job.context import JobContext, JobDeps
 from agentd.job.lanes import JobLane, JobLanes, LaneSettings
 from agentd.job.publish import already_published, branch_for, commit_message, finish, publish, write_report
 from agentd.kernel import crashpoints
-from agentd.kernel.errors import BudgetExceeded
+from agentd.kernel.errors import BudgetExceeded, RepositoryError
 from agentd.kernel.events import CommitPushed, Event, PullRequestUpdated, TaskRequested
 from agentd.models.budget import BudgetGuard
 from agentd.perf import sqlpath
@@ -65,8 +65,7 @@ class Job:
         if ctx.task.done:  # it ended on an earlier attempt, killed before its report or its job's end
             write_report(deps, ctx.task.id)
             return ctx.task.status
-        deps.mirror.fetch()
-        ctx.base = self._base_sha(ctx.task.event)
+        ctx.base = self._fetch_base()
         deps.store.update_task(ctx.task.id, base_sha=ctx.base)
         event = ctx.task.event
         if isinstance(event, PullRequestUpdated) and deps.mirror.pull_requests:
@@ -113,6 +112,22 @@ class Job:
             session_id=self.ctx.session_id,
             cancel=self.ctx.cancel,
         )
+
+    def _fetch_base(self) -> str:
+        """Fetch, then the commit to work on; an unreachable remote is no failure when the clone holds that commit."""
+        mirror, event = self.deps.mirror, self.ctx.task.event
+        try:
+            mirror.fetch()
+        except RepositoryError as unreachable:
+            try:
+                base = self._base_sha(event)
+            except RepositoryError:
+                raise unreachable from None
+            if not mirror.has_commit(base):
+                raise
+            self.ctx.log.warning("fetch failed; working from agentd's clone as last fetched", error=str(unreachable))
+            return base
+        return self._base_sha(event)
 
     def _base_sha(self, event: Event) -> str:
         if isinstance(event, CommitPushed):

@@ -46,12 +46,22 @@ def commit_message(task: Task, session_id: int, outcome: Outcome, trailers: tupl
 
 
 def already_published(ctx: JobContext) -> str | None:
-    """The commit an earlier attempt of this task published, when the branch holds exactly what it recorded."""
-    recorded = ctx.task.commit_sha
-    if recorded and ctx.deps.mirror.published(ctx.branch) == recorded:
+    """The commit an earlier attempt of this task gated and meant to publish, published now if its push never landed.
+
+    publish() records the commit only once the gate passed, so an attempt cut off before or during
+    its push (killed, or the remote unreachable) leaves a commit that needs no new debate.
+    """
+    recorded, mirror = ctx.task.commit_sha, ctx.deps.mirror
+    if not recorded:
+        return None
+    if mirror.published(ctx.branch) == recorded:
         _remember(ctx, recorded)
         return recorded
-    return None
+    if not mirror.has_commit(recorded):
+        return None
+    ctx.log.info("publishing the commit an earlier attempt gated", commit=recorded)
+    publish(ctx, recorded)
+    return recorded
 
 
 def publish(ctx: JobContext, sha: str) -> None:

@@ -37,6 +37,12 @@ class DaemonConfig(BaseModel):
         description="The daemon is unhealthy (/healthz 503, no systemd watchdog ping) when its worker, the store "
         "or the Docker engine has not worked for this long.",
     )
+    min_free_mb: float = Field(
+        256.0,
+        ge=0,
+        description="Free space the state directory's disk must keep; below it the daemon claims no job (jobs wait "
+        "in the queue instead of failing) and turns unhealthy after unhealthy_after_s.",
+    )
     exit_after_unhealthy_s: float | None = Field(
         None,
         gt=0,

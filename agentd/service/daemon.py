@@ -57,10 +57,10 @@ class Daemon:
         self.stop_event = threading.Event()
         count = config.max_concurrent_jobs
         names = ["worker"] if count == 1 else [f"worker-{i}" for i in range(1, count + 1)]
-        self.health = Health([*names, "store", "docker"], config.unhealthy_after_s)
+        self.health = Health([*names, "store", "docker", "disk"], config.unhealthy_after_s)
         cap = config.max_concurrent_jobs_total
         self.workers = [
-            Worker(name, self.owner, config, store, deps, self.health, self.stop_event, cap, self._check_engine)
+            Worker(name, self.owner, config, store, deps, self.health, self.stop_event, cap, self.recheck)
             for name in names
         ]
         self._threads: list[threading.Thread] = []
@@ -146,6 +146,7 @@ class Daemon:
         unhealthy_since: float | None = None
         while not self.stop_event.wait(interval):
             self.beat()
+            self._check_disk()
             if time.monotonic() - last_engine_check >= engine_every:
                 last_engine_check = time.monotonic()
                 self._check_engine()
@@ -175,6 +176,29 @@ class Daemon:
         for worker, thread in zip(self.workers, self._threads, strict=False):
             if worker.busy() and thread.is_alive():
                 self.health.ok(worker.name)  # busy in a job: alive, though its loop does not turn
+
+    def recheck(self) -> None:
+        """Check the Docker engine and the state disk now (a job just failed; maybe because of either)."""
+        self._check_disk()
+        self._check_engine()
+
+    def _check_disk(self) -> None:
+        state = self.config.state_dir
+        try:
+            stats = os.statvfs(state)
+        except OSError as exc:
+            self.health.failed("disk", f"cannot read the state directory's disk ({state}): {exc}")
+            return
+        free_mb = stats.f_bavail * stats.f_frsize / 2**20
+        if free_mb < self.config.min_free_mb:
+            self.health.failed(
+                "disk",
+                f"the state directory's disk is full: {free_mb:.0f} MB free on {state}, "
+                f"below daemon.min_free_mb = {self.config.min_free_mb:.0f}",
+            )
+            log.warning("state disk nearly full", free_mb=round(free_mb), min_free_mb=self.config.min_free_mb)
+        else:
+            self.health.ok("disk")
 
     def _check_engine(self) -> None:
         try:

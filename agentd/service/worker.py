@@ -17,7 +17,7 @@ from agentd.job.context import JobDeps
 from agentd.job.job import Job
 from agentd.job.publish import write_report
 from agentd.kernel import crashpoints
-from agentd.kernel.errors import AgentdError, SandboxError
+from agentd.kernel.errors import AgentdError
 from agentd.service.config import DaemonConfig
 from agentd.service.health import Health
 from agentd.store.base import Lease, Store
@@ -25,6 +25,7 @@ from agentd.store.base import Lease, Store
 log = structlog.get_logger("agentd.service.worker")
 MAX_BACKOFF_S = 30.0
 SUPERSEDED = "superseded by a newer head before it finished"
+GATES = ("docker", "disk")  # health checks that must pass before a worker claims a job
 
 
 @dataclass
@@ -50,7 +51,7 @@ class Worker:
         health: Health,
         stop: threading.Event,
         max_running: int | None,
-        check_engine: Callable[[], None] = lambda: None,
+        recheck: Callable[[], None] = lambda: None,
     ) -> None:
         self.name = name
         self.owner = owner
@@ -60,7 +61,7 @@ class Worker:
         self.health = health
         self.stop = stop
         self.max_running = max_running
-        self.check_engine = check_engine  # re-checks the Docker engine now (after a sandbox failure)
+        self.recheck = recheck  # re-checks the engine and the disk now (after a job failed)
         self.running: Running | None = None
 
     def loop(self) -> None:
@@ -119,12 +120,13 @@ class Worker:
         return self.running is not None
 
     def work_once(self) -> bool:
-        """Claim and run one job; False when the queue was empty or the Docker engine is not answering.
+        """Claim and run one job; False when the queue was empty, or the engine or the disk is not fit for one.
 
-        While the engine's last check failed no job is claimed, so jobs wait in the queue instead of
-        spending their attempts on an engine that is away (the heartbeat checks it again).
+        While the Docker engine's or the state disk's last check failed no job is claimed, so jobs wait
+        in the queue instead of spending their attempts on an engine that is away or a full disk (the
+        heartbeat checks both again).
         """
-        if self.health.failing("docker"):
+        if any(self.health.failing(check) for check in GATES):
             return False
         lease = self.store.claim_job(self.owner, self.config.lease_s, self.max_running)
         if lease is None:
@@ -164,11 +166,11 @@ class Worker:
             self.store.release_job(lease, f"stopped while running: {exc}")
             log.info("job released", task=lease.task_id, reason="daemon stopping")
         elif isinstance(exc, AgentdError):
-            if isinstance(exc, SandboxError):
-                self.check_engine()  # if the engine went away, no job is claimed until it answers again
+            self.recheck()  # an engine gone or a disk full: no job is claimed until they are fit again
             self._fail(lease, str(exc))
         else:
             log.exception("job crashed", task=lease.task_id)
+            self.recheck()
             self._fail(lease, f"{type(exc).__name__}: {exc}")
 
     def _fail(self, lease: Lease, error: str) -> None:
