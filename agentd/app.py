@@ -136,7 +136,7 @@ class App:
         self.deps = build_deps(config, self.store)
         self.watcher = RefWatcher(config.repository, config.daemon, self.store, self.deps.mirror)
         self.webhook = build_webhook(config, self.store, self.deps.mirror)
-        self.daemon = Daemon(config.daemon, self.store, self.deps)
+        self.daemon = Daemon(config.daemon, self.store, self.deps, config.retention)
         self.api: ApiServer | None = None
 
     @property

@@ -49,3 +49,25 @@ class DaemonConfig(BaseModel):
         description="Exit (code 3) after being unhealthy this long, so a supervisor without a watchdog (a container "
         "restart policy) restarts agentd; unset: stay up (systemd's watchdog restarts it instead).",
     )
+
+
+class RetentionConfig(BaseModel):
+    """`[retention]`: what agentd prunes, and when (the daemon every `every_s`; `agentd gc` on demand)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    tool_calls_days: float = Field(
+        90.0, gt=0, description="Audit rows (tool calls) of finished tasks older than this are deleted."
+    )
+    webhook_deliveries_days: float = Field(
+        30.0, gt=0, description="Delivery ids kept to answer a forge's redelivery as a duplicate."
+    )
+    reports_days: float = Field(365.0, gt=0, description="Markdown reports older than this are deleted.")
+    reports_max_mb: float = Field(500.0, gt=0, description="Beyond this total the oldest reports are deleted.")
+    leftovers_after_s: float = Field(
+        600.0,
+        ge=0,
+        description="A job's cache or worktree whose task no worker holds is removed once this old "
+        "(a crashed job's; a finished job removes its own).",
+    )
+    every_s: float = Field(3600.0, gt=0, description="How often the daemon prunes.")

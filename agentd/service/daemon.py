@@ -20,7 +20,8 @@ from typing import Protocol
 import structlog
 
 from agentd.job.context import JobDeps
-from agentd.service.config import DaemonConfig
+from agentd.service import retention as housekeeping
+from agentd.service.config import DaemonConfig, RetentionConfig
 from agentd.service.health import Health, HealthReport
 from agentd.service.sdnotify import notify, watchdog_interval_s
 from agentd.service.worker import Worker
@@ -49,8 +50,11 @@ class Companion(Protocol):
 class Daemon:
     """The worker side of agentd: `max_concurrent_jobs` workers, a heartbeat renewing their leases, a clean stop."""
 
-    def __init__(self, config: DaemonConfig, store: Store, deps: JobDeps) -> None:
+    def __init__(
+        self, config: DaemonConfig, store: Store, deps: JobDeps, retention: RetentionConfig | None = None
+    ) -> None:
         self.config = config
+        self.retention = retention or RetentionConfig()
         self.store = store
         self.deps = deps
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
@@ -143,10 +147,14 @@ class Daemon:
         interval = min(HEARTBEAT_S, watchdog_interval_s() or HEARTBEAT_S)
         engine_every = min(ENGINE_CHECK_S, self.config.unhealthy_after_s / 2)
         last_engine_check = 0.0
+        last_collection = time.monotonic()
         unhealthy_since: float | None = None
         while not self.stop_event.wait(interval):
             self.beat()
             self._check_disk()
+            if time.monotonic() - last_collection >= self.retention.every_s:
+                last_collection = time.monotonic()
+                threading.Thread(target=self.collect_garbage, name="retention", daemon=True).start()
             if time.monotonic() - last_engine_check >= engine_every:
                 last_engine_check = time.monotonic()
                 self._check_engine()
@@ -176,6 +184,13 @@ class Daemon:
         for worker, thread in zip(self.workers, self._threads, strict=False):
             if worker.busy() and thread.is_alive():
                 self.health.ok(worker.name)  # busy in a job: alive, though its loop does not turn
+
+    def collect_garbage(self) -> None:
+        """Prune old audit rows, delivery ids, reports and crashed jobs' leftovers; a failure is only logged."""
+        try:
+            housekeeping.collect(self.store, self.config.state_dir, self.retention, self.deps.mirror.remove_worktree)
+        except Exception:
+            log.exception("pruning failed")
 
     def recheck(self) -> None:
         """Check the Docker engine and the state disk now (a job just failed; maybe because of either)."""

@@ -218,6 +218,14 @@ class Recorder(Protocol):
 class Store(Queue, Recorder, Views, Protocol):
     """Everything agentd persists; writes that belong together commit together."""
 
+    def prune(self, tool_calls_before: float, deliveries_before: float) -> dict[str, int]:
+        """Delete finished tasks' tool calls and webhook delivery ids older than the given times; rows deleted."""
+        ...
+
+    def held_tasks(self) -> set[int]:
+        """Tasks whose job a worker holds a live lease on now (their caches and worktrees are in use)."""
+        ...
+
     def close(self) -> None:
         """Close connections."""
         ...

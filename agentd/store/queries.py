@@ -110,6 +110,15 @@ REMEMBER_DELIVERY = (
     "INSERT INTO webhook_deliveries(delivery_id, received_at) VALUES (:delivery_id, :now) ON CONFLICT DO NOTHING"
 )
 
+# ------------------------------------------------------------------ housekeeping
+
+PRUNE_TOOL_CALLS = (
+    "DELETE FROM tool_calls WHERE created_at < :before AND session_id IN (SELECT s.id FROM debate_sessions s "
+    f"JOIN tasks t ON t.id = s.task_id WHERE t.status IN ({_DONE_IN}))"
+)
+PRUNE_DELIVERIES = "DELETE FROM webhook_deliveries WHERE received_at < :before"
+HELD_TASKS = "SELECT task_id FROM jobs WHERE status = 'running' AND lease_expires >= :now"
+
 # ------------------------------------------------------------------ recorder
 
 INSERT_SESSION = (

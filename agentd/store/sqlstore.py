@@ -180,6 +180,19 @@ class SQLStore:
         """Remember a branch head as seen."""
         self._write(q.SET_BRANCH_HEAD, repo=repo, branch=branch, sha=sha)
 
+    # ------------------------------------------------------------ housekeeping
+
+    def prune(self, tool_calls_before: float, deliveries_before: float) -> dict[str, int]:
+        """Delete finished tasks' tool calls and webhook delivery ids older than the given times; rows deleted."""
+        with self._db.transaction() as tx:
+            calls = tx.run(q.PRUNE_TOOL_CALLS, before=tool_calls_before)
+            deliveries = tx.run(q.PRUNE_DELIVERIES, before=deliveries_before)
+        return {"tool_calls": calls, "webhook_deliveries": deliveries}
+
+    def held_tasks(self) -> set[int]:
+        """Tasks whose job a worker holds a live lease on now (their caches and worktrees are in use)."""
+        return {int(row["task_id"]) for row in self._all(q.HELD_TASKS, now=time.time())}
+
     # ------------------------------------------------------------ recorder
 
     def start_session(self, task_id: int, protocol: str, strategy: str) -> int:

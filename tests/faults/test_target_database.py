@@ -19,7 +19,7 @@ pytestmark = [pytest.mark.docker, pytest.mark.postgres]
 def test_a_stopped_target_database_is_an_error_answer_and_the_job_still_ends_fixed(
     tmp_path: Path, sample_repo: Path, sandbox_image: str
 ) -> None:
-    """query_database against a stopped PostgreSQL answers the model an error (no password in it); the job ends fixed."""
+    """query_database on a stopped PostgreSQL answers the model an error (no password in it); the job ends fixed."""
     ask: dict[str, Any] = {"tool_calls": [{"name": "query_database", "arguments": {"sql": "SELECT count(*) FROM t"}}]}
     script = {**DEMO, "proposer": [ask, *DEMO["proposer"]]}
     extra = '[debate]\nprotocol = "vote"\nproposers = 1\n[target_database]\ndsn_env = "APP_DATABASE_URL"\n'

@@ -13,6 +13,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from agentd.store.postgres import PostgresStore
 from tests.conftest import git, need
 from tests.engine.test_debate_protocols import setup
 from tests.support.daemons import queue_task, store_url, wait_until
@@ -115,11 +116,9 @@ def test_two_daemons_on_postgres_split_a_burst_with_none_done_twice(
     daemons = [agentd_process(path, {**env, "AGENTD_DAEMON__STATE_DIR": str(tmp_path / f"node{i}")}) for i in (1, 2)]
     try:
         with psycopg.connect(postgres_schema_dsn) as conn:
-            wait_until(
-                lambda: conn.execute("SELECT count(*) FROM daemons").fetchone()[0] == 2,  # type: ignore[index]
-                120,
-                "both daemons' first heartbeat",
-            )
+            store = PostgresStore(postgres_schema_dsn)  # the schema exists before anyone counts in it
+            wait_until(lambda: len(store.live_daemons(within_s=10)) == 2, 120, "both daemons' first heartbeat")
+            store.close()
             for i in range(4):  # queued once both are up, so neither can drain the queue alone before the other starts
                 queue_task(path, f"fix TestTotal ({i})", env)
             wait_until(
