@@ -10,6 +10,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Protocol
 
 import structlog
 
@@ -28,13 +29,32 @@ SUPERSEDED = "superseded by a newer head before it finished"
 GATES = ("docker", "disk")  # health checks that must pass before a worker claims a job
 
 
+class RunnableJob(Protocol):
+    """What a worker does with a leased job (agentd.job.job.Job; a benchmark's stand-in)."""
+
+    def run(self) -> str:
+        """Do the job; the task's final status."""
+        ...
+
+    def abort(self) -> None:
+        """Stop now (daemon stopping)."""
+        ...
+
+    def cleanup(self) -> None:
+        """Remove what the job made."""
+        ...
+
+
+JobFactory = Callable[[JobDeps, Lease, threading.Event], RunnableJob]
+
+
 @dataclass
 class Running:
     """The job a worker holds: its lease, its own cancel flag, and whether the lease was lost."""
 
     lease: Lease
     cancel: threading.Event = field(default_factory=threading.Event)
-    job: Job | None = None
+    job: RunnableJob | None = None
     lost: bool = False
 
 
@@ -52,6 +72,7 @@ class Worker:
         stop: threading.Event,
         max_running: int | None,
         recheck: Callable[[], None] = lambda: None,
+        job_factory: JobFactory = Job,
     ) -> None:
         self.name = name
         self.owner = owner
@@ -62,6 +83,7 @@ class Worker:
         self.stop = stop
         self.max_running = max_running
         self.recheck = recheck  # re-checks the engine and the disk now (after a job failed)
+        self.job_factory = job_factory
         self.running: Running | None = None
 
     def loop(self) -> None:
@@ -137,7 +159,7 @@ class Worker:
         try:
             if self.stop.is_set():
                 running.cancel.set()  # the stop came while claiming: the job goes back below
-            running.job = Job(self.deps, lease, running.cancel)
+            running.job = self.job_factory(self.deps, lease, running.cancel)
             status = running.job.run()
             if not self.store.finish_job(lease, "done"):
                 log.warning("job ended after its lease was lost", task=lease.task_id, status=status)
