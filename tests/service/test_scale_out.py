@@ -86,4 +86,6 @@ def test_two_daemons_at_the_defaults_do_the_work_at_least_1_8_times_as_fast_as_o
         finally:
             with psycopg.connect(postgres_dsn, autocommit=True) as conn:
                 conn.execute(sql.SQL("DROP SCHEMA {} CASCADE").format(schema))
-    assert times[1] / times[2] >= 1.8, f"one daemon {times[1]:.1f} s, two {times[2]:.1f} s"
+    shown = f"one daemon {times[1]:.1f} s, two {times[2]:.1f} s: {times[1] / times[2]:.2f}x"
+    print(shown)  # the figure docs/benchmarks.md records (pytest -s shows it)
+    assert times[1] / times[2] >= 1.8, shown
