@@ -268,28 +268,14 @@ def gc(config_path: Path) -> None:
 @click.option("--timeout", "timeout_s", default=5.0, show_default=True, help="Seconds to wait for the answer.")
 def health(config_path: Path, timeout_s: float) -> None:
     """Ask the running daemon's /healthz (api.listen); exit 0 when healthy, 1 when not (for container healthchecks)."""
-    import urllib.error  # noqa: PLC0415
-    import urllib.request  # noqa: PLC0415
-
-    from agentd.intake.api import split_listen  # noqa: PLC0415
+    from agentd.intake.api.server import probe_health  # noqa: PLC0415
 
     config = load_config(config_path)
     if not config.api.listen:
         raise AgentdError("api.listen is not set, so there is no /healthz to ask; set it (e.g. 127.0.0.1:8765)")
-    host, port = split_listen(config.api.listen)
-    host = {"0.0.0.0": "127.0.0.1", "::": "::1"}.get(host, host)  # noqa: S104 - a wildcard listen is asked locally
-    url = f"http://{f'[{host}]' if ':' in host else host}:{port}/healthz"
-    try:
-        with urllib.request.urlopen(url, timeout=timeout_s) as answer:
-            body = answer.read().decode()
-    except urllib.error.HTTPError as refused:
-        body = refused.read().decode()
-        click.echo(f"unhealthy: {body}", err=True)
-        sys.exit(1)
-    except OSError as exc:
-        click.echo(f"no answer from {url}: {exc}", err=True)
-        sys.exit(1)
-    click.echo(body)
+    healthy, said = probe_health(config.api.listen, timeout_s)
+    click.echo(said, err=not healthy)
+    sys.exit(0 if healthy else 1)
 
 
 @main.command()

@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 import threading
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Callable, Mapping
 from typing import Any, cast
 from urllib.parse import urlsplit
@@ -112,3 +114,17 @@ class ApiServer(BackgroundHTTPServer):
         """End the live streams, stop serving and release the port."""
         self._stopping.set()
         super().stop()
+
+
+def probe_health(listen: str, timeout_s: float) -> tuple[bool, str]:
+    """Ask the /healthz of the API listening at `listen`: (healthy, what it said or why nothing answered)."""
+    host, port = split_listen(listen)
+    host = {"0.0.0.0": "127.0.0.1", "::": "::1"}.get(host, host)  # noqa: S104 - a wildcard listen is asked locally
+    url = f"http://{f'[{host}]' if ':' in host else host}:{port}/healthz"
+    try:
+        with urllib.request.urlopen(url, timeout=timeout_s) as answer:
+            return True, answer.read().decode()
+    except urllib.error.HTTPError as refused:
+        return False, f"unhealthy: {refused.read().decode()}"
+    except OSError as exc:
+        return False, f"no answer from {url}: {exc}"
