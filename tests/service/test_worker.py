@@ -114,3 +114,33 @@ def test_a_head_superseded_during_its_review_never_ends_reviewed(
         app.request_stop()  # it closes the store
         thread.join(timeout=30)
     assert ended == {first: "superseded", second: "reviewed"}
+
+
+@pytest.mark.parametrize(("workers", "total", "at_once"), [(2, None, 2), (2, 1, 1)])
+def test_a_daemon_runs_max_concurrent_jobs_at_once_within_the_total_cap(
+    workers: int, total: int | None, at_once: int, tmp_path: Path, sample_repo: Path, sandbox_image: str
+) -> None:
+    """daemon.max_concurrent_jobs workers run jobs side by side; max_concurrent_jobs_total caps them all."""
+    slow = {"reviewer": [{"delay_s": 4, **REVIEWED_QUICKLY["reviewer"][0]}]}
+    cap = f"max_concurrent_jobs_total = {total}\n" if total else ""
+    path = write_config(tmp_path, f'path = "{sample_repo}"', slow)
+    path.write_text(path.read_text().replace("lease_s = 6\n", f"lease_s = 6\nmax_concurrent_jobs = {workers}\n{cap}"))
+    store = SQLiteStore(str(tmp_path / "state" / "agentd.db"))
+    for sha in commits(sample_repo, ["a", "b"]):
+        store.enqueue(CommitPushed(repo=str(sample_repo), branch="main", sha=sha), f"commit {sha[:7]}", sha)
+    app = App(load_config(path), store)
+    thread = run_app(app)
+    running: list[int] = []
+
+    def both_done() -> bool:
+        running.append(store.counts().get("running", 0))
+        return all(t.done for t in store.list_tasks())
+
+    try:
+        wait_until(both_done, 180, "both reviews", every_s=0.1)
+        ended = [t.status for t in store.list_tasks()]
+    finally:
+        app.request_stop()
+        thread.join(timeout=30)
+    assert ended == ["reviewed", "reviewed"]
+    assert max(running) == at_once
