@@ -28,7 +28,12 @@ def kill_sandboxes(client: docker.DockerClient, state: Path) -> int:
     killed = 0
     for container in client.containers.list(filters={"label": "agentd.managed=1"}, sparse=True):
         if (container.attrs.get("Labels") or {}).get("agentd.run_dir", "").startswith(str(state)):
-            container.kill()
+            try:
+                container.kill()
+            except docker.errors.APIError as error:
+                if error.status_code in (404, 409):  # a short-lived run ended between Docker's list and the kill
+                    continue
+                raise
             killed += 1
     return killed
 
