@@ -18,12 +18,13 @@ from agentd.forge.config import ForgeConfig
 from agentd.intake.config import ApiConfig, WebhookConfig
 from agentd.kernel.errors import ConfigError
 from agentd.kernel.policy import PolicyConfig
+from agentd.kernel.trace import TracingConfig
 from agentd.models.budget import BudgetConfig, Price
 from agentd.models.config import ModelConfig
 from agentd.models.pool import chain_for
 from agentd.perf.config import OptimizerConfig
 from agentd.repo.config import RepositoryConfig
-from agentd.service.config import DaemonConfig
+from agentd.service.config import DaemonConfig, RetentionConfig
 from agentd.store.config import StoreConfig
 from sandbox.config import SandboxConfig
 from tools.config import QueryDatabaseConfig
@@ -37,6 +38,7 @@ class Config(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     daemon: DaemonConfig = Field(default_factory=DaemonConfig)
+    retention: RetentionConfig = Field(default_factory=RetentionConfig)
     repository: RepositoryConfig
     models: Annotated[dict[str, ModelConfig], Field(min_length=1)]
     roles: dict[str, str | list[str]] = Field(
@@ -58,6 +60,7 @@ class Config(BaseModel):
     webhook: WebhookConfig = Field(default_factory=WebhookConfig)
     forge: ForgeConfig = Field(default_factory=ForgeConfig)
     api: ApiConfig = Field(default_factory=ApiConfig)
+    tracing: TracingConfig = Field(default_factory=TracingConfig)
     optimizer: OptimizerConfig = Field(
         default_factory=OptimizerConfig, description="When an optimization is kept: agentd's own benchmark gate."
     )
@@ -103,6 +106,8 @@ class Config(BaseModel):
         names |= self.forge.secret_envs()
         if self.api.listen:
             names.add(self.api.token_env)
+        if self.tracing.otlp_headers_env:
+            names.add(self.tracing.otlp_headers_env)
         return names
 
 

@@ -13,6 +13,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
+from agentd.kernel import trace
 from agentd.kernel.policy import Policy
 from agentd.kernel.redact import Redactor
 from agentd.kernel.seams import ToolResult, ToolSpec
@@ -93,6 +94,28 @@ class Toolbox:
 
     def call(self, role: str, name: str, raw_arguments: str, agent: str = "", turn_seq: int = 0) -> ToolResult:
         """Validate, check, run and audit one tool call; never raises."""
+        tool = {"gen_ai.operation.name": "execute_tool", "gen_ai.tool.name": name}
+        with trace.span(f"execute_tool {name}", **tool) as current:
+            result, arguments, duration = self._call(role, name, raw_arguments)
+            current.set_attributes({"agentd.decision": result.decision, "agentd.rule": result.rule})
+        self.audit(
+            {
+                "agent": agent,
+                "turn_seq": turn_seq,
+                "tool": name,
+                "arguments": json.dumps(self.redactor.value(arguments)),
+                "decision": result.decision,
+                "rule": result.rule,
+                "ok": result.ok,
+                "exit_code": result.output.get("exit_code"),
+                "duration_ms": duration,
+                "output": json.dumps(result.output)[:20_000],
+            }
+        )
+        return result
+
+    def _call(self, role: str, name: str, raw_arguments: str) -> tuple[ToolResult, Any, float]:
+        """Validate, check and run one call; (redacted result, arguments as parsed, duration in ms)."""
         started = time.perf_counter()
         arguments: Any = raw_arguments
         try:
@@ -109,21 +132,7 @@ class Toolbox:
             result = ToolResult(False, {"error": f"{name} failed: {exc}"}, "failed", "exception")
         duration = (time.perf_counter() - started) * 1000
         result = ToolResult(result.ok, self.redactor.value(result.output), result.decision, result.rule, duration)
-        self.audit(
-            {
-                "agent": agent,
-                "turn_seq": turn_seq,
-                "tool": name,
-                "arguments": json.dumps(self.redactor.value(arguments)),
-                "decision": result.decision,
-                "rule": result.rule,
-                "ok": result.ok,
-                "exit_code": result.output.get("exit_code"),
-                "duration_ms": duration,
-                "output": json.dumps(result.output)[:20_000],
-            }
-        )
-        return result
+        return result, arguments, duration
 
     def _dispatch(self, role: str, name: str, arguments: Any) -> ToolResult:
         if name == "code":

@@ -18,17 +18,27 @@ from agentd.engine.outcome import Outcome, finding_line
 from agentd.engine.protocol import review, run_protocol
 from agentd.engine.record import Replay, StoreRecorder
 from agentd.engine.session import Session
+from agentd.engine.turn import TurnResult
 from agentd.engine.verdicts import ReviewFinding
 from agentd.job import gate
 from agentd.job.context import JobContext, JobDeps
 from agentd.job.lanes import JobLane, JobLanes, LaneSettings
-from agentd.job.publish import already_published, branch_for, commit_message, finish, publish, publish_notes
+from agentd.job.publish import (
+    already_published,
+    branch_for,
+    commit_message,
+    finish,
+    publish,
+    publish_notes,
+    write_report,
+)
 from agentd.job.trust import trust_of
-from agentd.kernel.errors import BudgetExceeded, DiskLimitExceeded
+from agentd.kernel import crashpoints, trace
+from agentd.kernel.errors import BudgetExceeded, DiskLimitExceeded, RepositoryError
 from agentd.kernel.events import CommitPushed, Event, PullRequestUpdated, TaskRequested
 from agentd.models.budget import BudgetGuard
 from agentd.perf import sqlpath
-from agentd.store.base import Lease
+from agentd.store.base import Lease, Store
 from agentd.store.records import as_dict
 
 log = structlog.get_logger("agentd.job.job")
@@ -41,16 +51,20 @@ SPEED_NOTE = (
 class Job:
     """Runs one leased task; the caller owns the lease."""
 
-    def __init__(self, deps: JobDeps, lease: Lease, cancel: threading.Event) -> None:
+    def __init__(
+        self, deps: JobDeps, lease: Lease, cancel: threading.Event, claimed: tuple[float, float] | None = None
+    ) -> None:
         task = deps.store.get_task(lease.task_id)
         if task is None:
             raise LookupError(f"task {lease.task_id} vanished from the store")
         self.deps = deps
         bound = log.bind(task=task.id, job=lease.job_id)
         trust = trust_of(task.event, deps.settings.repository, None)
-        self.ctx = JobContext(deps, task, "", branch_for(task), cancel, bound, trust)
+        self.ctx = JobContext(deps, task, "", branch_for(task), cancel, bound, trust, lease)
         self.lanes: JobLanes | None = None
         self.sql_cases: list[sqlpath.SqlCase] = []
+        self.claimed = claimed  # when the worker asked for the job and when it had it (wall clock)
+        self.job_id = lease.job_id
 
     def abort(self) -> None:
         """Stop the job now (daemon stopping): remove its containers so a running command ends."""
@@ -64,15 +78,28 @@ class Job:
             self.lanes.close()
 
     def run(self) -> str:
-        """Do the job; returns the task's final status."""
+        """Do the job, traced (every phase a span in the store); returns the task's final status."""
+        task = self.ctx.task
+        attributes = {"agentd.job_id": self.job_id, "agentd.kind": task.kind}
+        with trace.job_trace(self.deps.store, task.id, "job", **attributes):
+            claiming, claimed = self.claimed or (trace.now(), trace.now())
+            trace.record("queued", task.created_at, claiming)
+            trace.record("claim", claiming, claimed)
+            return self._run()
+
+    def _run(self) -> str:
         ctx, deps = self.ctx, self.deps
-        deps.mirror.fetch()
-        ctx.base = self._base_sha(ctx.task.event)
+        if ctx.task.done:  # it ended on an earlier attempt, killed before its report or its job's end
+            write_report(deps, ctx.task.id)
+            return ctx.task.status
+        with trace.span("fetch"):
+            ctx.base = self._fetch_base()
         deps.store.update_task(ctx.task.id, base_sha=ctx.base)
         event = ctx.task.event
         if isinstance(event, PullRequestUpdated) and deps.mirror.pull_requests:
             current = deps.mirror.pull_heads().get(event.number)
             if current is not None and current != event.head_sha:
+                self._queue_current_head(event, current)
                 return finish(ctx, "superseded", f"PR #{event.number} moved on to {current[:7]} before this ran")
         published = already_published(ctx)
         if published:
@@ -86,6 +113,14 @@ class Job:
             return finish(ctx, "no_fix", f"Stopped: {exc}. Nothing was committed.")
         finally:
             self.lanes.close()
+
+    def _queue_current_head(self, event: PullRequestUpdated, current: str) -> None:
+        """Make sure the forge's current head of the PR has a job, even if an older head superseded it."""
+        newest = event.model_copy(update={"head_sha": current})
+        description = f"PR #{event.number} head {current[:7]} -> {event.base_branch}"
+        task_id, queued = self.deps.store.enqueue(newest, description, current, revive=True)
+        if queued:
+            self.ctx.log.info("queued the current head", pr=event.number, head=current[:12], task=task_id)
 
     def _lane_settings(self) -> LaneSettings:
         deps, settings = self.deps, self.deps.settings
@@ -105,6 +140,22 @@ class Job:
             session_id=self.ctx.session_id,
             cancel=self.ctx.cancel,
         )
+
+    def _fetch_base(self) -> str:
+        """Fetch, then the commit to work on; an unreachable remote is no failure when the clone holds that commit."""
+        mirror, event = self.deps.mirror, self.ctx.task.event
+        try:
+            mirror.fetch()
+        except RepositoryError as unreachable:
+            try:
+                base = self._base_sha(event)
+            except RepositoryError:
+                raise unreachable from None
+            if not mirror.has_commit(base):
+                raise
+            self.ctx.log.warning("fetch failed; working from agentd's clone as last fetched", error=str(unreachable))
+            return base
+        return self._base_sha(event)
 
     def _base_sha(self, event: Event) -> str:
         if isinstance(event, CommitPushed):
@@ -127,7 +178,8 @@ class Job:
     def _session(self, replay: Replay) -> Session:
         deps, store, task_id = self.deps, self.deps.store, self.ctx.task.id
         prices = deps.settings.prices
-        recorder = StoreRecorder(store, task_id, self.ctx.session_id)
+        assert self.lanes is not None
+        recorder = DraftingRecorder(store, task_id, self.ctx.session_id, self.lanes)
         midnight = time.time() - time.time() % 86_400
         guard = BudgetGuard(deps.settings.budget, store.spent_since(midnight), prices=prices)
         models = deps.models.for_job(self.ctx.task.kind, guard, store.model_stats())
@@ -145,7 +197,8 @@ class Job:
         event = ctx.task.event
         findings: list[ReviewFinding] = []
         if isinstance(event, CommitPushed | PullRequestUpdated):
-            reviewed = review(session, self._change(event), shown, main.tools)
+            with trace.span("review"):
+                reviewed = review(session, self._change(event), shown, main.tools)
             findings = [f for f in reviewed.findings if f.blocking]
             if baseline.ok and not findings:
                 store.finish_session(ctx.session_id, "reviewed", reviewed.verdict())
@@ -155,7 +208,9 @@ class Job:
         if ctx.optimizing and self.deps.query is not None and self.deps.query.dsn:
             self.sql_cases = sqlpath.collect(self.deps.query.dsn, main.worktree, self.deps.policy.sql)
             problem += "\n\n" + self.deps.redactor.text(sqlpath.describe(self.sql_cases, main.worktree))
-        outcome = run_protocol(session, problem, self.lanes)
+        protocol = self.deps.settings.debate.protocol
+        with trace.span(f"protocol {protocol}", **{"agentd.protocol": protocol}):
+            outcome = run_protocol(session, problem, self.lanes)
         store.finish_session(ctx.session_id, "agreed" if outcome.accepted else "rejected", outcome.verdict())
         self._learn(outcome, green=outcome.tests_passed)
         if not outcome.accepted or outcome.lane is None:
@@ -180,7 +235,8 @@ class Job:
             outcome.summary += f"\n\nThe change weakens tests, as the task asks: {tampering.measured}"
         trailers: tuple[str, ...] = ()
         if ctx.optimizing:
-            gain = gate.measure_gain(ctx, self.lanes, lane, diff, self.sql_cases)
+            with trace.span("gate measure"):
+                gain = gate.measure_gain(ctx, self.lanes, lane, diff, self.sql_cases)
             if not gain.passed:
                 not_kept = f"{outcome.summary}\n\nNot committed: {gain.reason}"
                 return finish(ctx, "no_fix", not_kept, tests_passed=outcome.tests_passed)
@@ -190,14 +246,17 @@ class Job:
         state = self.deps.settings.state_dir
         lane.diff()  # frozen and staged again: the benchmarks above ran commands in this lane
         sha = self.deps.mirror.commit(lane.worktree, message, state / f"task-{ctx.task.id}.msg")
-        same = gate.same_tree(ctx, lane, sha)
+        with trace.span("gate", **{"agentd.commit": sha}):
+            same = gate.same_tree(ctx, lane, sha)
+            tested = gate.test_commit(ctx, self.lanes, sha, diff) if same.passed else same
         if not same.passed:
             refused = f"{outcome.summary}\n\nNot committed: {same.reason}."
             return finish(ctx, "no_fix", refused, tests_passed=outcome.tests_passed)
-        tested = gate.test_commit(ctx, self.lanes, sha, diff)
         if not tested.passed:
             return finish(ctx, "no_fix", f"{outcome.summary}\n\nNot committed: {tested.reason}.", tests_passed=False)
-        publish(ctx, sha)
+        crashpoints.reached("committed")
+        with trace.span("publish", **{"agentd.branch": ctx.branch}):
+            publish(ctx, sha)
         summary = outcome.summary + publish_notes(ctx, diff)
         return finish(ctx, "fixed", summary, branch=ctx.branch, commit_sha=sha, tests_passed=True)
 
@@ -231,6 +290,19 @@ class Job:
         if findings:
             problem += "\n\nThe reviewer's blocking findings:\n" + "\n".join(finding_line(f) for f in findings)
         return problem
+
+
+class DraftingRecorder(StoreRecorder):
+    """The store's recorder that first records the lanes a turn changed, so replaying the turn restores its work."""
+
+    def __init__(self, store: Store, task_id: int, session_id: int, lanes: JobLanes) -> None:
+        super().__init__(store, task_id, session_id)
+        self.lanes = lanes
+
+    def turn(self, turn: TurnResult) -> None:
+        """Record the turn's lane changes, then the turn (a kill between them re-runs the turn, never loses work)."""
+        self.lanes.save_drafts(turn.agent, turn.seq)
+        super().turn(turn)
 
 
 def answering_models(turns: Sequence[Mapping[str, Any]]) -> dict[str, float]:

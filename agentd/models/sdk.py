@@ -9,6 +9,7 @@ from typing import Any
 
 import structlog
 
+from agentd.kernel import trace
 from agentd.kernel.errors import ModelHTTPError
 from agentd.kernel.seams import Completion, Message, ToolSpec
 from agentd.models.config import ModelConfig
@@ -21,6 +22,8 @@ SERVER_ERROR = 500  # llama.cpp's Python server answers tool_choice "required" w
 
 class SdkModel:
     """A `Model` over an official SDK client; subclasses say how to build, send and read a request."""
+
+    provider = "openai"  # gen_ai.provider.name
 
     def __init__(
         self,
@@ -73,12 +76,28 @@ class SdkModel:
         insist = require is not None and bool(tools) and form not in self._refused
         if insist:
             kwargs["tool_choice"] = self._tool_choice(require or "any")
-        started = time.monotonic()
+        model = self._config.model
+        request = {"gen_ai.operation.name": "chat", "gen_ai.provider.name": self.provider}
+        with trace.span(f"chat {model}", **request, **{"gen_ai.request.model": model}) as current:
+            started = time.monotonic()
+            response = self._call_insisting(kwargs, form) if insist else self._call(kwargs)
+            completion = replace(self._read(response), latency_ms=(time.monotonic() - started) * 1000)
+            current.set_attributes(
+                {
+                    "gen_ai.response.model": completion.model.rsplit(":", 1)[-1],
+                    "gen_ai.usage.input_tokens": completion.usage.input_tokens,
+                    "gen_ai.usage.output_tokens": completion.usage.output_tokens,
+                }
+            )
+        return completion
+
+    def _call_insisting(self, kwargs: dict[str, Any], form: str) -> Any:
+        """A call with tool_choice; where the endpoint refuses that form, the same call without it."""
         try:
-            response = self._call(kwargs)
+            return self._call(kwargs)
         except ModelHTTPError as exc:
             status = exc.status or 0
-            if not insist or (status not in TOOL_CHOICE_REFUSED and status < SERVER_ERROR):
+            if status not in TOOL_CHOICE_REFUSED and status < SERVER_ERROR:
                 raise
             kwargs.pop("tool_choice")
             if status in TOOL_CHOICE_REFUSED:
@@ -86,7 +105,7 @@ class SdkModel:
             response = self._call(kwargs)  # a 5xx here too: the endpoint is failing, not refusing tool_choice
             self._refused.add(form)
             log.warning("tool_choice refused; asking without it from now on", model=self.name, status=status, form=form)
-        return replace(self._read(response), latency_ms=(time.monotonic() - started) * 1000)
+            return response
 
     def _call(self, kwargs: dict[str, Any]) -> Any:
         return call_with_retries(

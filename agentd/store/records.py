@@ -47,6 +47,15 @@ class Lease:
 
 
 @dataclass(frozen=True)
+class Delivery:
+    """What became of a webhook delivery: a replay (`duplicate`), or accepted with the task it made or found."""
+
+    duplicate: bool
+    task_id: int | None = None
+    created: bool = False
+
+
+@dataclass(frozen=True)
 class Turn:
     """One completed agent turn; `submission` is the decoded submit-tool arguments that ended it."""
 
@@ -82,6 +91,21 @@ class ToolCall:
     duration_ms: float
     output: Any
     created_at: float
+
+
+@dataclass(frozen=True)
+class Span:
+    """One finished phase or call of a task's job (an OpenTelemetry span), with its decoded attributes."""
+
+    id: int
+    task_id: int
+    span_id: str
+    parent_id: str | None
+    name: str
+    started_at: float
+    duration_ms: float
+    status: str
+    attributes: dict[str, Any]
 
 
 @dataclass(frozen=True)

@@ -23,6 +23,7 @@ from agentd.store.records import (
     ModelOutcomes,
     SessionRecord,
     SessionSummary,
+    Span,
     Stats,
     Task,
     TaskRecord,
@@ -45,6 +46,11 @@ def check_task_fields(fields: Iterable[str]) -> None:
 def task_subject(event: Event) -> str | None:
     """What newer tasks supersede older ones on: the pull request, for PR events; else nothing."""
     return f"pr:{event.number}" if isinstance(event, PullRequestUpdated) else None
+
+
+def task_head(event: Event) -> str | None:
+    """The head a superseding task is about (a pull request's head commit); None for other events."""
+    return event.head_sha if isinstance(event, PullRequestUpdated) else None
 
 
 def _flag(value: Any) -> bool | None:
@@ -86,6 +92,14 @@ def tool_call_from_row(row: Row) -> ToolCall:
         output=json.loads(row["output"]),
         ok=bool(row["ok"]),
         duration_ms=float(row["duration_ms"]),
+    )
+
+
+def span_from_row(row: Row) -> Span:
+    """A span with its attributes decoded."""
+    decoded = json.loads(row["attributes"])
+    return pick(
+        Span, row, attributes=decoded, duration_ms=float(row["duration_ms"]), started_at=float(row["started_at"])
     )
 
 

@@ -15,7 +15,8 @@ from agentd.kernel.purpose import Purpose, classify
 def context_with(purpose: Purpose) -> JobContext:
     """Just enough of a job's context for the tampering check: the task's purpose."""
     trusted = Trust(True, "a person's task")
-    return JobContext(None, None, "", "agentd/task-1", threading.Event(), structlog.get_logger(), trusted, 0, purpose)  # type: ignore[arg-type]
+    log = structlog.get_logger()
+    return JobContext(None, None, "", "agentd/task-1", threading.Event(), log, trusted, purpose=purpose)  # type: ignore[arg-type]
 
 
 WEAKENED = """diff --git a/cart/cart_test.go b/cart/cart_test.go

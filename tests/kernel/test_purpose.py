@@ -31,7 +31,7 @@ def test_each_builtin_task_is_read_as_its_kind(task: str, kind: str, description
 
 
 def test_the_issue_example_gets_the_speed_gate() -> None:
-    """"Make Dedup faster; keep its behaviour." without --kind is an optimization, and the reason quotes the words."""
+    """ "Make Dedup faster; keep its behaviour." without --kind is an optimization, and the reason quotes the words."""
     purpose = classify("fix", "Make Dedup faster; keep its behaviour.")
     assert purpose.optimizing
     assert '"faster"' in purpose.why

@@ -19,7 +19,7 @@ from pydantic.json_schema import models_json_schema
 
 from agentd.intake.http import JSON
 from agentd.kernel.events import Event
-from agentd.store.records import TASK_DONE_STATES, Agent, CodeVersion, HistoryEntry, JobState, Task
+from agentd.store.records import TASK_DONE_STATES, Agent, CodeVersion, HistoryEntry, JobState, Span, Task
 
 MAX_BODY = 64 * 1024
 MAX_ID = 2**63 - 1
@@ -186,6 +186,12 @@ class TaskDetail(_View):
     record: TaskRecord
 
 
+class SpanList(_View):
+    """A task's spans, earliest first: the phase timeline of its job."""
+
+    spans: list[Span]
+
+
 class AgentList(_View):
     """Agents by name."""
 
@@ -212,9 +218,10 @@ class HistoryList(_View):
 
 
 class Health(_View):
-    """The daemon answers."""
+    """Whether the daemon can do its work: `unhealthy` (HTTP 503) with what has not worked, and for how long."""
 
-    status: Literal["ok"] = "ok"
+    status: Literal["ok", "unhealthy"] = "ok"
+    problems: list[str] = Field(default_factory=list)
 
 
 class Error(_View):
@@ -248,6 +255,7 @@ class Route:
     errors: tuple[int, ...] = ()
     body: str | None = None
     secured: bool = True
+    also: tuple[tuple[str, str, Mapping[str, Any]], ...] = ()  # further answers with a body of their own
 
     @property
     def pattern(self) -> re.Pattern[str]:
@@ -261,7 +269,11 @@ def _ref(name: str) -> dict[str, str]:
 
 _TEXT: Mapping[str, Any] = {"type": "string"}
 ROUTES = (
-    Route("GET", "/healthz", "_health", "health", "Liveness.", ("200", JSON, _ref("Health")), secured=False),
+    Route(
+        "GET", "/healthz", "_health", "health", "Whether the daemon can do its work (503 with the problems when not).",
+        ("200", JSON, _ref("Health")), secured=False,
+        also=(("503", "The worker, the store or the Docker engine has not worked for too long.", _ref("Health")),),
+    ),
     Route("GET", "/metrics", "_metrics", "metrics", "Prometheus metrics from the store.", ("200", "text/plain", _TEXT)),
     Route("GET", "/api/v1/openapi.json", "_openapi", "openapi", "This document.", ("200", JSON, {"type": "object"})),
     Route(
@@ -282,6 +294,12 @@ ROUTES = (
         "`status` (data: TaskView) on each change, then `done` (data: TaskView). Event ids are "
         "`<turn id>.<tool call id>`; send the last one back as Last-Event-ID to resume after it.",
         ("200", "text/event-stream", _TEXT), ("id", "last_event_id"), (404, 503),
+    ),
+    Route(
+        "GET", "/api/v1/tasks/{id}/spans", "_task_spans", "getTaskSpans",
+        "The task's job as spans (queued, claim, fetch, worktree, sandbox start, test run, review, protocol, agent "
+        "turns, model and tool calls, gate, publish, report), earliest first.",
+        ("200", JSON, _ref("SpanList")), ("id",), (404,),
     ),
     Route("GET", "/api/v1/agents", "_agents", "listAgents", "Agents by name.", ("200", JSON, _ref("AgentList"))),
     Route(
@@ -331,6 +349,8 @@ def _operation(route: Route) -> dict[str, Any]:
     responses: dict[str, Any] = {status: {"description": route.summary, "content": {content_type: {"schema": schema}}}}
     for code in (*route.errors, *((401,) if route.secured else ()), 500):
         responses[str(code)] = {"description": ERRORS[code], "content": {JSON: {"schema": _ref("Error")}}}
+    for code_text, description, body in route.also:
+        responses[code_text] = {"description": description, "content": {JSON: {"schema": body}}}
     operation: dict[str, Any] = {"operationId": route.operation_id, "summary": route.summary, "responses": responses}
     if route.params:
         operation["parameters"] = [PARAMETERS[name] for name in route.params]
@@ -346,7 +366,7 @@ def openapi_document() -> dict[str, Any]:
     models: list[tuple[type[BaseModel], Literal["validation", "serialization"]]] = [(TaskRequest, "validation")]
     models += [
         (model, "serialization")
-        for model in (TaskAccepted, TaskList, TaskDetail, AgentList, SessionList, HistoryList, Health, Error)
+        for model in (TaskAccepted, TaskList, TaskDetail, SpanList, AgentList, SessionList, HistoryList, Health, Error)
     ]
     _, schemas = models_json_schema(models, ref_template="#/components/schemas/{model}")
     paths: dict[str, dict[str, Any]] = {}
