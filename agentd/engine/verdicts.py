@@ -23,7 +23,9 @@ class SubmitPatch(Submission):
     """The proposer's end of turn: the workspace now holds the proposed change."""
 
     summary: str = Field(min_length=1, description="What the change does and why, in a few sentences")
-    confidence: float = Field(0.5, ge=0, le=1, description="How sure you are the change is right")
+    confidence: float = Field(
+        0.5, ge=0, le=1, description="How sure you are the change is right: a number from 0 to 1, such as 0.7"
+    )
 
 
 class ReviewFinding(Submission):
@@ -56,7 +58,7 @@ class CastVote(Submission):
     """
 
     decision: Literal["accept", "reject"]
-    confidence: float = Field(ge=0, le=1)
+    confidence: float = Field(ge=0, le=1, description="How sure you are: a number from 0 to 1, such as 0.7")
     rationale: str = Field(min_length=1, description="Why, citing the test evidence agentd provided")
     candidate: str | None = Field(
         None, validate_default=True, description="The candidate you vote for, when several are shown"

@@ -53,3 +53,11 @@ def test_only_a_vote_takes_candidates() -> None:
         SubmitTool("submit_patch", ("a",))
     with pytest.raises(ValueError, match="unknown submit tool 'submit_poem'"):
         SubmitTool("submit_poem")
+
+
+@pytest.mark.parametrize("name", ["submit_patch", "cast_vote"])
+def test_confidence_is_described_as_a_number_from_0_to_1(name: str) -> None:
+    """The schema's words say confidence runs from 0 to 1 (a real model sent larger numbers), beside its bounds."""
+    confidence = SubmitTool(name).spec().parameters["properties"]["confidence"]
+    assert (confidence["minimum"], confidence["maximum"]) == (0, 1)
+    assert "a number from 0 to 1" in confidence["description"]
