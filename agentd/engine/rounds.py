@@ -34,6 +34,7 @@ def debate(
     """Rounds until the evidence agrees; `why` and `findings` say what a vote escalated with."""
     feedback = _escalated(why, findings)
     summary, proof, review, last_diff = "", None, Review(), None
+    no_candidate = "no candidate patch reached review"
     rounds: list[dict[str, Any]] = []
     for round_no in range(1, session.config.max_rounds + 1):
         proposal = session.speak(
@@ -47,6 +48,11 @@ def debate(
             break
         summary = patch.summary
         change = lane.diff()
+        if not change.strip():  # nothing for the critic, tester and judge to weigh: their turns would be wasted
+            no_candidate = "the proposer submitted without changing anything"
+            rounds.append({"round": round_no, "stopped": no_candidate})
+            proof = None
+            break
         if change == last_diff:
             rounds.append({"round": round_no, "stopped": "the candidate did not change"})
             break
@@ -61,7 +67,7 @@ def debate(
         )
     record = {"protocol": "debate", "rounds": rounds, "dropped": session.dropped}
     if proof is None:
-        return Outcome(False, summary, "no candidate patch reached review", "debate", record=record)
+        return Outcome(False, summary, no_candidate, "debate", record=record)
     return _judge(session, problem, summary, lane, proof, review, record)
 
 

@@ -157,6 +157,21 @@ def test_debate_stops_when_the_candidate_does_not_change(scripted: Stage) -> Non
     assert "Round 1 was not accepted" in s.briefs("proposer")[-1]
 
 
+def test_a_debate_proposal_without_a_change_ends_before_any_review(scripted: Stage) -> None:
+    """debate: a submit over an untouched workspace ends the debate; no critic, tester or judge is asked, nothing
+    is tested (a real model did this, and four reviewers spent their turns on an empty diff)."""
+    proposer = [step(("submit_patch", {"summary": "nothing to do"}))]
+    script = {"proposer": proposer, "critic": [review("approve")], "tester": [review("approve")]}
+    script["judge"] = [ballot(None)]
+    s = scene(scripted, script, protocol="debate")
+    lane = FakeLane("debate")
+    outcome = debate(s.session, PROBLEM, lane)
+    assert (outcome.accepted, outcome.reason) == (False, "the proposer submitted without changing anything")
+    assert outcome.record["rounds"] == [{"round": 1, "stopped": "the proposer submitted without changing anything"}]
+    assert [row["agent"] for row in s.recorder.rows] == ["proposer"]
+    assert lane.tested == 0
+
+
 def test_a_testers_change_is_tested_again_and_its_findings_count(scripted: Stage) -> None:
     """debate: the tester fixes the tree, agentd re-tests it, and the tester's findings are the review's."""
     tester = step(
