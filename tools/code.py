@@ -157,7 +157,7 @@ class CodeTool:
 
     def _search(self, args: CodeArgs, relative: str) -> dict[str, Any]:
         if not args.pattern:
-            raise CodeError("search needs pattern")
+            raise CodeError("search needs pattern, a regular expression to find in each line; file_path narrows it")
         try:
             return search_files(self._files(), relative, args.pattern, self.search_limits, MAX_READ_BYTES)
         except ValueError as exc:

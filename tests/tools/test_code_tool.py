@@ -103,6 +103,7 @@ def test_critic_cannot_write(box: Toolbox, workspace: Path) -> None:
     [
         ("code", "{not json", "invalid", "not valid JSON (Expecting property name enclosed in double quotes"),
         ("code", '{"action": "read"}', "failed", 'read needs file_path, a file relative to the workspace root; "list'),
+        ("code", '{"action": "search", "content": "x"}', "failed", "search needs pattern, a regular expression"),
         ("code", '{"action": "explode"}', "invalid", "action"),
         ("code", '{"action": "read", "file_path": "x", "evil": 1}', "invalid", "evil"),
         ("shell", '{"cmd": "id"}', "invalid", "unknown tool 'shell'"),
