@@ -364,7 +364,9 @@ class DockerSandboxFactory:
         labelled agentd.managed=1.
         """
         with docker_errors("list sandbox containers"):
-            containers = self._client.containers.list(all=True, filters={"label": f"{MANAGED_LABEL}=1"})
+            # ignore_removed: on a shared engine a listed container may be gone before it is inspected
+            labelled = {"label": f"{MANAGED_LABEL}=1"}
+            containers = self._client.containers.list(all=True, filters=labelled, ignore_removed=True)
         reaped = 0
         for container in containers:
             run_dir = Path(container.labels.get(RUN_DIR_LABEL, "/nonexistent"))
