@@ -8,7 +8,6 @@ lane's last tested state.
 from __future__ import annotations
 
 import functools
-import shutil
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -175,9 +174,10 @@ class JobLanes:
         with trace.span("worktree", **{"agentd.lane": name}):
             worktree = config.mirror.add_worktree(config.root / f"task-{config.task_id}-{name}", config.base)
             self._restore(name, worktree)
-        cache = config.root.parent / "cache" / f"task-{config.task_id}"
+        # Each sandbox's Go build cache is its own (in its memory), seeded from the image's read-only one:
+        # nothing one lane's code writes there reaches another lane, the gate or a later job.
         with trace.span("sandbox start", **{"agentd.lane": name}):
-            sandbox = config.sandboxes.open(worktree, f"task-{config.task_id}-{name}", cache_dir=cache)
+            sandbox = config.sandboxes.open(worktree, f"task-{config.task_id}-{name}")
         read_only = ReadOnlySandbox(config.sandboxes, worktree, f"task-{config.task_id}-{name}-ro")
         self.sandboxes += [sandbox, read_only]
         tools = Toolbox(
@@ -222,8 +222,7 @@ class JobLanes:
                 log.exception("sandbox close failed")
 
     def close(self) -> None:
-        """Remove every container, worktree and the build cache of the job."""
+        """Remove every container and worktree of the job."""
         self.abort()
         for path in self.config.root.glob(f"task-{self.config.task_id}-*"):
             self.config.mirror.remove_worktree(path)
-        shutil.rmtree(self.config.root.parent / "cache" / f"task-{self.config.task_id}", ignore_errors=True)

@@ -368,3 +368,19 @@ def test_runs_as_sandbox_user_not_root(sandbox: DockerSandbox) -> None:
     assert ids == str(sandbox.owner[0])
     caps = sandbox.run(["grep", "CapEff", "/proc/self/status"]).stdout
     assert caps.split()[-1] == "0000000000000000"
+
+
+def test_a_new_sandbox_builds_with_the_images_standard_library_cache(
+    factory: DockerSandboxFactory, workspace: Path
+) -> None:
+    """A fresh sandbox's GOCACHE links the image's read-only entries: `go test` vets only the package itself."""
+    (workspace / "fine_test.go").write_text(
+        'package demo\n\nimport (\n\t"fmt"\n\t"testing"\n)\n\n'
+        'func TestFine(t *testing.T) {\n\tif fmt.Sprint(1) != "1" {\n\t\tt.Fatal("fmt")\n\t}\n}\n'
+    )
+    with factory.open(workspace, "seeded") as sandbox:
+        links = sandbox.run(["sh", "-c", 'find "$GOCACHE" -type l -lname "/opt/agentd/gocache/*" | wc -l'])
+        tested = sandbox.run(["go", "test", "-x", "./..."], timeout_s=120)
+    assert int(links.stdout) > 1000
+    assert tested.ok, tested.stderr[-2000:]
+    assert tested.stderr.count("/vet ") == 1  # fmt's and testing's vet facts came from the image
