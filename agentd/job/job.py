@@ -76,6 +76,7 @@ class Job:
 
     def _run(self) -> str:
         ctx, deps = self.ctx, self.deps
+        deps.models.warm()  # the SDK's import overlaps the fetch, the lanes and the base test run
         with trace.span("fetch"):
             deps.mirror.fetch()
         ctx.base = self._base_sha(ctx.task.event)
