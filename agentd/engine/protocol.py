@@ -4,6 +4,7 @@ finds no agreement); and the single reviewer's pass over a commit or pull reques
 
 from __future__ import annotations
 
+from agentd.engine.config import DebateConfig
 from agentd.engine.lanes import Lanes, tail
 from agentd.engine.negotiation import negotiation
 from agentd.engine.outcome import Outcome
@@ -11,7 +12,14 @@ from agentd.engine.rounds import debate
 from agentd.engine.session import Session
 from agentd.engine.turn import Tools
 from agentd.engine.verdicts import SubmitReview
-from agentd.engine.vote import vote
+from agentd.engine.vote import proposer_lanes, vote
+
+
+def first_lanes(config: DebateConfig) -> list[str]:
+    """The lanes the configured protocol asks for first, so a job can make them before it starts."""
+    if config.protocol in {"debate", "negotiation"}:
+        return [config.protocol]
+    return proposer_lanes(config.proposers)
 
 
 def run_protocol(session: Session, problem: str, lanes: Lanes) -> Outcome:

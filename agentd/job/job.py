@@ -15,7 +15,7 @@ import structlog
 
 from agentd.engine.lanes import show_test_run
 from agentd.engine.outcome import Outcome, finding_line
-from agentd.engine.protocol import review, run_protocol
+from agentd.engine.protocol import first_lanes, review, run_protocol
 from agentd.engine.record import Replay, StoreRecorder
 from agentd.engine.session import Session
 from agentd.engine.verdicts import ReviewFinding
@@ -150,11 +150,16 @@ class Job:
         ctx, store, command = self.ctx, self.deps.store, self.deps.settings.repository.test_command
         session = self._session(replay)
         main = self.lanes.lane("main")
+        event = ctx.task.event
+        team_lanes = first_lanes(self.deps.settings.debate)
+        if isinstance(event, TaskRequested):  # the team always works on a task: make its lanes meanwhile
+            self.lanes.prepare(team_lanes)
         baseline = main.run_tests()
+        if not baseline.ok:  # the team will work on it: its lanes are made while the reviewer reads
+            self.lanes.prepare(team_lanes)
         shown = show_test_run(baseline, command)
         ctx.record_version({"kind": "base", "sha": ctx.base, "tests_passed": baseline.ok, "test_output": shown})
         ctx.log.info("baseline tested", tests_passed=baseline.ok)
-        event = ctx.task.event
         findings: list[ReviewFinding] = []
         if isinstance(event, CommitPushed | PullRequestUpdated):
             with trace.span("review"):

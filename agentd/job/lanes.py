@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import functools
 import threading
+from collections.abc import Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -158,16 +160,40 @@ class ReadOnlySandbox:
 
 @dataclass
 class JobLanes:
-    """The lanes of one job; closing it removes every container and worktree."""
+    """The lanes of one job; closing it removes every container and worktree.
+
+    Lanes can be prepared ahead, side by side (`prepare`): each is made on a thread of its own while
+    the job goes on, and `lane` waits for it. The mirror serialises the worktree changes itself.
+    """
 
     config: LaneSettings
     lanes: dict[str, JobLane] = field(default_factory=dict)
     sandboxes: list[Sandbox] = field(default_factory=list)
+    _pending: dict[str, Future[JobLane]] = field(default_factory=dict)
+    _pool: ThreadPoolExecutor | None = None
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+    _closed: bool = False
+
+    def prepare(self, names: Sequence[str]) -> None:
+        """Start making the lanes called `names` now, each on its own thread; `lane` waits for them."""
+        with self._lock:
+            if self._closed:
+                return
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix=f"agentd-lanes-{self.config.task_id}")
+            for name in names:
+                if name not in self.lanes and name not in self._pending:
+                    self._pending[name] = self._pool.submit(trace.in_context(self._make), name)
 
     def lane(self, name: str) -> JobLane:
         """A lane by name, created on first use from the base commit (restored on resume)."""
-        if name in self.lanes:
-            return self.lanes[name]
+        with self._lock:
+            made, pending = self.lanes.get(name), self._pending.get(name)
+        if made is not None:
+            return made
+        return pending.result() if pending is not None else self._make(name)
+
+    def _make(self, name: str) -> JobLane:
         if self.config.cancel.is_set():
             raise JobCancelled("the job was cancelled")
         config = self.config
@@ -179,7 +205,6 @@ class JobLanes:
         with trace.span("sandbox start", **{"agentd.lane": name}):
             sandbox = config.sandboxes.open(worktree, f"task-{config.task_id}-{name}")
         read_only = ReadOnlySandbox(config.sandboxes, worktree, f"task-{config.task_id}-{name}-ro")
-        self.sandboxes += [sandbox, read_only]
         tools = Toolbox(
             CodeTool(worktree, config.policy),
             ExecuteCommandTool(sandbox, config.policy, config.command_timeout_s),
@@ -189,8 +214,13 @@ class JobLanes:
             audit=functools.partial(config.store.add_tool_call, config.session_id),
             read_only_execute=ExecuteCommandTool(read_only, config.policy, config.command_timeout_s),
         )
-        self.lanes[name] = JobLane(name, worktree, sandbox, tools, self)
-        return self.lanes[name]
+        with self._lock:
+            if not self._closed:
+                self.sandboxes += [sandbox, read_only]
+                self.lanes[name] = JobLane(name, worktree, sandbox, tools, self)
+                return self.lanes[name]
+        sandbox.close()  # the job ended while this lane was being made
+        raise JobCancelled("the job's lanes were closed")
 
     def open_gate(self, sha: str) -> tuple[Path, Sandbox]:
         """A fresh worktree of `sha` and a fresh container for the gate's test run."""
@@ -214,15 +244,20 @@ class JobLanes:
             raise RepositoryError(f"cannot restore lane {name} on resume: {exc}") from None
 
     def abort(self) -> None:
-        """Remove every container now (a running command ends); never raises."""
-        for sandbox in list(self.sandboxes):
+        """Remove every container now (a running command ends), and any a lane still being made starts; never raises."""
+        with self._lock:
+            self._closed = True
+            sandboxes = list(self.sandboxes)
+        for sandbox in sandboxes:
             try:
                 sandbox.close()
             except Exception:
                 log.exception("sandbox close failed")
 
     def close(self) -> None:
-        """Remove every container and worktree of the job."""
+        """Remove every container and worktree of the job (after the lanes still being made)."""
         self.abort()
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
         for path in self.config.root.glob(f"task-{self.config.task_id}-*"):
             self.config.mirror.remove_worktree(path)
