@@ -383,7 +383,7 @@ class DockerSandboxFactory:
         """
         with docker_errors("list sandbox containers"):
             # ignore_removed: on a shared engine a listed container may be gone before it is inspected
-            labelled = {"label": f"{MANAGED_LABEL}=1"}
+            labelled: dict[str, str | list[str] | bool] = {"label": f"{MANAGED_LABEL}=1"}
             containers = self._client.containers.list(all=True, filters=labelled, ignore_removed=True)
         reaped = 0
         for container in containers:
