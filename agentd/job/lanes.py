@@ -98,12 +98,22 @@ class JobLane:
         config, mirror = self.owner.config, self.owner.config.mirror
         diff = self.diff()
         tree = mirror.index_tree(self.worktree)
-        result = self.run_tests()
-        self.diff()
-        after = mirror.index_tree(self.worktree)
+        earlier = self.owner.tested.get(tree)
+        if earlier is not None:  # the same tree, image and command: the same run (never for the gate)
+            result, lane = earlier
+            trace.record("test run reused", trace.now(), trace.now(), **{"agentd.lane": self.name, "agentd.from": lane})
+            after = tree
+        else:
+            result = self.run_tests()
+            self.diff()
+            after = mirror.index_tree(self.worktree)
+            if after == tree:
+                self.owner.tested[tree] = (result, self.name)
         self.tested_tree = tree if after == tree else None
         proof = Evidence.of(result, config.test_command)
         shown = proof.shown if after == tree else proof.shown + "\n(the test run changed the workspace)"
+        if earlier is not None:
+            shown += f"\n(the same tree as {earlier[1]}'s: agentd's run there)"
         config.store.add_code_version(
             config.task_id,
             {
@@ -169,6 +179,7 @@ class JobLanes:
     config: LaneSettings
     lanes: dict[str, JobLane] = field(default_factory=dict)
     sandboxes: list[Sandbox] = field(default_factory=list)
+    tested: dict[str, tuple[CommandResult, str]] = field(default_factory=dict)  # tree -> agentd's run, its lane
     _pending: dict[str, Future[JobLane]] = field(default_factory=dict)
     _pool: ThreadPoolExecutor | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)

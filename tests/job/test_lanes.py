@@ -101,3 +101,21 @@ def test_closing_while_lanes_are_being_made_leaves_no_container_and_no_worktree(
     with pytest.raises(JobCancelled):
         lanes.lane("proposer-1")
 
+
+def test_an_identical_tree_is_tested_once_and_a_different_one_again(lanes: JobLanes) -> None:
+    """Two lanes holding the same change share agentd's one test run (recorded for each); a third change is run."""
+    sink = SpanList()
+    with trace.job_trace(sink, lanes.config.task_id):
+        first, second, third = (lanes.lane(name) for name in ("proposer-1", "proposer-2", "proposer-3"))
+        for lane, text in ((first, "same\n"), (second, "same\n"), (third, "other\n")):
+            (lane.worktree / "NOTES.md").write_text(text)
+            assert lane.test().ok
+    runs = [s["attributes"]["agentd.lane"] for s in sink.named("test run")]
+    reused = [(s["attributes"]["agentd.lane"], s["attributes"]["agentd.from"]) for s in sink.named("test run reused")]
+    assert runs == ["proposer-1", "proposer-3"]
+    assert reused == [("proposer-2", "proposer-1")]
+    assert first.tested_tree == second.tested_tree != third.tested_tree
+    versions = lanes.config.store.task_record(lanes.config.task_id).versions
+    recorded = {v.kind: v for v in versions}
+    assert recorded["candidate:proposer-2"].tests_passed
+    assert "the same tree as proposer-1's" in recorded["candidate:proposer-2"].test_output
