@@ -240,7 +240,8 @@ class JobLanes:
             worktree = config.mirror.add_worktree(config.root / f"task-{config.task_id}-gate", sha)
         with trace.span("sandbox start", **{"agentd.lane": "gate"}):
             sandbox = config.sandboxes.open(worktree, f"task-{config.task_id}-gate")
-        self.sandboxes.append(sandbox)
+        with self._lock:
+            self.sandboxes.append(sandbox)
         return worktree, sandbox
 
     def _restore(self, name: str, worktree: Path) -> None:
