@@ -9,7 +9,9 @@ putting back what agentd did before it:
   prepare  lanes made one after another when the protocol asks for them, not side by side during the review
   reuse    every candidate tested, even a tree another lane already tested
 
-Usage: .venv/bin/python -m bench.job_cuts [-n 5] [--proposers 3]
+Usage: .venv/bin/python -m bench.job_cuts [-n 5] [--proposers 3] [--before PATH]
+(`--before` adds the job of another checkout, e.g. `git worktree add --detach /tmp/base COMMIT`, run with
+this checkout's interpreter and that checkout's agentd and sandbox image.)
 """
 
 from __future__ import annotations
@@ -71,13 +73,34 @@ def child(root: Path, cuts: tuple[str, ...], proposers: int) -> None:
     print(json.dumps({"total": seconds, "phases": phases}))
 
 
-def run_config(root: Path, cuts: tuple[str, ...], proposers: int) -> dict[str, Any]:
-    """One job in a fresh interpreter."""
+BEFORE = """
+import json, sys
+from pathlib import Path
+from bench.job_latency import one_job, phase_of
+seconds, spans = one_job(Path(sys.argv[1]), int(sys.argv[2]))
+names = ("queued", "claim", "fetch", "worktree", "sandbox start", "test run", "review", "invoke_agent", "chat",
+         "execute_tool", "gate", "publish", "report", "protocol")
+print(json.dumps({"total": seconds, "phases": {n: sum(s.duration_ms for s in spans if phase_of(s) == n) / 1000
+                                                for n in names}}))
+"""  # the child for another checkout (`--before`): its own agentd, through its own bench.job_latency
+
+
+def run_config(
+    root: Path, cuts: tuple[str, ...], proposers: int, checkout: Path | None = None
+) -> dict[str, Any] | None:
+    """One job in a fresh interpreter (of this checkout, or of `checkout` with its own agentd); None if it failed
+    or hung (the daemon of a checkout before the reap fix can die at start on a busy shared engine)."""
     argv = [sys.executable, "-m", "bench.job_cuts", "--child", str(root), "--proposers", str(proposers)]
     argv += ["--without", ",".join(cuts)] if cuts else []
-    done = subprocess.run(argv, capture_output=True, text=True, timeout=900, check=False)
+    if checkout is not None:
+        argv = [sys.executable, "-c", BEFORE, str(root), str(proposers)]
+    try:
+        done = subprocess.run(argv, capture_output=True, text=True, timeout=300, check=False, cwd=checkout)
+    except subprocess.TimeoutExpired:
+        return None
     if done.returncode != 0:
-        raise RuntimeError(f"job with {cuts or 'every cut'} failed:\n{done.stderr[-3000:]}")
+        print(f"job with {cuts or 'every cut'} failed, not counted:\n{done.stderr[-1500:]}", file=sys.stderr)
+        return None
     return dict(json.loads(done.stdout.strip().splitlines()[-1]))
 
 
@@ -88,19 +111,26 @@ def main() -> None:
     parser.add_argument("--proposers", type=int, default=3)
     parser.add_argument("--child", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--without", default="", help=argparse.SUPPRESS)
+    parser.add_argument("--before", type=Path, help="also run the job of another checkout (the commit before the cuts)")
     args = parser.parse_args()
     if args.child is not None:
         child(args.child, tuple(filter(None, args.without.split(","))), args.proposers)
         return
-    totals: dict[str, list[float]] = {name: [] for name in CONFIGS}
-    phases: dict[str, list[dict[str, float]]] = {name: [] for name in CONFIGS}
+    configs = {**CONFIGS, **({"before": ()} if args.before else {})}
+    totals: dict[str, list[float]] = {name: [] for name in configs}
+    phases: dict[str, list[dict[str, float]]] = {name: [] for name in configs}
     floors: list[float] = []
     with tempfile.TemporaryDirectory(prefix="agentd-cuts-") as scratch:
         for i in range(args.n):
-            order = list(CONFIGS)
+            order = list(configs)
             random.shuffle(order)
             for name in order:
-                measured = run_config(Path(scratch) / f"{i}-{name.replace(' ', '-')}", CONFIGS[name], args.proposers)
+                where = Path(scratch) / f"{i}-{name.replace(' ', '-')}"
+                checkout = args.before.resolve() if name == "before" else None
+                measured = run_config(where, configs[name], args.proposers, checkout)
+                if measured is None:
+                    print(f"round {i + 1}: {name:16} failed (not counted)", flush=True)
+                    continue
                 totals[name].append(measured["total"])
                 phases[name].append(measured["phases"])
                 print(f"round {i + 1}: {name:16} {measured['total']:6.2f} s", flush=True)
@@ -109,7 +139,7 @@ def main() -> None:
     print(f"demo job in a fresh daemon, {args.proposers} proposers, N={args.n} per configuration, interleaved:")
     shown = ("review", "sandbox start", "test run", "protocol", "gate")
     print(f"  {'':16} {'total p50':>9} {'p95':>6} {'vs all':>7}  " + " ".join(f"{p:>13}" for p in shown))
-    for name in CONFIGS:
+    for name in [name for name in configs if totals[name]]:
         p50 = statistics.median(totals[name])
         medians = [statistics.median(p[phase] for p in phases[name]) for phase in shown]
         print(
