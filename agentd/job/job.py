@@ -18,18 +18,27 @@ from agentd.engine.outcome import Outcome, finding_line
 from agentd.engine.protocol import first_lanes, review, run_protocol
 from agentd.engine.record import Replay, StoreRecorder
 from agentd.engine.session import Session
+from agentd.engine.turn import TurnResult
 from agentd.engine.verdicts import ReviewFinding
 from agentd.job import gate
 from agentd.job.context import JobContext, JobDeps
 from agentd.job.lanes import JobLane, JobLanes, LaneSettings
-from agentd.job.publish import already_published, branch_for, commit_message, finish, publish, publish_notes
+from agentd.job.publish import (
+    already_published,
+    branch_for,
+    commit_message,
+    finish,
+    publish,
+    publish_notes,
+    write_report,
+)
 from agentd.job.trust import trust_of
-from agentd.kernel import trace
-from agentd.kernel.errors import BudgetExceeded, DiskLimitExceeded
+from agentd.kernel import crashpoints, trace
+from agentd.kernel.errors import BudgetExceeded, DiskLimitExceeded, RepositoryError
 from agentd.kernel.events import CommitPushed, Event, PullRequestUpdated, TaskRequested
 from agentd.models.budget import BudgetGuard
 from agentd.perf import sqlpath
-from agentd.store.base import Lease
+from agentd.store.base import Lease, Store
 from agentd.store.records import as_dict
 
 log = structlog.get_logger("agentd.job.job")
@@ -47,7 +56,7 @@ class Job:
         self.deps = deps
         bound = log.bind(task=task.id, job=lease.job_id)
         trust = trust_of(task.event, deps.settings.repository, None)
-        self.ctx = JobContext(deps, task, "", branch_for(task), cancel, bound, trust)
+        self.ctx = JobContext(deps, task, "", branch_for(task), cancel, bound, trust, lease)
         self.lanes: JobLanes | None = None
         self.sql_cases: list[sqlpath.SqlCase] = []
         self.claimed = claimed  # when the worker asked for the job and when it had it (wall clock)
@@ -76,15 +85,18 @@ class Job:
 
     def _run(self) -> str:
         ctx, deps = self.ctx, self.deps
+        if ctx.task.done:  # it ended on an earlier attempt, killed before its report or its job's end
+            write_report(deps, ctx.task.id)
+            return ctx.task.status
         deps.models.warm()  # the SDK's import overlaps the fetch, the lanes and the base test run
         with trace.span("fetch"):
-            deps.mirror.fetch()
-        ctx.base = self._base_sha(ctx.task.event)
+            ctx.base = self._fetch_base()
         deps.store.update_task(ctx.task.id, base_sha=ctx.base)
         event = ctx.task.event
         if isinstance(event, PullRequestUpdated) and deps.mirror.pull_requests:
             current = deps.mirror.pull_heads().get(event.number)
             if current is not None and current != event.head_sha:
+                self._queue_current_head(event, current)
                 return finish(ctx, "superseded", f"PR #{event.number} moved on to {current[:7]} before this ran")
         published = already_published(ctx)
         if published:
@@ -98,6 +110,14 @@ class Job:
             return finish(ctx, "no_fix", f"Stopped: {exc}. Nothing was committed.")
         finally:
             self.lanes.close()
+
+    def _queue_current_head(self, event: PullRequestUpdated, current: str) -> None:
+        """Make sure the forge's current head of the PR has a job, even if an older head superseded it."""
+        newest = event.model_copy(update={"head_sha": current})
+        description = f"PR #{event.number} head {current[:7]} -> {event.base_branch}"
+        task_id, queued = self.deps.store.enqueue(newest, description, current, revive=True)
+        if queued:
+            self.ctx.log.info("queued the current head", pr=event.number, head=current[:12], task=task_id)
 
     def _lane_settings(self) -> LaneSettings:
         deps, settings = self.deps, self.deps.settings
@@ -117,6 +137,22 @@ class Job:
             session_id=self.ctx.session_id,
             cancel=self.ctx.cancel,
         )
+
+    def _fetch_base(self) -> str:
+        """Fetch, then the commit to work on; an unreachable remote is no failure when the clone holds that commit."""
+        mirror, event = self.deps.mirror, self.ctx.task.event
+        try:
+            mirror.fetch()
+        except RepositoryError as unreachable:
+            try:
+                base = self._base_sha(event)
+            except RepositoryError:
+                raise unreachable from None
+            if not mirror.has_commit(base):
+                raise
+            self.ctx.log.warning("fetch failed; working from agentd's clone as last fetched", error=str(unreachable))
+            return base
+        return self._base_sha(event)
 
     def _base_sha(self, event: Event) -> str:
         if isinstance(event, CommitPushed):
@@ -139,7 +175,8 @@ class Job:
     def _session(self, replay: Replay) -> Session:
         deps, store, task_id = self.deps, self.deps.store, self.ctx.task.id
         prices = deps.settings.prices
-        recorder = StoreRecorder(store, task_id, self.ctx.session_id)
+        assert self.lanes is not None
+        recorder = DraftingRecorder(store, task_id, self.ctx.session_id, self.lanes)
         midnight = time.time() - time.time() % 86_400
         guard = BudgetGuard(deps.settings.budget, store.spent_since(midnight), prices=prices)
         models = deps.models.for_job(self.ctx.task.kind, guard, store.model_stats())
@@ -213,6 +250,7 @@ class Job:
             return finish(ctx, "no_fix", refused, tests_passed=outcome.tests_passed)
         if not tested.passed:
             return finish(ctx, "no_fix", f"{outcome.summary}\n\nNot committed: {tested.reason}.", tests_passed=False)
+        crashpoints.reached("committed")
         with trace.span("publish", **{"agentd.branch": ctx.branch}):
             publish(ctx, sha)
         summary = outcome.summary + publish_notes(ctx, diff)
@@ -246,6 +284,19 @@ class Job:
         if findings:
             problem += "\n\nThe reviewer's blocking findings:\n" + "\n".join(finding_line(f) for f in findings)
         return problem
+
+
+class DraftingRecorder(StoreRecorder):
+    """The store's recorder that first records the lanes a turn changed, so replaying the turn restores its work."""
+
+    def __init__(self, store: Store, task_id: int, session_id: int, lanes: JobLanes) -> None:
+        super().__init__(store, task_id, session_id)
+        self.lanes = lanes
+
+    def turn(self, turn: TurnResult) -> None:
+        """Record the turn's lane changes, then the turn (a kill between them re-runs the turn, never loses work)."""
+        self.lanes.save_drafts(turn.agent, turn.seq)
+        super().turn(turn)
 
 
 def answering_models(turns: Sequence[Mapping[str, Any]]) -> dict[str, float]:

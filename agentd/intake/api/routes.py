@@ -47,8 +47,9 @@ from agentd.intake.http import JSON, Response, Stream, json_response
 from agentd.kernel.events import TaskRequested
 from agentd.kernel.redact import Redactor
 from agentd.models import retry
+from agentd.service.health import HealthReport
 from agentd.store.base import Queue, Views
-from agentd.store.records import as_dict
+from agentd.store.records import Task, as_dict
 
 log = structlog.get_logger("agentd.intake.api")
 
@@ -119,8 +120,10 @@ class Api:
         *,
         repo: str,
         default_base: str,
+        health: Callable[[], HealthReport] | None = None,
     ) -> None:
         self.repo = repo
+        self._daemon_health = health
         self.default_base = default_base
         self.store = store
         self.redactor = redactor
@@ -173,7 +176,10 @@ class Api:
     # -------------------------------------------------------------- endpoints
 
     def _health(self, _request: Request) -> Response:
-        return json_response(200, Health())
+        report = self._daemon_health() if self._daemon_health is not None else None
+        if report is None or report.healthy:
+            return json_response(200, Health())
+        return json_response(503, Health(status="unhealthy", problems=report.problems), {"Retry-After": "10"})
 
     def _metrics(self, _request: Request) -> Response:
         stats = {**as_dict(self.store.stats()), "unclassified_model_errors": dict(retry.unclassified)}
@@ -212,9 +218,13 @@ class Api:
         log.info("api task queued", task=task_id, new=created, kind=wanted.kind)
         return json_response(202, TaskAccepted(id=task_id, created=created), {"Location": f"/api/v1/tasks/{task_id}"})
 
-    def _get_task(self, request: Request) -> Response:
+    def _task(self, request: Request) -> Task | None:
+        """The task the path's {id} names, or None (a malformed id names none)."""
         task_id = _task_id(request.params["id"])
-        task = self.store.get_task(task_id) if task_id is not None else None
+        return self.store.get_task(task_id) if task_id is not None else None
+
+    def _get_task(self, request: Request) -> Response:
+        task = self._task(request)
         if task is None:
             return error(404, ERRORS[404])
         record = as_dict(self.store.task_record(task.id))
@@ -222,8 +232,7 @@ class Api:
         return json_response(200, TaskDetail.model_validate(detail))
 
     def _task_spans(self, request: Request) -> Response:
-        task_id = _task_id(request.params["id"])
-        task = self.store.get_task(task_id) if task_id is not None else None
+        task = self._task(request)
         if task is None:
             return error(404, ERRORS[404])
         spans = self._redacted(self.store.task_spans(task.id))
