@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from types import FrameType
 
 from agentd.config import Config
+from agentd.forge.base import Forge
 from agentd.intake.api import ApiServer
 from agentd.intake.triggers import RefWatcher
 from agentd.intake.webhook import WebhookServer
@@ -15,7 +16,6 @@ from agentd.job.context import JobDeps, JobSettings
 from agentd.kernel.errors import ConfigError
 from agentd.kernel.policy import Policy, load_policy
 from agentd.kernel.redact import Redactor
-from agentd.kernel.seams import Forge
 from agentd.models.pool import ModelPool
 from agentd.repo.mirror import Mirror
 from agentd.service.daemon import Companion, Daemon
@@ -43,6 +43,8 @@ def job_settings(config: Config) -> JobSettings:
         config.budget,
         config.prices,
         config.optimizer,
+        config.review,
+        config.forge,
     )
 
 
@@ -92,7 +94,14 @@ def build_webhook(config: Config, store: Store) -> WebhookServer | None:
     secret = _secret(config.webhook.secret_env, "[webhook]").encode()
     repo = config.repository
     return WebhookServer(
-        config.webhook.listen, config.webhook.path, secret, store, repo.source, repo.watch_branches, repo.pull_requests
+        config.webhook.listen,
+        config.webhook.path,
+        secret,
+        store,
+        repo.source,
+        repo.watch_branches,
+        repo.pull_requests,
+        commands=config.forge.kind is not None,
     )
 
 

@@ -187,11 +187,11 @@ class JobLanes:
         self.lanes[name] = JobLane(name, worktree, sandbox, tools, self)
         return self.lanes[name]
 
-    def open_gate(self, sha: str) -> tuple[Path, Sandbox]:
-        """A fresh worktree of `sha` and a fresh container for the gate's test run."""
+    def open_gate(self, sha: str, name: str = "gate") -> tuple[Path, Sandbox]:
+        """A fresh worktree of `sha` and a fresh container for one of agentd's own test runs (by default the gate's)."""
         config = self.config
-        worktree = config.mirror.add_worktree(config.root / f"task-{config.task_id}-gate", sha)
-        sandbox = config.sandboxes.open(worktree, f"task-{config.task_id}-gate")
+        worktree = config.mirror.add_worktree(config.root / f"task-{config.task_id}-{name}", sha)
+        sandbox = config.sandboxes.open(worktree, f"task-{config.task_id}-{name}")
         self.sandboxes.append(sandbox)
         return worktree, sandbox
 
