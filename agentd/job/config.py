@@ -6,13 +6,11 @@ like agentd.toml: pydantic, an unknown key is an error naming the key.
 
 from __future__ import annotations
 
-import tomllib
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
-from agentd.kernel.errors import ConfigError
-from agentd.kernel.validation import problems
+from agentd.kernel.validation import toml_model
 
 ReviewSeverity = Literal["info", "minor", "major", "critical"]
 SEVERITY_ORDER: tuple[ReviewSeverity, ...] = ("info", "minor", "major", "critical")
@@ -74,11 +72,4 @@ class RepositorySettings(BaseModel):
 
 def parse_repository_settings(text: str, source: str) -> RepositorySettings:
     """The settings in `text`; ConfigError naming the file, the key and the fix when they are not valid."""
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{source}: not valid TOML: {exc}") from None
-    try:
-        return RepositorySettings.model_validate(data)
-    except ValidationError as exc:
-        raise ConfigError(f"{source}: {problems(exc)}") from None
+    return toml_model(RepositorySettings, text, source)

@@ -5,9 +5,14 @@ Shared by every file agentd validates (agentd.toml, a repository's .agentd.toml,
 
 from __future__ import annotations
 
-from typing import Any
+import tomllib
+from typing import Any, TypeVar
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
+
+from agentd.kernel.errors import ConfigError
+
+ModelT = TypeVar("ModelT", bound=BaseModel)
 
 
 def describe_error(error: Any) -> str:
@@ -27,3 +32,15 @@ def describe_error(error: Any) -> str:
 def problems(exc: ValidationError) -> str:
     """Every problem of a validation error, one after the other."""
     return "; ".join(describe_error(e) for e in exc.errors())
+
+
+def toml_model(model: type[ModelT], text: str, source: str) -> ModelT:
+    """`text` (TOML) validated into `model`; ConfigError naming `source`, each bad key and the fix."""
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{source}: not valid TOML: {exc}") from None
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(f"{source}: {problems(exc)}") from None

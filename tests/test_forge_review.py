@@ -1,0 +1,214 @@
+"""agentd where reviews happen, end to end: a real daemon, real Docker, real git (a bare repository as the forge's
+git side), the scripted model, and the GitHub stand-in checking every request against GitHub's description."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import threading
+import time
+import urllib.request
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from agentd.app import App
+from agentd.config import load_config
+from agentd.demo import BROKEN_CART_GO
+from agentd.forge.findings import fingerprints_in
+from agentd.forge.summary import MARKER
+from agentd.store import open_store
+from tests.conftest import git
+from tests.support.github_api import GitHubStandIn, Pull
+from tests.test_pull_requests import forge, push_pr, run_daemon, tasks, watching, write_config
+
+pytestmark = pytest.mark.docker
+TOKEN = "ghp_forge_review_token"
+FIXED_LINE = "\t\ttotal += it.Price * it.Qty"
+
+
+def forge_config(config_path: Path, github: GitHubStandIn, *extra: str) -> None:
+    """Use the `review` script (a reviewer finding at cart/cart.go:15) and the stand-in as a GitHub with checks."""
+    text = config_path.read_text().replace('script = "demo"', 'script = "review"')
+    config_path.write_text(
+        text + f'[forge]\nkind = "github"\napi_url = "{github.url}"\nrepository = "acme/shop"\n'
+        'token_env = "AGENTD_TEST_GITHUB_TOKEN"\nchecks = "check_run"\n' + "".join(extra)
+    )
+
+
+def test_a_pr_gets_a_check_inline_suggestions_one_summary_no_repeats_and_a_draft_fix_pr(
+    sample_repo: Path, tmp_path: Path, sandbox_image: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two pushes to a trusted PR whose head breaks the tests: each head's check run completes with annotations;
+    the finding is posted once, inline, with a suggestion agentd's gate passed; one summary comment; one draft
+    fix PR from agentd/pr-7 into the PR's branch, updated on the second fix; every request GitHub-valid."""
+    github = GitHubStandIn(tokens={TOKEN})
+    monkeypatch.setenv("AGENTD_TEST_GITHUB_TOKEN", TOKEN)
+    github.state.permissions["alice"] = "write"
+    (sample_repo / "cart" / "AGENTS.md").write_text("Prices are cents; keep Total a single pass.\n")
+    git(sample_repo, "add", "cart/AGENTS.md")
+    git(sample_repo, "commit", "-q", "-m", "cart: instructions for agents")
+    remote, dev = forge(sample_repo, tmp_path)
+    config_path = write_config(tmp_path, remote, trusted=False)  # trusted as a branch of the repository itself
+    forge_config(config_path, github)
+    heads: list[str] = []
+
+    def pushed(files: dict[str, str], message: str) -> None:
+        heads.append(push_pr(dev, 7, files, message))
+        github.state.pulls[7] = Pull(7, heads[-1], "feature", "main", "alice", "acme/shop")
+
+    def done() -> bool:
+        finished = [t for t in tasks(config_path) if t.done]
+        if not heads and watching(config_path):
+            git(dev, "checkout", "-q", "-b", "feature")
+            pushed({"cart/cart.go": BROKEN_CART_GO}, "cart: apply quantities at checkout")
+        elif len(heads) == 1 and len(finished) == 1:
+            pushed({"docs/notes.md": "Quantities: see cart.\n"}, "docs: a note")  # leaves the finding's lines alone
+        return len(finished) == 2
+
+    try:
+        run_daemon(config_path, done, timeout_s=600)
+    finally:
+        github.close()
+    first, second = tasks(config_path)
+    assert (first.status, second.status) == ("fixed", "fixed"), (first.summary, second.summary)
+    state = github.state
+
+    runs = sorted(state.check_runs.items())
+    assert [(run["head_sha"], run["status"], run.get("conclusion")) for _, run in runs] == [
+        (heads[0], "completed", "failure"),
+        (heads[1], "completed", "failure"),
+    ]
+    for run_id, run in runs:
+        places = {(a["path"], a["start_line"], a["annotation_level"]) for a in state.annotations[run_id]}
+        assert ("cart/cart.go", 14, "failure") in places
+        assert "**Tests:**" in run["summary"] and "FAILED" in run["summary"] and "**Model usage:**" in run["summary"]
+        assert "**Instructions given to the team:** `cart/AGENTS.md`" in run["summary"]
+    assert "(incremental)" in runs[1][1]["summary"] and "`docs/notes.md`" in runs[1][1]["summary"]
+
+    comments = list(state.review_comments.values())
+    marks = [fingerprints_in(c["body"]) for c in comments]
+    assert len(comments) == len(set().union(*marks)) >= 1  # each finding once, though both heads found it
+    suggested = [c for c in comments if "```suggestion" in c["body"]]
+    assert len(suggested) == 1
+    (comment,) = suggested
+    assert (comment["path"], comment["start_line"], comment["line"], comment["commit_id"]) == (
+        "cart/cart.go",
+        14,
+        15,
+        heads[0],
+    )
+    assert f"```suggestion\n{FIXED_LINE}\n```" in comment["body"]
+    assert len(state.reviews) == 1  # the second head had nothing new to post
+
+    summaries = [c for c in state.issue_comments.values() if c["body"].startswith(MARKER)]
+    assert len(summaries) == 1 and heads[1][:12] in summaries[0]["body"]
+
+    fix_prs = [p for p in state.pulls.values() if p.head_ref == "agentd/pr-7"]
+    assert len(fix_prs) == 1
+    assert (fix_prs[0].base_ref, fix_prs[0].draft) == ("feature", True)
+    assert git(remote, "rev-parse", "agentd/pr-7") == second.commit_sha
+    assert git(remote, "rev-parse", "agentd/pr-7^") == heads[1]
+    store = open_store(f"sqlite:///{tmp_path / 'state' / 'agentd.db'}")
+    finals = [v for t in (first, second) for v in store.task_record(t.id).versions if v.kind == "final"]
+    store.close()
+    assert [v.tests_passed for v in finals] == [True, True]  # the suggested fix is the one the gate passed
+    sarif = json.loads((tmp_path / "state" / "reports" / f"task-{first.id}.sarif").read_text())
+    assert any("fixes" in result for result in sarif["runs"][0]["results"])
+    assert github.violations == []
+
+
+def deliver_comment(url: str, secret: bytes, body: str, login: str, comment_id: int) -> int:
+    """A signed issue_comment delivery of `login` saying `body` on PR #7 (the fields agentd reads)."""
+    payload = json.dumps(
+        {
+            "action": "created",
+            "issue": {"number": 7, "pull_request": {"url": "https://github.test/acme/shop/pulls/7"}},
+            "comment": {"id": comment_id, "body": body, "user": {"login": login, "type": "User"}},
+        }
+    ).encode()
+    request = urllib.request.Request(
+        url,
+        data=payload,
+        method="POST",
+        headers={
+            "X-GitHub-Event": "issue_comment",
+            "X-GitHub-Delivery": f"c-{comment_id}",
+            "X-Hub-Signature-256": "sha256=" + hmac.new(secret, payload, hashlib.sha256).hexdigest(),
+            "Content-Type": "application/json",
+        },
+    )
+    with urllib.request.urlopen(request, timeout=10) as answer:
+        return int(answer.status)
+
+
+def test_commands_in_comments_are_answered_done_or_refused(
+    sample_repo: Path, tmp_path: Path, sandbox_image: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`/agentd review` from a writer gets a full review of the PR's current head and an answer saying it is done;
+    the same from a reader, and an unknown verb, are refused with the reason; every command gets one answer."""
+    github = GitHubStandIn(tokens={TOKEN})
+    monkeypatch.setenv("AGENTD_TEST_GITHUB_TOKEN", TOKEN)
+    monkeypatch.setenv("AGENTD_WEBHOOK_SECRET", "whsec-commands")
+    github.state.permissions.update(alice="write", dave="read")
+    remote, dev = forge(sample_repo, tmp_path)
+    config_path = write_config(tmp_path, remote, trusted=False)
+    forge_config(config_path, github, '[webhook]\nlisten = "127.0.0.1:0"\n')
+    git(dev, "checkout", "-q", "-b", "feature")
+    (dev / "docs").mkdir()
+    (dev / "docs" / "notes.md").write_text("a note\n")
+    git(dev, "add", "docs/notes.md")
+    git(dev, "commit", "-q", "-m", "docs: a note")
+    git(dev, "push", "-q", "origin", "HEAD:refs/heads/feature")  # a branch only: no PR ref, so no PR job
+    head = git(dev, "rev-parse", "HEAD")
+    github.state.pulls[7] = Pull(7, head, "feature", "main", "bob", "acme/shop")
+    app = App(load_config(config_path))
+    webhook = app.webhook
+    assert webhook is not None
+    sent: list[int] = []
+
+    def done() -> bool:
+        if not sent and watching(config_path):
+            url = webhook.url  # known once the daemon started it on a free port
+            sent.append(deliver_comment(url, b"whsec-commands", "/agentd review", "alice", 501))
+            sent.append(deliver_comment(url, b"whsec-commands", "/agentd review", "dave", 502))
+            sent.append(deliver_comment(url, b"whsec-commands", "/agentd deploy now", "alice", 503))
+        return len(sent) == 3 and len([t for t in tasks(config_path) if t.done]) == 3
+
+    try:
+        run_app(app, done)
+    finally:
+        github.close()
+    assert sent == [202, 202, 202]
+    statuses = {getattr(t.event, "comment_id", None): t.status for t in tasks(config_path)}
+    assert statuses == {501: "reviewed", 502: "refused", 503: "refused"}
+    answers = sorted(c["body"] for c in github.state.issue_comments.values() if not c["body"].startswith(MARKER))
+    assert len(answers) == 3
+    assert any(a.startswith("> /agentd review\n\n@alice: done (reviewed).") for a in answers)
+    assert any(
+        a.startswith("> /agentd review\n\n@dave: refused. the forge does not report write access for dave")
+        for a in answers
+    )
+    assert any(
+        a.startswith("> /agentd deploy now\n\n@alice: refused. `deploy` is not one of agentd's commands")
+        for a in answers
+    )
+    (run,) = github.state.check_runs.values()
+    assert (run["head_sha"], run["status"]) == (head, "completed")
+    assert "the whole change against" in run["summary"]  # a command asks for a full review
+    assert github.violations == []
+
+
+def run_app(app: App, until: Callable[[], bool], timeout_s: float = 300) -> None:
+    """Run an App in a thread until `until()` holds."""
+    thread = threading.Thread(target=app.run, kwargs={"install_signals": False}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + timeout_s
+    try:
+        while time.monotonic() < deadline and not until():
+            time.sleep(0.1)
+    finally:
+        app.request_stop()
+        thread.join(timeout=30)
