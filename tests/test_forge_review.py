@@ -120,6 +120,82 @@ def test_a_pr_gets_a_check_inline_suggestions_one_summary_no_repeats_and_a_draft
     assert github.violations == []
 
 
+def test_an_untrusted_prs_fix_is_offered_only_as_a_suggestion_and_the_patch(
+    sample_repo: Path, tmp_path: Path, sandbox_image: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A fork's PR by an author without write access: the gate-passed fix is a suggestion on the finding and a
+    patch in the summary; no branch is pushed and no fix pull request is opened."""
+    github = GitHubStandIn(tokens={TOKEN})
+    monkeypatch.setenv("AGENTD_TEST_GITHUB_TOKEN", TOKEN)
+    github.state.permissions["mallory"] = "read"
+    remote, dev = forge(sample_repo, tmp_path)
+    config_path = write_config(tmp_path, remote, trusted=False)
+    forge_config(config_path, github)
+    heads: list[str] = []
+
+    def done() -> bool:
+        if not heads and watching(config_path):
+            git(dev, "checkout", "-q", "-b", "patch-1")
+            heads.append(push_pr(dev, 7, {"cart/cart.go": BROKEN_CART_GO}, "cart: apply quantities at checkout"))
+            github.state.pulls[7] = Pull(7, heads[0], "patch-1", "main", "mallory", "mallory/shop")
+        return bool(heads) and any(t.done for t in tasks(config_path))
+
+    try:
+        run_daemon(config_path, done)
+    finally:
+        github.close()
+    (task,) = tasks(config_path)
+    assert task.status == "fixed", task.summary
+    assert git(remote, "for-each-ref", "--format=%(refname)", "refs/heads").split() == ["refs/heads/main"]
+    assert [p.head_ref for p in github.state.pulls.values()] == ["patch-1"]  # no fix pull request
+    suggested = [c for c in github.state.review_comments.values() if "```suggestion" in c["body"]]
+    assert len(suggested) == 1 and FIXED_LINE in suggested[0]["body"]
+    (summary,) = [c["body"] for c in github.state.issue_comments.values() if c["body"].startswith(MARKER)]
+    assert "Not pushed: PR #7 by mallory is untrusted" in summary and "+" + FIXED_LINE in summary
+    (run,) = github.state.check_runs.values()
+    assert "**Fix:** kept in agentd's clone as `agentd/pr-7`, never pushed" in run["summary"]
+    assert github.violations == []
+
+
+def test_a_failing_commit_gets_a_status_a_report_and_a_draft_fix_pr_into_its_branch(
+    sample_repo: Path, tmp_path: Path, sandbox_image: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With a token (commit statuses, no check runs) and commit_fix_pull_requests = "draft": a commit that breaks
+    main gets pending → failure statuses, its report with each finding's file:line as a commit comment, and a
+    draft pull request from agentd/commit-<sha7> into main."""
+    github = GitHubStandIn(tokens={TOKEN})
+    monkeypatch.setenv("AGENTD_TEST_GITHUB_TOKEN", TOKEN)
+    remote, dev = forge(sample_repo, tmp_path)
+    config_path = write_config(tmp_path, remote)
+    forge_config(config_path, github, 'commit_fix_pull_requests = "draft"\n')
+    config_path.write_text(config_path.read_text().replace('checks = "check_run"\n', ""))
+    pushed: list[str] = []
+
+    def done() -> bool:
+        if not pushed and watching(config_path):
+            (dev / "cart" / "cart.go").write_text(BROKEN_CART_GO)
+            git(dev, "commit", "-q", "-am", "cart: apply quantities at checkout")
+            git(dev, "push", "-q", "origin", "HEAD:main")
+            pushed.append(git(dev, "rev-parse", "HEAD"))
+        return bool(pushed) and any(t.done for t in tasks(config_path))
+
+    try:
+        run_daemon(config_path, done)
+    finally:
+        github.close()
+    (task,) = tasks(config_path)
+    assert (task.kind, task.status, task.branch) == ("commit", "fixed", f"agentd/commit-{pushed[0][:7]}")
+    assert [(s["sha"], s["state"]) for s in github.state.statuses] == [(pushed[0], "pending")] * 2 + [
+        (pushed[0], "failure")
+    ]
+    assert github.state.check_runs == {}
+    (comment,) = github.state.commit_comments
+    assert comment["sha"] == pushed[0] and "`cart/cart.go:14`" in comment["body"]
+    (fix,) = [p for p in github.state.pulls.values()]
+    assert (fix.head_ref, fix.base_ref, fix.draft) == (task.branch, "main", True)
+    assert github.violations == []
+
+
 def deliver_comment(url: str, secret: bytes, body: str, login: str, comment_id: int) -> int:
     """A signed issue_comment delivery of `login` saying `body` on PR #7 (the fields agentd reads)."""
     payload = json.dumps(
