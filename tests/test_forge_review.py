@@ -6,22 +6,21 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import threading
-import time
+import socket
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Iterator
 from pathlib import Path
 
+import psycopg
 import pytest
 
-from agentd.app import App
-from agentd.config import load_config
 from agentd.demo import BROKEN_CART_GO
 from agentd.forge.findings import fingerprints_in
 from agentd.forge.summary import MARKER
 from agentd.store import open_store
 from tests.conftest import git
 from tests.support.github_api import GitHubStandIn, Pull
+from tests.support.gitlab_api import GitLabStandIn, MergeRequest
 from tests.test_pull_requests import forge, push_pr, run_daemon, tasks, watching, write_config
 
 pytestmark = pytest.mark.docker
@@ -38,21 +37,36 @@ def forge_config(config_path: Path, github: GitHubStandIn, *extra: str) -> None:
     )
 
 
+@pytest.fixture
+def github(monkeypatch: pytest.MonkeyPatch) -> Iterator[GitHubStandIn]:
+    """The GitHub stand-in, its token in the environment; at teardown every request must have been GitHub-valid."""
+    stand_in = GitHubStandIn(tokens={TOKEN})
+    monkeypatch.setenv("AGENTD_TEST_GITHUB_TOKEN", TOKEN)
+    yield stand_in
+    stand_in.close()
+    assert stand_in.violations == []
+
+
+def shop(sample_repo: Path, tmp_path: Path, github: GitHubStandIn, *extra: str) -> tuple[Path, Path, Path]:
+    """The forge's bare repository, a developer's clone, and agentd's config (untrusted PRs unless the forge
+    or the repository says otherwise) aimed at the stand-in."""
+    remote, dev = forge(sample_repo, tmp_path)
+    config_path = write_config(tmp_path, remote, trusted=False)
+    forge_config(config_path, github, *extra)
+    return remote, dev, config_path
+
+
 def test_a_pr_gets_a_check_inline_suggestions_one_summary_no_repeats_and_a_draft_fix_pr(
-    sample_repo: Path, tmp_path: Path, sandbox_image: str, monkeypatch: pytest.MonkeyPatch
+    sample_repo: Path, tmp_path: Path, sandbox_image: str, github: GitHubStandIn
 ) -> None:
     """Two pushes to a trusted PR whose head breaks the tests: each head's check run completes with annotations;
     the finding is posted once, inline, with a suggestion agentd's gate passed; one summary comment; one draft
     fix PR from agentd/pr-7 into the PR's branch, updated on the second fix; every request GitHub-valid."""
-    github = GitHubStandIn(tokens={TOKEN})
-    monkeypatch.setenv("AGENTD_TEST_GITHUB_TOKEN", TOKEN)
     github.state.permissions["alice"] = "write"
     (sample_repo / "cart" / "AGENTS.md").write_text("Prices are cents; keep Total a single pass.\n")
     git(sample_repo, "add", "cart/AGENTS.md")
     git(sample_repo, "commit", "-q", "-m", "cart: instructions for agents")
-    remote, dev = forge(sample_repo, tmp_path)
-    config_path = write_config(tmp_path, remote, trusted=False)  # trusted as a branch of the repository itself
-    forge_config(config_path, github)
+    remote, dev, config_path = shop(sample_repo, tmp_path, github)  # trusted: a branch of the repository itself
     heads: list[str] = []
 
     def pushed(files: dict[str, str], message: str) -> None:
@@ -68,10 +82,7 @@ def test_a_pr_gets_a_check_inline_suggestions_one_summary_no_repeats_and_a_draft
             pushed({"docs/notes.md": "Quantities: see cart.\n"}, "docs: a note")  # leaves the finding's lines alone
         return len(finished) == 2
 
-    try:
-        run_daemon(config_path, done, timeout_s=600)
-    finally:
-        github.close()
+    run_daemon(config_path, done, timeout_s=600)
     first, second = tasks(config_path)
     assert (first.status, second.status) == ("fixed", "fixed"), (first.summary, second.summary)
     state = github.state
@@ -117,20 +128,15 @@ def test_a_pr_gets_a_check_inline_suggestions_one_summary_no_repeats_and_a_draft
     assert [v.tests_passed for v in finals] == [True, True]  # the suggested fix is the one the gate passed
     sarif = json.loads((tmp_path / "state" / "reports" / f"task-{first.id}.sarif").read_text())
     assert any("fixes" in result for result in sarif["runs"][0]["results"])
-    assert github.violations == []
 
 
 def test_an_untrusted_prs_fix_is_offered_only_as_a_suggestion_and_the_patch(
-    sample_repo: Path, tmp_path: Path, sandbox_image: str, monkeypatch: pytest.MonkeyPatch
+    sample_repo: Path, tmp_path: Path, sandbox_image: str, github: GitHubStandIn
 ) -> None:
     """A fork's PR by an author without write access: the gate-passed fix is a suggestion on the finding and a
     patch in the summary; no branch is pushed and no fix pull request is opened."""
-    github = GitHubStandIn(tokens={TOKEN})
-    monkeypatch.setenv("AGENTD_TEST_GITHUB_TOKEN", TOKEN)
     github.state.permissions["mallory"] = "read"
-    remote, dev = forge(sample_repo, tmp_path)
-    config_path = write_config(tmp_path, remote, trusted=False)
-    forge_config(config_path, github)
+    remote, dev, config_path = shop(sample_repo, tmp_path, github)
     heads: list[str] = []
 
     def done() -> bool:
@@ -140,10 +146,7 @@ def test_an_untrusted_prs_fix_is_offered_only_as_a_suggestion_and_the_patch(
             github.state.pulls[7] = Pull(7, heads[0], "patch-1", "main", "mallory", "mallory/shop")
         return bool(heads) and any(t.done for t in tasks(config_path))
 
-    try:
-        run_daemon(config_path, done)
-    finally:
-        github.close()
+    run_daemon(config_path, done)
     (task,) = tasks(config_path)
     assert task.status == "fixed", task.summary
     assert git(remote, "for-each-ref", "--format=%(refname)", "refs/heads").split() == ["refs/heads/main"]
@@ -154,20 +157,15 @@ def test_an_untrusted_prs_fix_is_offered_only_as_a_suggestion_and_the_patch(
     assert "Not pushed: PR #7 by mallory is untrusted" in summary and "+" + FIXED_LINE in summary
     (run,) = github.state.check_runs.values()
     assert "**Fix:** kept in agentd's clone as `agentd/pr-7`, never pushed" in run["summary"]
-    assert github.violations == []
 
 
 def test_a_failing_commit_gets_a_status_a_report_and_a_draft_fix_pr_into_its_branch(
-    sample_repo: Path, tmp_path: Path, sandbox_image: str, monkeypatch: pytest.MonkeyPatch
+    sample_repo: Path, tmp_path: Path, sandbox_image: str, github: GitHubStandIn
 ) -> None:
     """With a token (commit statuses, no check runs) and commit_fix_pull_requests = "draft": a commit that breaks
     main gets pending → failure statuses, its report with each finding's file:line as a commit comment, and a
     draft pull request from agentd/commit-<sha7> into main."""
-    github = GitHubStandIn(tokens={TOKEN})
-    monkeypatch.setenv("AGENTD_TEST_GITHUB_TOKEN", TOKEN)
-    remote, dev = forge(sample_repo, tmp_path)
-    config_path = write_config(tmp_path, remote)
-    forge_config(config_path, github, 'commit_fix_pull_requests = "draft"\n')
+    _remote, dev, config_path = shop(sample_repo, tmp_path, github, 'commit_fix_pull_requests = "draft"\n')
     config_path.write_text(config_path.read_text().replace('checks = "check_run"\n', ""))
     pushed: list[str] = []
 
@@ -179,10 +177,7 @@ def test_a_failing_commit_gets_a_status_a_report_and_a_draft_fix_pr_into_its_bra
             pushed.append(git(dev, "rev-parse", "HEAD"))
         return bool(pushed) and any(t.done for t in tasks(config_path))
 
-    try:
-        run_daemon(config_path, done)
-    finally:
-        github.close()
+    run_daemon(config_path, done)
     (task,) = tasks(config_path)
     assert (task.kind, task.status, task.branch) == ("commit", "fixed", f"agentd/commit-{pushed[0][:7]}")
     assert [(s["sha"], s["state"]) for s in github.state.statuses] == [(pushed[0], "pending")] * 2 + [
@@ -193,7 +188,123 @@ def test_a_failing_commit_gets_a_status_a_report_and_a_draft_fix_pr_into_its_bra
     assert comment["sha"] == pushed[0] and "`cart/cart.go:14`" in comment["body"]
     (fix,) = [p for p in github.state.pulls.values()]
     assert (fix.head_ref, fix.base_ref, fix.draft) == (task.branch, "main", True)
-    assert github.violations == []
+
+
+def test_a_gitlab_merge_request_gets_a_status_diff_discussions_with_suggestions_a_note_and_a_draft_mr(
+    sample_repo: Path, tmp_path: Path, sandbox_image: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The same job on GitLab (python-gitlab against a stand-in checking python-gitlab's endpoints): the status goes
+    pending → running → failed, the finding is a diff discussion with GitLab's suggestion block, the summary is one
+    note, and the fix is a draft merge request from agentd/pr-7 into the MR's branch."""
+    gitlab = GitLabStandIn(TOKEN)
+    monkeypatch.setenv("AGENTD_TEST_GITLAB_TOKEN", TOKEN)
+    remote, dev = forge(sample_repo, tmp_path)
+    config_path = write_config(tmp_path, remote, trusted=False)
+    text = config_path.read_text().replace('script = "demo"', 'script = "review"')
+    config_path.write_text(
+        text + f'[forge]\nkind = "gitlab"\napi_url = "{gitlab.url}"\nrepository = "acme/shop"\n'
+        'token_env = "AGENTD_TEST_GITLAB_TOKEN"\n'
+    )
+    heads: list[str] = []
+
+    def done() -> bool:
+        if not heads and watching(config_path):
+            git(dev, "checkout", "-q", "-b", "feature")
+            for name, content in {"cart/cart.go": BROKEN_CART_GO}.items():
+                (dev / name).write_text(content)
+            git(dev, "commit", "-q", "-am", "cart: apply quantities at checkout")
+            git(dev, "push", "-q", "origin", "HEAD:refs/merge-requests/7/head")
+            heads.append(git(dev, "rev-parse", "HEAD"))
+            gitlab.state.merge_requests[7] = MergeRequest(7, heads[0], "feature", "main", "alice")
+        return bool(heads) and any(t.done for t in tasks(config_path))
+
+    try:
+        run_daemon(config_path, done)
+    finally:
+        gitlab.close()
+    (task,) = tasks(config_path)
+    assert task.status == "fixed", task.summary
+    assert [(s["sha"], s["state"]) for s in gitlab.state.statuses] == [
+        (heads[0], "pending"),
+        (heads[0], "running"),
+        (heads[0], "failed"),
+    ]
+    notes = list(gitlab.state.notes.values())
+    discussions = [n for n in notes if n.get("position")]
+    suggested = [n for n in discussions if "```suggestion:-1+0" in n["body"]]
+    assert len(suggested) == 1 and FIXED_LINE in suggested[0]["body"]
+    assert suggested[0]["position"]["new_line"] == 15 and suggested[0]["position"]["new_path"] == "cart/cart.go"
+    assert len([n for n in notes if n["body"].startswith(MARKER)]) == 1
+    (fix,) = [mr for mr in gitlab.state.merge_requests.values() if mr.source_branch == "agentd/pr-7"]
+    assert fix.target_branch == "feature" and fix.title.startswith("Draft: ")
+    assert gitlab.violations == []
+
+
+LEDGER_GO = """package ledger
+
+import "database/sql"
+
+// Latest lists the entries of account a7.
+func Latest(db *sql.DB) (*sql.Rows, error) {
+\treturn db.Query("SELECT id, amount FROM ledger WHERE account = 'a7'")
+}
+"""
+
+
+@pytest.mark.postgres
+def test_a_prs_sql_is_explained_on_the_target_database_and_a_locking_migration_is_flagged(
+    sample_repo: Path,
+    tmp_path: Path,
+    sandbox_image: str,
+    monkeypatch: pytest.MonkeyPatch,
+    postgres_dsn: str,
+    github: GitHubStandIn,
+) -> None:
+    """A trusted PR adding a query that scans the 20,000-row ledger and a migration indexing it without
+    CONCURRENTLY: the check fails with both findings at their lines, posted inline; the database is unchanged."""
+    with psycopg.connect(postgres_dsn, autocommit=True) as conn:
+        conn.execute("DROP TABLE IF EXISTS ledger")
+        conn.execute("CREATE TABLE ledger (id bigint PRIMARY KEY, account text NOT NULL, amount int NOT NULL)")
+        conn.execute("INSERT INTO ledger SELECT g, 'a' || (g % 2000), g % 97 FROM generate_series(1, 20000) g")
+        conn.execute("ANALYZE ledger")
+    monkeypatch.setenv("AGENTD_TEST_APP_DSN", postgres_dsn)
+    _remote, dev, config_path = shop(
+        sample_repo, tmp_path, github, '[target_database]\ndsn_env = "AGENTD_TEST_APP_DSN"\n'
+    )
+    config_path.write_text(
+        config_path.read_text().replace('script = "review"', 'script = "demo"') + "[review]\nlarge_table_rows = 10000\n"
+    )
+    heads: list[str] = []
+    migration = "-- speed up Latest\nCREATE INDEX ledger_account ON ledger (account);\n"
+
+    def done() -> bool:
+        if not heads and watching(config_path):
+            git(dev, "checkout", "-q", "-b", "feature")
+            files = {"ledger/ledger.go": LEDGER_GO, "migrations/0002_ledger_account.sql": migration}
+            heads.append(push_pr(dev, 7, files, "ledger: latest entry"))
+            github.state.pulls[7] = Pull(7, heads[0], "feature", "main", "alice", "acme/shop")
+        return bool(heads) and any(t.done for t in tasks(config_path))
+
+    run_daemon(config_path, done)
+    (task,) = tasks(config_path)
+    assert task.status == "reviewed", task.summary
+    (run_id, run), *_ = github.state.check_runs.items()
+    assert run["conclusion"] == "failure"
+    places = {(a["path"], a["start_line"], a["annotation_level"]) for a in github.state.annotations[run_id]}
+    assert places == {("ledger/ledger.go", 7, "warning"), ("migrations/0002_ledger_account.sql", 2, "failure")}
+    bodies = {c["path"]: c["body"] for c in github.state.review_comments.values()}
+    assert "Seq Scan on ledger reads 20,000 rows" in bodies["ledger/ledger.go"]
+    assert "about 20,000 rows" in bodies["migrations/0002_ledger_account.sql"]
+    assert "CREATE INDEX CONCURRENTLY" in bodies["migrations/0002_ledger_account.sql"]
+    with psycopg.connect(postgres_dsn) as conn:
+        assert conn.execute("SELECT count(*) FROM pg_indexes WHERE tablename = 'ledger'").fetchone() == (1,)
+
+
+def free_port() -> int:
+    """A TCP port nothing listens on now (the webhook binds it a moment later)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
 
 
 def deliver_comment(url: str, secret: bytes, body: str, login: str, comment_id: int) -> int:
@@ -221,17 +332,15 @@ def deliver_comment(url: str, secret: bytes, body: str, login: str, comment_id: 
 
 
 def test_commands_in_comments_are_answered_done_or_refused(
-    sample_repo: Path, tmp_path: Path, sandbox_image: str, monkeypatch: pytest.MonkeyPatch
+    sample_repo: Path, tmp_path: Path, sandbox_image: str, monkeypatch: pytest.MonkeyPatch, github: GitHubStandIn
 ) -> None:
-    """`/agentd review` from a writer gets a full review of the PR's current head and an answer saying it is done;
-    the same from a reader, and an unknown verb, are refused with the reason; every command gets one answer."""
-    github = GitHubStandIn(tokens={TOKEN})
-    monkeypatch.setenv("AGENTD_TEST_GITHUB_TOKEN", TOKEN)
+    """`/agentd review` from a writer gets a full review of the PR's current head and an answer saying it is done,
+    `/agentd explain` the reviewer's explanation (and no check); the same from a reader, and an unknown verb, are
+    refused with the reason; every command gets one answer."""
     monkeypatch.setenv("AGENTD_WEBHOOK_SECRET", "whsec-commands")
     github.state.permissions.update(alice="write", dave="read")
-    remote, dev = forge(sample_repo, tmp_path)
-    config_path = write_config(tmp_path, remote, trusted=False)
-    forge_config(config_path, github, '[webhook]\nlisten = "127.0.0.1:0"\n')
+    port = free_port()
+    _, dev, config_path = shop(sample_repo, tmp_path, github, f'[webhook]\nlisten = "127.0.0.1:{port}"\n')
     git(dev, "checkout", "-q", "-b", "feature")
     (dev / "docs").mkdir()
     (dev / "docs" / "notes.md").write_text("a note\n")
@@ -240,28 +349,25 @@ def test_commands_in_comments_are_answered_done_or_refused(
     git(dev, "push", "-q", "origin", "HEAD:refs/heads/feature")  # a branch only: no PR ref, so no PR job
     head = git(dev, "rev-parse", "HEAD")
     github.state.pulls[7] = Pull(7, head, "feature", "main", "bob", "acme/shop")
-    app = App(load_config(config_path))
-    webhook = app.webhook
-    assert webhook is not None
-    sent: list[int] = []
+    url, sent = f"http://127.0.0.1:{port}/webhook", list[int]()
 
     def done() -> bool:
         if not sent and watching(config_path):
-            url = webhook.url  # known once the daemon started it on a free port
             sent.append(deliver_comment(url, b"whsec-commands", "/agentd review", "alice", 501))
             sent.append(deliver_comment(url, b"whsec-commands", "/agentd review", "dave", 502))
             sent.append(deliver_comment(url, b"whsec-commands", "/agentd deploy now", "alice", 503))
-        return len(sent) == 3 and len([t for t in tasks(config_path) if t.done]) == 3
+            sent.append(deliver_comment(url, b"whsec-commands", "/agentd explain", "alice", 504))
+        return len(sent) == 4 and len([t for t in tasks(config_path) if t.done]) == 4
 
-    try:
-        run_app(app, done)
-    finally:
-        github.close()
-    assert sent == [202, 202, 202]
+    run_daemon(config_path, done)
+    assert sent == [202, 202, 202, 202]
     statuses = {getattr(t.event, "comment_id", None): t.status for t in tasks(config_path)}
-    assert statuses == {501: "reviewed", 502: "refused", 503: "refused"}
+    assert statuses == {501: "reviewed", 502: "refused", 503: "refused", 504: "reviewed"}
     answers = sorted(c["body"] for c in github.state.issue_comments.values() if not c["body"].startswith(MARKER))
-    assert len(answers) == 3
+    assert len(answers) == 4
+    assert any(
+        a.startswith("> /agentd explain\n\n@alice: done.\n\nTotal ignores each item's quantity") for a in answers
+    )
     assert any(a.startswith("> /agentd review\n\n@alice: done (reviewed).") for a in answers)
     assert any(
         a.startswith("> /agentd review\n\n@dave: refused. the forge does not report write access for dave")
@@ -274,17 +380,3 @@ def test_commands_in_comments_are_answered_done_or_refused(
     (run,) = github.state.check_runs.values()
     assert (run["head_sha"], run["status"]) == (head, "completed")
     assert "the whole change against" in run["summary"]  # a command asks for a full review
-    assert github.violations == []
-
-
-def run_app(app: App, until: Callable[[], bool], timeout_s: float = 300) -> None:
-    """Run an App in a thread until `until()` holds."""
-    thread = threading.Thread(target=app.run, kwargs={"install_signals": False}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + timeout_s
-    try:
-        while time.monotonic() < deadline and not until():
-            time.sleep(0.1)
-    finally:
-        app.request_stop()
-        thread.join(timeout=30)

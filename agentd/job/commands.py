@@ -30,7 +30,6 @@ class Mode:
     fix: str = "when_needed"  # when_needed (tests fail or a blocking finding), always, never
     explain: bool = False
     check: bool = True  # a check on the head
-    inline: bool = True  # findings as inline comments
 
     @property
     def ask(self) -> str:
@@ -46,7 +45,7 @@ class Mode:
 def mode_of(event: Event) -> Mode:
     """The job's mode for its event."""
     if isinstance(event, TaskRequested):
-        return Mode(review=False, fix="always", check=False, inline=False)
+        return Mode(review=False, fix="always", check=False)
     if isinstance(event, CommitPushed | PullRequestUpdated):
         return Mode()
     verb = event.verb
@@ -55,8 +54,8 @@ def mode_of(event: Event) -> Mode:
     if verb == "fix":
         return Mode(full=True, fix="always")
     if verb == "optimize":
-        return Mode(review=False, fix="always", check=False, inline=False)
-    return Mode(full=True, fix="never", explain=True, check=False, inline=False)
+        return Mode(review=False, fix="always", check=False)
+    return Mode(full=True, fix="never", explain=True, check=False)
 
 
 def refusal(forge: Forge | None, event: PullRequestCommand) -> str | None:

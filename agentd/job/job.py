@@ -28,6 +28,7 @@ from agentd.job.context import JobContext, JobDeps
 from agentd.job.lanes import JobLane, JobLanes, LaneSettings
 from agentd.job.publish import already_published, branch_for, commit_message, finish, publish, publish_notes
 from agentd.job.review import ReviewState
+from agentd.job.review import load as load_review
 from agentd.job.scope import ReviewScope, guidance
 from agentd.job.trust import Trust, trust_of
 from agentd.kernel.errors import BudgetExceeded, DiskLimitExceeded
@@ -151,7 +152,10 @@ class Job:
             self.guidance = guidance(deps.mirror, rev, [], deps.settings.review)[0]
             return
         commit = event if isinstance(event, CommitPushed) else None
+        earlier = load_review(deps.store, ctx.task.id)  # a retried job keeps what its first attempt found
         self.state, self.scope = reviewing.start(ctx, commit, self.view, self.mode.full, pr_branch)
+        if earlier is not None and earlier.head == self.state.head:
+            self.state.findings, self.state.notes, self.state.check = earlier.findings, earlier.notes, earlier.check
         self.state.command = event.verb if isinstance(event, PullRequestCommand) else ""
         self.guidance = self.scope.guidance
         if self.mode.check:
@@ -199,7 +203,7 @@ class Job:
             reviewing.record_findings(ctx, self.state, self.scope, reviewed.findings)
             reviewing.review_database(ctx, self.state, self.scope)
             findings = [f for f in reviewed.findings if f.blocking]
-            done = self._reviewed(reviewed, baseline.ok and not findings)
+            done = self._reviewed(reviewed, baseline.ok, bool(findings))
             if done is not None:
                 return done
         problem = self._problem(ctx.task.event, shown, findings)
@@ -219,11 +223,12 @@ class Job:
             )
         return self._gate_and_publish(outcome, self.lanes.lanes[outcome.lane])
 
-    def _reviewed(self, reviewed: Outcome, green: bool) -> str | None:
+    def _reviewed(self, reviewed: Outcome, tests_passed: bool, blocking: bool) -> str | None:
         """End the job after the review when nothing is left to do (the status); None to go on to a fix."""
         ctx, mode = self.ctx, self.mode
         event = ctx.task.event
         asked = event.argument if isinstance(event, PullRequestCommand) else ""
+        green = tests_passed and not blocking
         if mode.fix == "always" and (not green or asked):
             return None
         if mode.fix == "when_needed" and not green:
@@ -233,7 +238,7 @@ class Job:
         summary = reviewed.summary or reviewed.reason
         if mode.fix == "always":
             summary = f"Nothing to fix: the tests pass and the review found no blocking finding. {summary}"
-        return finish(ctx, "reviewed", summary, tests_passed=green or None)
+        return finish(ctx, "reviewed", summary, tests_passed=tests_passed)
 
     def _test_target(self, state: ReviewState) -> None:
         """The tests on the PR's base (its merge base), to tell a PR that broke them from a base already broken."""

@@ -7,13 +7,14 @@ what the store holds.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Sequence
 
 from agentd.engine.verdicts import ReviewFinding
 from agentd.forge.base import Finding
 from agentd.forge.diff import parse_unified_diff
 from agentd.job.context import JobContext
-from agentd.job.findings import from_review, local_fix, reportable, failing_tests_finding, with_suggestion
+from agentd.job.findings import failing_tests_finding, from_review, local_fix, reportable, with_suggestion
 from agentd.job.review import ReviewState, save
 from agentd.job.scope import ReviewScope, review_scope
 from agentd.kernel.events import CommitPushed, PullRequestUpdated
@@ -81,9 +82,11 @@ def start(
 
 def record_findings(ctx: JobContext, state: ReviewState, scope: ReviewScope, found: Sequence[ReviewFinding]) -> None:
     """The reviewer's findings on the head, as the repository wants them reported, into the record."""
-    read = head_lines(ctx.deps.mirror, state.head)
+    read, redact = head_lines(ctx.deps.mirror, state.head), ctx.deps.redactor.text
     converted = [finding for item in found if (finding := from_review(item, read)) is not None]
-    state.set_findings(reportable(converted, scope.settings.review))
+    # a model's words go to the forge: masked like every other text agentd publishes
+    masked = [dataclasses.replace(f, title=redact(f.title), message=redact(f.message)) for f in converted]
+    state.set_findings(reportable(masked, scope.settings.review))
     save(ctx.deps.store, ctx.task.id, state)
 
 

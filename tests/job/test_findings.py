@@ -11,10 +11,10 @@ from agentd.forge.findings import fingerprint
 from agentd.job.config import RepositoryReviewSettings
 from agentd.job.findings import (
     LocalFix,
+    failing_tests_finding,
     from_review,
     local_fix,
     reportable,
-    failing_tests_finding,
     title_of,
     with_suggestion,
 )
