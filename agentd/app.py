@@ -13,6 +13,7 @@ from agentd.intake.api import ApiServer
 from agentd.intake.triggers import RefWatcher
 from agentd.intake.webhook import WebhookServer
 from agentd.job.context import JobDeps, JobSettings
+from agentd.kernel import trace
 from agentd.kernel.errors import ConfigError
 from agentd.kernel.policy import Policy, load_policy
 from agentd.kernel.redact import Redactor
@@ -132,6 +133,7 @@ class App:
 
     def run(self, install_signals: bool = True) -> int:
         """Run until stopped; returns the exit code."""
+        trace.export_otlp(self.config.tracing, os.environ)
         # Built before anything is touched: it refuses to start when its token variable is empty.
         self.api = api_server(self.config, self.store, self.deps.redactor) if self.config.api.listen else None
         companions: list[Companion] = [c for c in (self.api, self.webhook) if c is not None]
@@ -139,6 +141,7 @@ class App:
         try:
             return self.daemon.run(install_signals, companions)
         finally:
+            trace.flush()
             self.store.close()
 
     def request_stop(self, signum: int = signal.SIGTERM, frame: FrameType | None = None) -> None:

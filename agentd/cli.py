@@ -259,6 +259,7 @@ def show(task_id: int, config_path: Path, as_json: bool, sarif: bool) -> None:
     from agentd.job.report import render_task  # noqa: PLC0415
     from agentd.job.review import load  # noqa: PLC0415
     from agentd.job.sarif import sarif_log  # noqa: PLC0415
+    from agentd.job.timeline import render_timeline  # noqa: PLC0415
     from agentd.store import open_store  # noqa: PLC0415
     from agentd.store.records import as_dict  # noqa: PLC0415
 
@@ -270,14 +271,16 @@ def show(task_id: int, config_path: Path, as_json: bool, sarif: bool) -> None:
         raise AgentdError(f"no task {task_id}; `agentd status` lists them")
     record = store.task_record(task_id)
     review = load(store, task_id)
+    spans = store.task_spans(task_id)
     if sarif:
         log = sarif_log(found, review.found() if review else [], review.head if review else None)
         click.echo(json.dumps(log, indent=2))
     elif as_json:
-        reviewed = {"review": review.to_json() if review else None}
-        click.echo(json.dumps({"task": _task_dict(found), **as_dict(record), **reviewed}, indent=2, default=str))
+        extra = {"review": review.to_json() if review else None, "spans": [as_dict(span) for span in spans]}
+        click.echo(json.dumps({"task": _task_dict(found), **as_dict(record), **extra}, indent=2, default=str))
     else:
         click.echo(render_task(found, record))
+        click.echo("\n".join(["", *render_timeline(spans)]) if spans else "")
 
 
 def _task_dict(found: Any) -> dict[str, Any]:

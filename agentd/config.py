@@ -19,6 +19,7 @@ from agentd.intake.config import ApiConfig, WebhookConfig
 from agentd.job.config import ReviewConfig
 from agentd.kernel.errors import ConfigError
 from agentd.kernel.policy import PolicyConfig
+from agentd.kernel.trace import TracingConfig
 from agentd.kernel.validation import describe_error, problems
 from agentd.models.budget import BudgetConfig, Price
 from agentd.models.config import ModelConfig
@@ -65,6 +66,7 @@ class Config(BaseModel):
         default_factory=ReviewConfig, description="What agentd reviews on a commit or PR, and the guidance it gives."
     )
     api: ApiConfig = Field(default_factory=ApiConfig)
+    tracing: TracingConfig = Field(default_factory=TracingConfig)
     optimizer: OptimizerConfig = Field(
         default_factory=OptimizerConfig, description="When an optimization is kept: agentd's own benchmark gate."
     )
@@ -110,6 +112,8 @@ class Config(BaseModel):
         names |= self.forge.secret_envs()
         if self.api.listen:
             names.add(self.api.token_env)
+        if self.tracing.otlp_headers_env:
+            names.add(self.tracing.otlp_headers_env)
         return names
 
 

@@ -13,6 +13,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
+from agentd.kernel import trace
 from agentd.kernel.policy import Policy
 from agentd.kernel.redact import Redactor
 from agentd.kernel.seams import ToolResult, ToolSpec
@@ -93,20 +94,10 @@ class Toolbox:
 
     def call(self, role: str, name: str, raw_arguments: str, agent: str = "", turn_seq: int = 0) -> ToolResult:
         """Validate, check, run and audit one tool call; never raises."""
-        started = time.perf_counter()
-        arguments: Any = raw_arguments
-        try:
-            arguments = json.loads(raw_arguments or "{}")
-            result = self._dispatch(role, name, arguments)
-        except json.JSONDecodeError as exc:
-            result = ToolResult(False, {"error": f"arguments are not valid JSON: {exc}"}, "invalid", "json")
-        except ValidationError as exc:
-            problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'arguments'}: {e['msg']}" for e in exc.errors())
-            result = ToolResult(False, {"error": f"invalid arguments for {name}: {problems}"}, "invalid", "schema")
-        except Exception as exc:  # noqa: BLE001 - a tool failure goes back to the model, never up the stack
-            result = ToolResult(False, {"error": f"{name} failed: {exc}"}, "failed", "exception")
-        duration = (time.perf_counter() - started) * 1000
-        result = ToolResult(result.ok, self.redactor.value(result.output), result.decision, result.rule, duration)
+        tool = {"gen_ai.operation.name": "execute_tool", "gen_ai.tool.name": name}
+        with trace.span(f"execute_tool {name}", **tool) as current:
+            result, arguments, duration = self._call(role, name, raw_arguments)
+            current.set_attributes({"agentd.decision": result.decision, "agentd.rule": result.rule})
         self.audit(
             {
                 "agent": agent,
@@ -122,6 +113,24 @@ class Toolbox:
             }
         )
         return result
+
+    def _call(self, role: str, name: str, raw_arguments: str) -> tuple[ToolResult, Any, float]:
+        """Validate, check and run one call; (redacted result, arguments as parsed, duration in ms)."""
+        started = time.perf_counter()
+        arguments: Any = raw_arguments
+        try:
+            arguments = json.loads(raw_arguments or "{}")
+            result = self._dispatch(role, name, arguments)
+        except json.JSONDecodeError as exc:
+            result = ToolResult(False, {"error": f"arguments are not valid JSON: {exc}"}, "invalid", "json")
+        except ValidationError as exc:
+            problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'arguments'}: {e['msg']}" for e in exc.errors())
+            result = ToolResult(False, {"error": f"invalid arguments for {name}: {problems}"}, "invalid", "schema")
+        except Exception as exc:  # noqa: BLE001 - a tool failure goes back to the model, never up the stack
+            result = ToolResult(False, {"error": f"{name} failed: {exc}"}, "failed", "exception")
+        duration = (time.perf_counter() - started) * 1000
+        result = ToolResult(result.ok, self.redactor.value(result.output), result.decision, result.rule, duration)
+        return result, arguments, duration
 
     def _dispatch(self, role: str, name: str, arguments: Any) -> ToolResult:
         if name == "code":

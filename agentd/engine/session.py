@@ -14,6 +14,7 @@ from agentd.engine.record import Recorder, Replay
 from agentd.engine.strategies import run_strategy
 from agentd.engine.turn import Participant, Tools, TurnResult, run_turn
 from agentd.engine.verdicts import SUBMIT_OF_ROLE, SubmitTool
+from agentd.kernel import trace
 from agentd.kernel.errors import AgentdError, BudgetExceeded, ModelError
 from agentd.kernel.seams import Model
 
@@ -71,13 +72,22 @@ class Session:
             self._answered(done)
             return done
         seq = self._reserve()
-        try:
-            turn = run_turn(who, brief, tools, self.recorder, self.max_steps, self.cancel, seq)
-        except BudgetExceeded:
-            raise
-        except (ModelError, AgentdError) as exc:
-            turn = TurnResult(
-                who.name, who.role, who.model.name, status="failed", content=f"{type(exc).__name__}: {exc}", seq=seq
+        agent = {"gen_ai.operation.name": "invoke_agent", "gen_ai.agent.name": who.name, "agentd.role": who.role}
+        with trace.span(f"invoke_agent {who.name}", **agent, **{"agentd.key": key}) as current:
+            try:
+                turn = run_turn(who, brief, tools, self.recorder, self.max_steps, self.cancel, seq)
+            except BudgetExceeded:
+                raise
+            except (ModelError, AgentdError) as exc:
+                turn = TurnResult(
+                    who.name, who.role, who.model.name, status="failed", content=f"{type(exc).__name__}: {exc}", seq=seq
+                )
+            current.set_attributes(
+                {
+                    "agentd.turn_status": turn.status,
+                    "gen_ai.usage.input_tokens": turn.input_tokens,
+                    "gen_ai.usage.output_tokens": turn.output_tokens,
+                }
             )
         turn.key = key
         self.recorder.turn(turn)

@@ -13,6 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Literal
 
 from agentd.engine.turn import Participant, TurnResult
+from agentd.kernel import trace
 
 Speak = Callable[[Participant, str], TurnResult]
 StrategyName = Literal["broadcast", "round_robin", "moderator_led", "hierarchical", "priority"]
@@ -36,7 +37,7 @@ def broadcast(speak: Speak, participants: Sequence[Participant], brief: str) -> 
     if len(participants) <= 1:
         return [speak(p, brief) for p in participants]
     with ThreadPoolExecutor(max_workers=len(participants), thread_name_prefix="speaker") as pool:
-        return list(pool.map(lambda p: speak(p, brief), participants))
+        return list(pool.map(trace.in_context(lambda p: speak(p, brief)), participants))
 
 
 def round_robin(speak: Speak, participants: Sequence[Participant], brief: str) -> list[TurnResult]:

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from agentd.engine.lanes import show_test_run
 from agentd.job.context import JobContext
 from agentd.job.lanes import JobLane, JobLanes, stored_diff
+from agentd.kernel import trace
 from agentd.kernel.errors import JobCancelled
 from agentd.perf import sqlpath
 from agentd.perf.diffs import benchmark_packages
@@ -46,7 +47,9 @@ def test_commit(ctx: JobContext, lanes: JobLanes, sha: str, diff: str) -> GateVe
     repository = ctx.deps.settings.repository
     _, gate = lanes.open_gate(sha)
     try:
-        final = gate.run(repository.test_command, timeout_s=repository.test_timeout_s)
+        with trace.span("test run", **{"agentd.lane": "gate"}) as current:
+            final = gate.run(repository.test_command, timeout_s=repository.test_timeout_s)
+            current.set_attribute("agentd.tests_passed", final.ok)
     finally:
         gate.close()
     if ctx.cancel.is_set():

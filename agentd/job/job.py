@@ -31,6 +31,7 @@ from agentd.job.review import ReviewState
 from agentd.job.review import load as load_review
 from agentd.job.scope import ReviewScope, guidance
 from agentd.job.trust import Trust, trust_of
+from agentd.kernel import trace
 from agentd.kernel.errors import BudgetExceeded, DiskLimitExceeded
 from agentd.kernel.events import CommitPushed, Event, PullRequestCommand, PullRequestUpdated, TaskRequested
 from agentd.kernel.seams import CommandResult
@@ -45,7 +46,9 @@ log = structlog.get_logger("agentd.job.job")
 class Job:
     """Runs one leased task; the caller owns the lease."""
 
-    def __init__(self, deps: JobDeps, lease: Lease, cancel: threading.Event) -> None:
+    def __init__(
+        self, deps: JobDeps, lease: Lease, cancel: threading.Event, claimed: tuple[float, float] | None = None
+    ) -> None:
         task = deps.store.get_task(lease.task_id)
         if task is None:
             raise LookupError(f"task {lease.task_id} vanished from the store")
@@ -60,6 +63,8 @@ class Job:
         self.state: ReviewState | None = None
         self.scope: ReviewScope | None = None
         self.guidance = ""
+        self.claimed = claimed  # when the worker asked for the job and when it had it (wall clock)
+        self.job_id = lease.job_id
 
     def abort(self) -> None:
         """Stop the job now (daemon stopping): remove its containers so a running command ends."""
@@ -73,9 +78,19 @@ class Job:
             self.lanes.close()
 
     def run(self) -> str:
-        """Do the job; returns the task's final status."""
+        """Do the job, traced (every phase a span in the store); returns the task's final status."""
+        task = self.ctx.task
+        attributes = {"agentd.job_id": self.job_id, "agentd.kind": task.kind}
+        with trace.job_trace(self.deps.store, task.id, "job", **attributes):
+            claiming, claimed = self.claimed or (trace.now(), trace.now())
+            trace.record("queued", task.created_at, claiming)
+            trace.record("claim", claiming, claimed)
+            return self._run()
+
+    def _run(self) -> str:
         ctx, deps = self.ctx, self.deps
-        deps.mirror.fetch()
+        with trace.span("fetch"):
+            deps.mirror.fetch()
         event = ctx.task.event
         if isinstance(event, PullRequestCommand):
             refused = commands.refusal(deps.forge, event)
@@ -199,9 +214,11 @@ class Job:
             if self.view is not None and not baseline.ok:
                 self._test_target(self.state)
             change = self.scope.change or "(nothing to review: every changed path is skipped or the change is empty)"
-            reviewed = review(session, change, shown, main.tools, self.mode.ask)
+            with trace.span("review"):
+                reviewed = review(session, change, shown, main.tools, self.mode.ask)
             reviewing.record_findings(ctx, self.state, self.scope, reviewed.findings)
-            reviewing.review_database(ctx, self.state, self.scope)
+            with trace.span("database review"):
+                reviewing.review_database(ctx, self.state, self.scope)
             findings = [f for f in reviewed.findings if f.blocking]
             done = self._reviewed(reviewed, baseline.ok, bool(findings))
             if done is not None:
@@ -210,7 +227,9 @@ class Job:
         if ctx.optimizing and self.deps.query is not None and self.deps.query.dsn:
             self.sql_cases = sqlpath.collect(self.deps.query.dsn, main.worktree, self.deps.policy.sql)
             problem += "\n\n" + self.deps.redactor.text(sqlpath.describe(self.sql_cases, main.worktree))
-        outcome = run_protocol(session, problem, self.lanes)
+        protocol = self.deps.settings.debate.protocol
+        with trace.span(f"protocol {protocol}", **{"agentd.protocol": protocol}):
+            outcome = run_protocol(session, problem, self.lanes)
         store.finish_session(ctx.session_id, "agreed" if outcome.accepted else "rejected", outcome.verdict())
         self._learn(outcome, green=outcome.tests_passed)
         if not outcome.accepted or outcome.lane is None:
@@ -248,7 +267,8 @@ class Job:
         worktree, sandbox = self.lanes.open_gate(state.base, "target")
         repository = self.deps.settings.repository
         try:
-            result = sandbox.run(repository.test_command, timeout_s=repository.test_timeout_s)
+            with trace.span("base branch tests"):
+                result = sandbox.run(repository.test_command, timeout_s=repository.test_timeout_s)
         finally:
             sandbox.close()
         shown = show_test_run(result, repository.test_command)
@@ -261,7 +281,8 @@ class Job:
         diff = lane.diff()
         trailers: tuple[str, ...] = ()
         if ctx.optimizing:
-            gain = gate.measure_gain(ctx, self.lanes, lane, diff, self.sql_cases)
+            with trace.span("gate measure"):
+                gain = gate.measure_gain(ctx, self.lanes, lane, diff, self.sql_cases)
             if not gain.passed:
                 not_kept = f"{outcome.summary}\n\nNot committed: {gain.reason}"
                 return finish(ctx, "no_fix", not_kept, tests_passed=outcome.tests_passed)
@@ -271,14 +292,16 @@ class Job:
         state = self.deps.settings.state_dir
         lane.diff()  # frozen and staged again: the benchmarks above ran commands in this lane
         sha = self.deps.mirror.commit(lane.worktree, message, state / f"task-{ctx.task.id}.msg")
-        same = gate.same_tree(ctx, lane, sha)
+        with trace.span("gate", **{"agentd.commit": sha}):
+            same = gate.same_tree(ctx, lane, sha)
+            tested = gate.test_commit(ctx, self.lanes, sha, diff) if same.passed else same
         if not same.passed:
             refused = f"{outcome.summary}\n\nNot committed: {same.reason}."
             return finish(ctx, "no_fix", refused, tests_passed=outcome.tests_passed)
-        tested = gate.test_commit(ctx, self.lanes, sha, diff)
         if not tested.passed:
             return finish(ctx, "no_fix", f"{outcome.summary}\n\nNot committed: {tested.reason}.", tests_passed=False)
-        publish(ctx, sha)
+        with trace.span("publish", **{"agentd.branch": ctx.branch}):
+            publish(ctx, sha)
         if self.state is not None:
             reviewing.suggest(ctx, self.state, diff, self._failing())
         summary = outcome.summary + publish_notes(ctx, diff)

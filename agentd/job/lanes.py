@@ -16,6 +16,7 @@ from pathlib import Path
 import structlog
 
 from agentd.engine.lanes import Evidence
+from agentd.kernel import trace
 from agentd.kernel.errors import JobCancelled, RepositoryError
 from agentd.kernel.policy import Policy
 from agentd.kernel.redact import Redactor
@@ -80,7 +81,9 @@ class JobLane:
     def run_tests(self) -> CommandResult:
         """agentd's own test run in this lane's sandbox, unrecorded."""
         config = self.owner.config
-        result = self.sandbox.run(config.test_command, timeout_s=config.test_timeout_s)
+        with trace.span("test run", **{"agentd.lane": self.name}) as current:
+            result = self.sandbox.run(config.test_command, timeout_s=config.test_timeout_s)
+            current.set_attribute("agentd.tests_passed", result.ok)
         if config.cancel.is_set():
             raise JobCancelled("the job was cancelled during a test run")
         return result
@@ -169,10 +172,12 @@ class JobLanes:
         if self.config.cancel.is_set():
             raise JobCancelled("the job was cancelled")
         config = self.config
-        worktree = config.mirror.add_worktree(config.root / f"task-{config.task_id}-{name}", config.base)
-        self._restore(name, worktree)
+        with trace.span("worktree", **{"agentd.lane": name}):
+            worktree = config.mirror.add_worktree(config.root / f"task-{config.task_id}-{name}", config.base)
+            self._restore(name, worktree)
         cache = config.root.parent / "cache" / f"task-{config.task_id}"
-        sandbox = config.sandboxes.open(worktree, f"task-{config.task_id}-{name}", cache_dir=cache)
+        with trace.span("sandbox start", **{"agentd.lane": name}):
+            sandbox = config.sandboxes.open(worktree, f"task-{config.task_id}-{name}", cache_dir=cache)
         read_only = ReadOnlySandbox(config.sandboxes, worktree, f"task-{config.task_id}-{name}-ro")
         self.sandboxes += [sandbox, read_only]
         tools = Toolbox(
@@ -190,8 +195,10 @@ class JobLanes:
     def open_gate(self, sha: str, name: str = "gate") -> tuple[Path, Sandbox]:
         """A fresh worktree of `sha` and a fresh container for one of agentd's own test runs (by default the gate's)."""
         config = self.config
-        worktree = config.mirror.add_worktree(config.root / f"task-{config.task_id}-{name}", sha)
-        sandbox = config.sandboxes.open(worktree, f"task-{config.task_id}-{name}")
+        with trace.span("worktree", **{"agentd.lane": name}):
+            worktree = config.mirror.add_worktree(config.root / f"task-{config.task_id}-{name}", sha)
+        with trace.span("sandbox start", **{"agentd.lane": name}):
+            sandbox = config.sandboxes.open(worktree, f"task-{config.task_id}-{name}")
         self.sandboxes.append(sandbox)
         return worktree, sandbox
 

@@ -16,6 +16,7 @@ from agentd.job.context import JobContext, JobDeps
 from agentd.job.report import render_markdown
 from agentd.job.sarif import sarif_log
 from agentd.job.trust import automation_paths
+from agentd.kernel import trace
 from agentd.kernel.events import CommitPushed, PullRequestCommand, PullRequestUpdated
 from agentd.store.base import Task
 
@@ -97,7 +98,8 @@ def finish(ctx: JobContext, status: str, summary: str, **fields: object) -> str:
     """Record the task's end (summary redacted) and write its report; returns the status."""
     summary = ctx.deps.redactor.text(summary)
     ctx.deps.store.update_task(ctx.task.id, status=status, summary=summary, finished_at=time.time(), **fields)
-    write_report(ctx.deps, ctx.task.id)
+    with trace.span("report", **{"agentd.status": status}):
+        write_report(ctx.deps, ctx.task.id)
     return status
 
 

@@ -43,6 +43,8 @@ class AnthropicModel(SdkModel):
             temperature=self._config.temperature,
         )
 
+    provider = "anthropic"
+
     def _tool_choice(self, require: str) -> Any:
         return {"type": "any"} if require == "any" else {"type": "tool", "name": require}
 

@@ -9,6 +9,7 @@ from typing import Any
 
 import structlog
 
+from agentd.kernel import trace
 from agentd.kernel.errors import ModelHTTPError
 from agentd.kernel.seams import Completion, Message, ToolSpec
 from agentd.models.config import ModelConfig
@@ -20,6 +21,8 @@ TOOL_CHOICE_REFUSED = frozenset({400, 422})
 
 class SdkModel:
     """A `Model` over an official SDK client; subclasses say how to build, send and read a request."""
+
+    provider = "openai"  # gen_ai.provider.name
 
     def __init__(
         self,
@@ -66,17 +69,28 @@ class SdkModel:
         insist = require is not None and bool(tools) and self._tool_choice_works
         if insist:
             kwargs["tool_choice"] = self._tool_choice(require or "any")
-        started = time.monotonic()
-        try:
-            response = self._call(kwargs)
-        except ModelHTTPError as exc:
-            if not insist or exc.status not in TOOL_CHOICE_REFUSED:
-                raise
-            self._tool_choice_works = False
-            log.warning("tool_choice refused; asking without it from now on", model=self.name, status=exc.status)
-            kwargs.pop("tool_choice")
-            response = self._call(kwargs)
-        return replace(self._read(response), latency_ms=(time.monotonic() - started) * 1000)
+        model = self._config.model
+        request = {"gen_ai.operation.name": "chat", "gen_ai.provider.name": self.provider}
+        with trace.span(f"chat {model}", **request, **{"gen_ai.request.model": model}) as current:
+            started = time.monotonic()
+            try:
+                response = self._call(kwargs)
+            except ModelHTTPError as exc:
+                if not insist or exc.status not in TOOL_CHOICE_REFUSED:
+                    raise
+                self._tool_choice_works = False
+                log.warning("tool_choice refused; asking without it from now on", model=self.name, status=exc.status)
+                kwargs.pop("tool_choice")
+                response = self._call(kwargs)
+            completion = replace(self._read(response), latency_ms=(time.monotonic() - started) * 1000)
+            current.set_attributes(
+                {
+                    "gen_ai.response.model": completion.model.rsplit(":", 1)[-1],
+                    "gen_ai.usage.input_tokens": completion.usage.input_tokens,
+                    "gen_ai.usage.output_tokens": completion.usage.output_tokens,
+                }
+            )
+        return completion
 
     def _call(self, kwargs: dict[str, Any]) -> Any:
         return call_with_retries(

@@ -181,13 +181,14 @@ class Daemon:
 
     def work_once(self) -> bool:
         """Claim and run one job; False when the queue was empty."""
+        claiming = time.time()
         lease = self.store.claim_job(self.owner, self.config.lease_s, self.max_running)
         if lease is None:
             return False
         self._lease = lease
         started = time.monotonic()
         try:
-            self._job = Job(self.deps, lease, self.cancel)
+            self._job = Job(self.deps, lease, self.cancel, claimed=(claiming, time.time()))
             status = self._job.run()
             self.store.finish_job(lease, "done")
             log.info("job done", task=lease.task_id, status=status, seconds=round(time.monotonic() - started, 1))

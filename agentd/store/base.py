@@ -21,6 +21,7 @@ from agentd.store.records import (
     Lease,
     ModelOutcomes,
     SessionSummary,
+    Span,
     Stats,
     Task,
     TaskRecord,
@@ -55,6 +56,10 @@ class Views(Protocol):
 
     def task_activity(self, task_id: int, after_turn: int, after_call: int, limit: int = 500) -> Activity:
         """A task's turns and tool calls with ids above the given ones, oldest first (for live streams)."""
+        ...
+
+    def task_spans(self, task_id: int) -> list[Span]:
+        """A task's spans, earliest first: its phase timeline."""
         ...
 
     def list_sessions(self, limit: int = 50) -> list[SessionSummary]:
@@ -167,6 +172,10 @@ class Recorder(Protocol):
 
     def add_tool_call(self, session_id: int, call: Mapping[str, Any]) -> int:
         """Record one tool call, allowed or refused (written as it happens)."""
+        ...
+
+    def add_span(self, task_id: int, span: Mapping[str, Any]) -> None:
+        """Record one finished span of a task's job (agentd.kernel.trace writes them as they end)."""
         ...
 
     def add_usage(self, task_id: int, model: str, input_tokens: int, output_tokens: int, cost_usd: float = 0.0) -> None:

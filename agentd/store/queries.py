@@ -160,6 +160,11 @@ TASK_REVIEW = "SELECT review FROM task_reviews WHERE task_id = :task_id"
 SESSIONS_OF_TASK = "SELECT * FROM debate_sessions WHERE task_id = :task_id ORDER BY id"
 TURNS_OF_SESSION = "SELECT * FROM debate_turns WHERE session_id = :session_id ORDER BY id"
 TOOL_CALLS_OF_SESSION = "SELECT * FROM tool_calls WHERE session_id = :session_id ORDER BY id"
+INSERT_SPAN = (
+    "INSERT INTO spans(task_id, span_id, parent_id, name, started_at, duration_ms, status, attributes) "
+    "VALUES (:task_id, :span_id, :parent_id, :name, :started_at, :duration_ms, :status, :attributes) RETURNING id"
+)
+SPANS_OF_TASK = "SELECT * FROM spans WHERE task_id = :task_id ORDER BY started_at, id"
 VERSIONS_OF_TASK = "SELECT * FROM code_versions WHERE task_id = :task_id ORDER BY id"
 _USAGE = (
     "SELECT COALESCE(SUM(input_tokens), 0) AS input_tokens, COALESCE(SUM(output_tokens), 0) AS output_tokens, "

@@ -85,6 +85,21 @@ class ToolCall:
 
 
 @dataclass(frozen=True)
+class Span:
+    """One finished phase or call of a task's job (an OpenTelemetry span), with its decoded attributes."""
+
+    id: int
+    task_id: int
+    span_id: str
+    parent_id: str | None
+    name: str
+    started_at: float
+    duration_ms: float
+    status: str
+    attributes: dict[str, Any]
+
+
+@dataclass(frozen=True)
 class DebateSession:
     """A debate session and, once it finished, its decoded verdict."""
 

@@ -23,6 +23,7 @@ from agentd.store.records import (
     ModelOutcomes,
     SessionRecord,
     SessionSummary,
+    Span,
     Stats,
     Task,
     TaskRecord,
@@ -86,6 +87,14 @@ def tool_call_from_row(row: Row) -> ToolCall:
         output=json.loads(row["output"]),
         ok=bool(row["ok"]),
         duration_ms=float(row["duration_ms"]),
+    )
+
+
+def span_from_row(row: Row) -> Span:
+    """A span with its attributes decoded."""
+    decoded = json.loads(row["attributes"])
+    return pick(
+        Span, row, attributes=decoded, duration_ms=float(row["duration_ms"]), started_at=float(row["started_at"])
     )
 
 

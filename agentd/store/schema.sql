@@ -93,6 +93,18 @@ CREATE TABLE IF NOT EXISTS tool_calls (
     created_at DOUBLE PRECISION NOT NULL
 );
 CREATE INDEX IF NOT EXISTS tool_calls_session ON tool_calls(session_id, id);
+CREATE TABLE IF NOT EXISTS spans (
+    id INTEGER PRIMARY KEY,
+    task_id BIGINT NOT NULL REFERENCES tasks(id),
+    span_id TEXT NOT NULL,
+    parent_id TEXT,
+    name TEXT NOT NULL,
+    started_at DOUBLE PRECISION NOT NULL,
+    duration_ms DOUBLE PRECISION NOT NULL,
+    status TEXT NOT NULL,
+    attributes TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS spans_task ON spans(task_id, started_at);
 CREATE TABLE IF NOT EXISTS usage (
     id INTEGER PRIMARY KEY,
     task_id BIGINT NOT NULL REFERENCES tasks(id),

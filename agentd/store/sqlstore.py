@@ -206,6 +206,14 @@ class SQLStore:
         """Record one tool call, allowed or refused (written as it happens)."""
         return self._insert(q.INSERT_TOOL_CALL, **rows.tool_call_params(session_id, call, time.time()))
 
+    def add_span(self, task_id: int, span: Mapping[str, Any]) -> None:
+        """Record one finished span of a task's job (agentd.kernel.trace writes them as they end)."""
+        self._insert(q.INSERT_SPAN, task_id=task_id, **span)
+
+    def task_spans(self, task_id: int) -> list[records.Span]:
+        """A task's spans, earliest first: its phase timeline."""
+        return [rows.span_from_row(row) for row in self._all(q.SPANS_OF_TASK, task_id=task_id)]
+
     def add_usage(self, task_id: int, model: str, input_tokens: int, output_tokens: int, cost_usd: float = 0.0) -> None:
         """Record tokens (and the cost) one model call used."""
         self._insert(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -40,6 +41,18 @@ def site(tmp_path: Path) -> Iterator[tuple[ApiServer, int]]:
     store = SQLiteStore(str(tmp_path / "agentd.db"))
     done = store.enqueue(task_event("done", "Fix the cart total: Total subtracts instead of adding"), "Fix", None)[0]
     record_debate(store, done)
+    phases = (("job", 0.0, 900.0, None), ("test run", 0.1, 300.0, "main"), ("gate", 0.5, 350.0, None))
+    for name, offset, duration, lane in phases:
+        span = {
+            "span_id": name.replace(" ", "-"),
+            "parent_id": None if name == "job" else "job",
+            "name": name,
+            "started_at": 1_800_000_000.0 + offset,
+            "duration_ms": duration,
+            "status": "ok",
+            "attributes": json.dumps({"agentd.lane": lane} if lane else {}),
+        }
+        store.add_span(done, span)
     store.enqueue(task_event("later", "Speed up the checkout query"), "Speed up the checkout query", None)
     try:
         with api_server(api_config(tmp_path), store, Redactor(), env={"AGENTD_API_TOKEN": TOKEN}) as running:
@@ -95,6 +108,8 @@ def test_task_page_renders_the_finished_debate(chromium: str, site: tuple[ApiSer
     assert "+\treturn a + b" in dom
     assert 'class="add"' in dom and 'class="del"' in dom
     assert "<svg" in dom and 'aria-label="tokens per turn"' in dom
+    assert 'aria-label="phase timeline"' in dom and dom.count('class="phase"') == 3
+    assert "test run (main)" in text
     assert "2250 in / 220 out · $1.0000" in text
     assert TOKEN not in dom  # read into sessionStorage and removed from the address
 

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from agentd.config import Config, parse_config
 from agentd.intake.triggers import RefWatcher
+from agentd.kernel.events import TaskRequested
 from agentd.repo.mirror import Mirror
 from agentd.store.sqlite import SQLiteStore
 from tests.conftest import git
@@ -63,16 +64,28 @@ def test_restart_does_not_enqueue_again(sample_repo: Path, tmp_path: Path) -> No
 
 
 def test_commits_on_unwatched_branches_and_own_commits_are_ignored(sample_repo: Path, tmp_path: Path) -> None:
-    """Other branches, agentd/ branches and commits carrying agentd's trailer never trigger a job."""
-    watch, _ = watcher(sample_repo, tmp_path)
+    """Other branches, agentd/ branches and a commit agentd recorded as its own (merged to main) trigger no job."""
+    watch, store = watcher(sample_repo, tmp_path)
     watch.scan()
     git(sample_repo, "checkout", "-q", "-b", "feature")
     new_commit(sample_repo, "f.txt")
-    git(sample_repo, "checkout", "-q", "-b", "agentd/task-9")
-    new_commit(sample_repo, "g.txt")
+    git(sample_repo, "checkout", "-q", "-b", "agentd/task-9", "main")
+    own = new_commit(sample_repo, "g.txt", "agentd: fix\n\nAgentd-Task: 9")
+    task_id, _ = store.enqueue(TaskRequested(repo="r", description="d", base_ref="main", request_id="x"), "d", None)
+    store.update_task(task_id, commit_sha=own, branch="agentd/task-9")  # what agentd records when it publishes
     git(sample_repo, "checkout", "-q", "main")
-    new_commit(sample_repo, "h.txt", "agentd: fix\n\nAgentd-Task: 9")
+    git(sample_repo, "merge", "-q", "--ff-only", "agentd/task-9")
     assert watch.scan() == []
+
+
+def test_a_strangers_commit_with_agentds_trailer_is_reviewed(sample_repo: Path, tmp_path: Path) -> None:
+    """A commit whose message carries `Agentd-Task:` but that agentd never recorded makes a job like any other."""
+    watch, _ = watcher(sample_repo, tmp_path)
+    watch.scan()
+    forged = new_commit(sample_repo, "h.txt", "agentd: fix\n\nAgentd-Task: 9")
+    (task_id,) = watch.scan()
+    assert task_id > 0
+    assert forged
 
 
 def test_watcher_sees_a_commit_within_a_second(sample_repo: Path, tmp_path: Path) -> None:

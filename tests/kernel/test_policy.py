@@ -18,7 +18,7 @@ from agentd.kernel.policy import (
     resolve_path,
     split_command,
 )
-from sandbox.docker import WORKSPACE
+from sandbox.plan import WORKSPACE
 
 POLICY = load_policy()
 

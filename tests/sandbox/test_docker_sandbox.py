@@ -84,7 +84,7 @@ def test_container_is_hardened(
     assert not any("docker.sock" in m["Source"] for m in info["Mounts"])
     assert not any(e.startswith(CANARY) for e in cfg["Env"])
     assert cfg["Labels"]["agentd.managed"] == "1"
-    assert cfg["Labels"]["agentd.job.job"] == "hardening"
+    assert cfg["Labels"]["agentd.job"] == "hardening"
 
 
 def test_host_environment_does_not_leak(

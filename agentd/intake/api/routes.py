@@ -35,6 +35,7 @@ from agentd.intake.api.schemas import (
     HistoryList,
     ListQuery,
     SessionList,
+    SpanList,
     TaskAccepted,
     TaskDetail,
     TaskList,
@@ -47,7 +48,7 @@ from agentd.kernel.events import TaskRequested
 from agentd.kernel.redact import Redactor
 from agentd.models import retry
 from agentd.store.base import Queue, Views
-from agentd.store.records import as_dict
+from agentd.store.records import Task, as_dict
 
 log = structlog.get_logger("agentd.intake.api")
 
@@ -211,14 +212,25 @@ class Api:
         log.info("api task queued", task=task_id, new=created, kind=wanted.kind)
         return json_response(202, TaskAccepted(id=task_id, created=created), {"Location": f"/api/v1/tasks/{task_id}"})
 
-    def _get_task(self, request: Request) -> Response:
+    def _task(self, request: Request) -> Task | None:
+        """The task the path's {id} names, or None (a malformed id names none)."""
         task_id = _task_id(request.params["id"])
-        task = self.store.get_task(task_id) if task_id is not None else None
+        return self.store.get_task(task_id) if task_id is not None else None
+
+    def _get_task(self, request: Request) -> Response:
+        task = self._task(request)
         if task is None:
             return error(404, ERRORS[404])
         record = as_dict(self.store.task_record(task.id))
         detail = self.redactor.value({"task": task_data(task), "record": record})
         return json_response(200, TaskDetail.model_validate(detail))
+
+    def _task_spans(self, request: Request) -> Response:
+        task = self._task(request)
+        if task is None:
+            return error(404, ERRORS[404])
+        spans = self._redacted(self.store.task_spans(task.id))
+        return json_response(200, SpanList.model_validate({"spans": spans}))
 
     def _agents(self, _request: Request) -> Response:
         return json_response(200, AgentList.model_validate({"agents": self._redacted(self.store.list_agents())}))

@@ -19,7 +19,7 @@ from pydantic.json_schema import models_json_schema
 
 from agentd.intake.http import JSON
 from agentd.kernel.events import Event
-from agentd.store.records import TASK_DONE_STATES, Agent, CodeVersion, HistoryEntry, JobState, Task
+from agentd.store.records import TASK_DONE_STATES, Agent, CodeVersion, HistoryEntry, JobState, Span, Task
 
 MAX_BODY = 64 * 1024
 MAX_ID = 2**63 - 1
@@ -186,6 +186,12 @@ class TaskDetail(_View):
     record: TaskRecord
 
 
+class SpanList(_View):
+    """A task's spans, earliest first: the phase timeline of its job."""
+
+    spans: list[Span]
+
+
 class AgentList(_View):
     """Agents by name."""
 
@@ -283,6 +289,12 @@ ROUTES = (
         "`<turn id>.<tool call id>`; send the last one back as Last-Event-ID to resume after it.",
         ("200", "text/event-stream", _TEXT), ("id", "last_event_id"), (404, 503),
     ),
+    Route(
+        "GET", "/api/v1/tasks/{id}/spans", "_task_spans", "getTaskSpans",
+        "The task's job as spans (queued, claim, fetch, worktree, sandbox start, test run, review, protocol, agent "
+        "turns, model and tool calls, gate, publish, report), earliest first.",
+        ("200", JSON, _ref("SpanList")), ("id",), (404,),
+    ),
     Route("GET", "/api/v1/agents", "_agents", "listAgents", "Agents by name.", ("200", JSON, _ref("AgentList"))),
     Route(
         "GET", "/api/v1/sessions", "_sessions", "listSessions", "Debate sessions, newest first.",
@@ -346,7 +358,7 @@ def openapi_document() -> dict[str, Any]:
     models: list[tuple[type[BaseModel], Literal["validation", "serialization"]]] = [(TaskRequest, "validation")]
     models += [
         (model, "serialization")
-        for model in (TaskAccepted, TaskList, TaskDetail, AgentList, SessionList, HistoryList, Health, Error)
+        for model in (TaskAccepted, TaskList, TaskDetail, SpanList, AgentList, SessionList, HistoryList, Health, Error)
     ]
     _, schemas = models_json_schema(models, ref_template="#/components/schemas/{model}")
     paths: dict[str, dict[str, Any]] = {}
