@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from types import FrameType
 
 from agentd.config import Config
@@ -20,6 +20,7 @@ from agentd.kernel.redact import Redactor
 from agentd.models.pool import ModelPool
 from agentd.repo.mirror import Mirror
 from agentd.service.daemon import Companion, Daemon
+from agentd.service.health import HealthReport
 from agentd.store import open_store
 from agentd.store.base import Store
 from sandbox.config import SandboxConfig
@@ -88,8 +89,8 @@ def build_forge(config: Config) -> Forge | None:
     return open_forge(config.forge, os.environ)
 
 
-def build_webhook(config: Config, store: Store) -> WebhookServer | None:
-    """The webhook endpoint, when [webhook] listen is set."""
+def build_webhook(config: Config, store: Store, mirror: Mirror | None = None) -> WebhookServer | None:
+    """The webhook endpoint, when [webhook] listen is set; `mirror` orders pull-request heads by their commits."""
     if not config.webhook.listen:
         return None
     secret = _secret(config.webhook.secret_env, "[webhook]").encode()
@@ -102,15 +103,28 @@ def build_webhook(config: Config, store: Store) -> WebhookServer | None:
         repo.source,
         repo.watch_branches,
         repo.pull_requests,
+        mirror,
         commands=config.forge.kind is not None,
     )
 
 
-def api_server(config: Config, store: Store, redactor: Redactor, env: Mapping[str, str] | None = None) -> ApiServer:
-    """The REST API and dashboard for a config; refuses to build without its bearer token."""
+def api_server(
+    config: Config,
+    store: Store,
+    redactor: Redactor,
+    env: Mapping[str, str] | None = None,
+    health: Callable[[], HealthReport] | None = None,
+) -> ApiServer:
+    """The REST API and dashboard for a config (`health`: the daemon's, for /healthz); needs its bearer token."""
     repository = config.repository
     return ApiServer(
-        config.api, store, redactor, repo=repository.source, default_base=repository.watch_branches[0], env=env
+        config.api,
+        store,
+        redactor,
+        repo=repository.source,
+        default_base=repository.watch_branches[0],
+        env=env,
+        health=health,
     )
 
 
@@ -122,8 +136,8 @@ class App:
         self.store = store or open_store(config.store_url)
         self.deps = build_deps(config, self.store)
         self.watcher = RefWatcher(config.repository, config.daemon, self.store, self.deps.mirror)
-        self.webhook = build_webhook(config, self.store)
-        self.daemon = Daemon(config.daemon, self.store, self.deps, max_running=config.repository.max_concurrent_jobs)
+        self.webhook = build_webhook(config, self.store, self.deps.mirror)
+        self.daemon = Daemon(config.daemon, self.store, self.deps, config.retention)
         self.api: ApiServer | None = None
 
     @property
@@ -135,7 +149,8 @@ class App:
         """Run until stopped; returns the exit code."""
         trace.export_otlp(self.config.tracing, os.environ)
         # Built before anything is touched: it refuses to start when its token variable is empty.
-        self.api = api_server(self.config, self.store, self.deps.redactor) if self.config.api.listen else None
+        if self.config.api.listen:
+            self.api = api_server(self.config, self.store, self.deps.redactor, health=self.daemon.health_report)
         companions: list[Companion] = [c for c in (self.api, self.webhook) if c is not None]
         companions.append(self.watcher)
         try:

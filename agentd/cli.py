@@ -250,6 +250,39 @@ def status(config_path: Path, limit: int) -> None:
 
 
 @main.command()
+@CONFIG_OPTION
+def gc(config_path: Path) -> None:
+    """Prune now what [retention] says is old: audit rows, delivery ids, reports, crashed jobs' leftovers."""
+    from agentd.repo.mirror import Mirror  # noqa: PLC0415
+    from agentd.service.retention import collect  # noqa: PLC0415
+    from agentd.store import open_store  # noqa: PLC0415
+
+    config = _load(config_path)
+    store = open_store(config.store_url)
+    mirror = Mirror(config.repository.source, config.daemon.state_dir / "repo.git")
+    try:
+        pruned = collect(store, config.daemon.state_dir, config.retention, mirror.remove_worktree)
+    finally:
+        store.close()
+    click.echo(", ".join(f"{kind} {count}" for kind, count in pruned.items()))
+
+
+@main.command()
+@CONFIG_OPTION
+@click.option("--timeout", "timeout_s", default=5.0, show_default=True, help="Seconds to wait for the answer.")
+def health(config_path: Path, timeout_s: float) -> None:
+    """Ask the running daemon's /healthz (api.listen); exit 0 when healthy, 1 when not (for container healthchecks)."""
+    from agentd.intake.api.server import probe_health  # noqa: PLC0415
+
+    config = load_config(config_path)
+    if not config.api.listen:
+        raise AgentdError("api.listen is not set, so there is no /healthz to ask; set it (e.g. 127.0.0.1:8765)")
+    healthy, said = probe_health(config.api.listen, timeout_s)
+    click.echo(said, err=not healthy)
+    sys.exit(0 if healthy else 1)
+
+
+@main.command()
 @click.argument("task_id", type=int)
 @CONFIG_OPTION
 @click.option("--json", "as_json", is_flag=True, help="Print the whole record as JSON.")

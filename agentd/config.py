@@ -26,7 +26,7 @@ from agentd.models.config import ModelConfig
 from agentd.models.pool import chain_for
 from agentd.perf.config import OptimizerConfig
 from agentd.repo.config import RepositoryConfig
-from agentd.service.config import DaemonConfig
+from agentd.service.config import DaemonConfig, RetentionConfig
 from agentd.store.config import StoreConfig
 from sandbox.config import SandboxConfig
 from tools.config import QueryDatabaseConfig
@@ -42,6 +42,7 @@ class Config(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     daemon: DaemonConfig = Field(default_factory=DaemonConfig)
+    retention: RetentionConfig = Field(default_factory=RetentionConfig)
     repository: RepositoryConfig
     models: Annotated[dict[str, ModelConfig], Field(min_length=1)]
     roles: dict[str, str | list[str]] = Field(

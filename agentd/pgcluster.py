@@ -133,6 +133,15 @@ class Cluster:
             conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
             conn.execute(sql.SQL("DROP ROLE IF EXISTS {}").format(sql.Identifier(role)))
 
+    def stop(self) -> None:
+        """Stop the server now (fast shutdown: open connections are cut, as when a database host goes away)."""
+        pg_ctl = [str(self.bin_dir / "pg_ctl"), "stop", "-m", "fast", "-w", "-D", str(self.root / "data")]
+        run_as_server_user(pg_ctl, cwd=self.root)
+
+    def start(self) -> None:
+        """Start the server again, on the same port and socket."""
+        _start_on(self.bin_dir, self.root, self.socket_dir, self.port, self.tcp)
+
     def load_sql(self, dsn: str, script: Path, timeout_s: float = 600.0) -> None:
         """Run a SQL file (plain SQL or a pg_dump script) with psql, stopping at the first error."""
         argv = [str(self.bin_dir / "psql"), "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", dsn, "-f", str(script)]
@@ -160,19 +169,25 @@ def _initdb(bin_dir: Path, root: Path, password: str | None) -> None:
 
 def _start(bin_dir: Path, root: Path, socket_dir: Path, tcp: bool) -> int:
     """Start the server (on a free TCP port, retried when another process takes it first); its port."""
-    log = root / "server.log"
     for _ in range(_START_ATTEMPTS if tcp else 1):
         port = _free_port() if tcp else SOCKET_PORT
-        listen = "127.0.0.1" if tcp else "''"
-        options = f"-c listen_addresses={listen} -p {port} -k {socket_dir} -c fsync=off -c full_page_writes=off"
-        pg_ctl = [str(bin_dir / "pg_ctl"), "start", "-w", "-t", "60", "-D", str(root / "data"), "-l", str(log)]
         try:
-            run_as_server_user([*pg_ctl, "-o", options], cwd=root)
+            _start_on(bin_dir, root, socket_dir, port, tcp)
         except ClusterError:
             continue
         return port
+    log = root / "server.log"
     text = log.read_text(errors="replace") if log.exists() else "(no log)"
     raise ClusterError(f"PostgreSQL did not start; server log:\n{text[-4000:]}")
+
+
+def _start_on(bin_dir: Path, root: Path, socket_dir: Path, port: int, tcp: bool) -> None:
+    """Start the server on `port`; ClusterError when it does not come up."""
+    listen = "127.0.0.1" if tcp else "''"
+    options = f"-c listen_addresses={listen} -p {port} -k {socket_dir} -c fsync=off -c full_page_writes=off"
+    log = root / "server.log"
+    pg_ctl = [str(bin_dir / "pg_ctl"), "start", "-w", "-t", "60", "-D", str(root / "data"), "-l", str(log)]
+    run_as_server_user([*pg_ctl, "-o", options], cwd=root)
 
 
 def _stop(bin_dir: Path, root: Path) -> None:

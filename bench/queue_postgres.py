@@ -1,10 +1,12 @@
-"""Does a second agentd process double the queue's throughput? Claim+finish over PostgreSQL, 1 vs 2 workers.
+"""Does a second agentd process double the queue's throughput? The daemon's own worker over PostgreSQL, 1 vs 2.
 
 Usage (from the repository root): .venv/bin/python -m bench.queue_postgres [-n 500] [--repeats 3]
-Each job stands in for sandbox-bound work: time.sleep(0.02) between claim_job and finish_job.
+Each process runs agentd's `Worker` (agentd.service.worker) at the default settings: its claim
+(with the daemon's cap and health gate), its fenced task end and job end. Only the job itself is a
+stand-in: it sleeps JOB_S, as a sandbox-bound step would, and ends its task as a real job does.
 Uses $AGENTD_BENCH_DSN when set (a fresh schema is made in it and dropped), else a throwaway
 cluster from tests/support (needs the PostgreSQL server binaries). Prints medians, throughput,
-the per-job store overhead and the 2-vs-1 speed-up.
+the per-job queue overhead (claim, task end and job end) and the 2-vs-1 speed-up.
 """
 
 from __future__ import annotations
@@ -13,41 +15,98 @@ import argparse
 import multiprocessing as mp
 import os
 import statistics
+import threading
 import time
 import uuid
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from multiprocessing.synchronize import Barrier
+from pathlib import Path
+from typing import cast
 
 import psycopg
 from psycopg import sql
 from psycopg.conninfo import make_conninfo
 
+from agentd.job.context import JobDeps
 from agentd.kernel.events import CommitPushed
+from agentd.service.config import DaemonConfig
+from agentd.service.health import Health
+from agentd.service.worker import Worker
+from agentd.store.base import Lease, Store
 from agentd.store.postgres import PostgresStore
 
 JOB_S = 0.02
-LEASE_S = 60.0
+
+
+class SleepingJob:
+    """A job that waits JOB_S, then ends its task through the store's fenced end, as a real job does."""
+
+    def __init__(self, store: Store, lease: Lease, overheads: list[float]) -> None:
+        self.store, self.lease, self.overheads = store, lease, overheads
+
+    def run(self) -> str:
+        """Sleep, then record the task's end (timed: part of the queue's overhead)."""
+        time.sleep(JOB_S)
+        started = time.perf_counter()
+        self.store.end_task(self.lease, status="reviewed", summary="bench", finished_at=time.time())
+        self.overheads.append(time.perf_counter() - started)
+        return "reviewed"
+
+    def abort(self) -> None:
+        """Nothing to stop."""
+
+    def cleanup(self) -> None:
+        """Nothing to remove."""
+
+
+class TimedStore(PostgresStore):
+    """The PostgreSQL store, timing the queue calls a worker makes around a job (claim, job end)."""
+
+    overheads: list[float]
+
+    def claim_job(self, owner: str, lease_s: float, max_running: int | None = None) -> Lease | None:
+        """Claim, timed."""
+        started = time.perf_counter()
+        lease = super().claim_job(owner, lease_s, max_running)
+        if lease is not None:
+            self.overheads.append(time.perf_counter() - started)
+        return lease
+
+    def finish_job(self, lease: Lease, status: str, error: str | None = None) -> bool:
+        """End the job, timed."""
+        started = time.perf_counter()
+        ended = super().finish_job(lease, status, error)
+        self.overheads.append(time.perf_counter() - started)
+        return ended
 
 
 def worker(dsn: str, start: Barrier, results: mp.Queue[tuple[int, list[float]]]) -> None:
-    """One agentd process in miniature: claim, 'run' the job, finish, until the queue is empty."""
-    store = PostgresStore(dsn)
-    owner = f"bench-{os.getpid()}"
-    overheads: list[float] = []
+    """One agentd process in miniature: the daemon's worker, until the queue is empty."""
+    store = TimedStore(dsn)
+    store.overheads = []
+    config = DaemonConfig(state_dir=Path("/nonexistent"))
+    stop = threading.Event()
+    done: list[float] = []
+    agent = Worker(
+        "worker",
+        f"bench:{os.getpid()}",
+        config,
+        store,
+        cast(JobDeps, None),  # the stand-in job needs none of a real job's parts
+        Health(["worker", "store", "docker", "disk"], config.unhealthy_after_s),
+        stop,
+        config.max_concurrent_jobs_total,
+        job_factory=lambda _deps, lease, _cancel, _claimed: SleepingJob(store, lease, done),
+    )
     start.wait(timeout=120)
-    while True:
-        began = time.perf_counter()
-        lease = store.claim_job(owner, LEASE_S)
-        claimed = time.perf_counter()
-        if lease is None:
-            break
-        time.sleep(JOB_S)
-        finishing = time.perf_counter()
-        store.finish_job(lease, "done")
-        overheads.append((claimed - began) + (time.perf_counter() - finishing))
+    jobs = 0
+    while agent.work_once():
+        jobs += 1
     store.close()
-    results.put((len(overheads), overheads))
+    # claim + job end per job (from the store), plus the fenced task end (from the job)
+    per_job = [a + b + c for a, b, c in zip(store.overheads[0::2], store.overheads[1::2], done, strict=False)]
+    results.put((jobs, per_job))
 
 
 @contextmanager
@@ -112,7 +171,7 @@ def main() -> None:
             print(
                 f"{processes} worker process(es): {args.jobs} jobs, median {medians[processes]:.2f}s "
                 f"(runs {', '.join(f'{s:.2f}' for s in seconds)}), {args.jobs / medians[processes]:.1f} jobs/s; "
-                f"store overhead per job median {statistics.median(overhead_ms):.2f} ms, "
+                f"queue overhead per job (claim, task end, job end) median {statistics.median(overhead_ms):.2f} ms, "
                 f"p95 {overhead_ms[int(len(overhead_ms) * 0.95)]:.2f} ms"
             )
     ideal = args.jobs * JOB_S

@@ -229,6 +229,19 @@ def test_compose_file_validates_and_builds_the_service_image(tmp_path: Path) -> 
     assert "/var/lib/agentd:/var/lib/agentd:rw" in agentd["volumes"]
 
 
+def test_compose_restarts_agentd_and_checks_its_health(tmp_path: Path) -> None:
+    """Every service restarts unless stopped; agentd's healthcheck is `agentd health` and it exits when unhealthy."""
+    done = compose(tmp_path, "config", env=COMPOSE_ENV)
+    assert done.returncode == 0, done.stderr
+    services = yaml.safe_load(done.stdout)["services"]
+    assert {name: service.get("restart") for name, service in services.items()} == dict.fromkeys(
+        services, "unless-stopped"
+    )
+    agentd = services["agentd"]
+    assert agentd["healthcheck"]["test"] == ["CMD", "agentd", "health"]
+    assert float(agentd["environment"]["AGENTD_DAEMON__EXIT_AFTER_UNHEALTHY_S"]) > 0
+
+
 def test_compose_refuses_a_missing_secret_and_a_broken_file(tmp_path: Path) -> None:
     """The validator really checks: a missing secret and a schema error both fail with the reason."""
     missing = compose(tmp_path, "config", "--quiet", env={"AGENTD_API_TOKEN": "test-token"})

@@ -25,9 +25,14 @@ CANARY = "sk-canary-5f1e0c9d7b"
 
 
 def leftovers(client: docker.DockerClient, state_dir: Path) -> list[str]:
-    """Containers this test's agentd (its state directory) labelled and did not remove."""
-    containers = client.containers.list(all=True, filters={"label": "agentd.managed=1"})
-    return [c.name for c in containers if c.labels.get("agentd.run_dir", "").startswith(str(state_dir))]
+    """Containers this test's agentd (its state directory) labelled and did not remove.
+
+    Listed sparse (no inspect of each): on a shared engine another test's container may vanish
+    between the listing and its inspection.
+    """
+    containers = client.containers.list(all=True, filters={"label": "agentd.managed=1"}, sparse=True)
+    labelled = [(c.attrs.get("Names") or [c.id], c.attrs.get("Labels") or {}) for c in containers]
+    return [names[0] for names, labels in labelled if labels.get("agentd.run_dir", "").startswith(str(state_dir))]
 
 
 def host_go_test(repo: Path, ref: str, tmp_path: Path) -> subprocess.CompletedProcess[str]:

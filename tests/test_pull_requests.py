@@ -17,6 +17,7 @@ from agentd.app import App
 from agentd.config import load_config
 from agentd.demo import BROKEN_CART_GO
 from agentd.forge.github import MARKER
+from agentd.kernel.events import PullRequestUpdated
 from agentd.store import open_store
 from agentd.store.base import Task
 from tests.conftest import git
@@ -331,3 +332,53 @@ def test_a_prs_own_policy_and_config_are_ignored(sample_repo: Path, tmp_path: Pa
     store = open_store(f"sqlite:///{tmp_path / 'state' / 'agentd.db'}")
     calls = store.task_record(task.id).sessions[0].tool_calls
     assert [(c.tool, c.decision, c.rule) for c in calls] == [("execute_command", "refused", "not-allowlisted")]
+
+
+def test_a_second_fix_on_the_same_pr_publishes_over_the_first(
+    sample_repo: Path, tmp_path: Path, sandbox_image: str
+) -> None:
+    """The PR gets a fix, a new head arrives still broken, and its fix, built on the new head, moves agentd/pr-7.
+
+    Before, the second push was refused as non-fast-forward and the job dead-lettered after three debates.
+    """
+    remote, dev = forge(sample_repo, tmp_path)
+    config_path = write_config(tmp_path, remote)
+    heads: list[str] = []
+
+    def done() -> bool:
+        finished = [t for t in tasks(config_path) if t.done]
+        if not heads and watching(config_path):
+            git(dev, "checkout", "-q", "-b", "feature")
+            heads.append(push_pr(dev, 7, {"cart/cart.go": BROKEN_CART_GO}, "cart: apply quantities at checkout"))
+        elif len(heads) == 1 and len(finished) == 1:
+            heads.append(push_pr(dev, 7, {"docs/cart.md": "Totals are computed at checkout.\n"}, "docs: cart"))
+        return len(finished) == 2
+
+    run_daemon(config_path, done, timeout_s=400)
+    first, second = tasks(config_path)
+    assert (first.status, second.status) == ("fixed", "fixed"), (first.summary, second.summary)
+    assert first.branch == second.branch == "agentd/pr-7"
+    assert git(remote, "rev-parse", "agentd/pr-7") == second.commit_sha != first.commit_sha
+    assert git(remote, "rev-parse", "agentd/pr-7^") == heads[1]  # built on the new head
+    assert git(remote, "rev-list", "--count", f"{heads[1]}..agentd/pr-7") == "1"
+
+
+def test_an_older_head_that_superseded_the_newest_still_ends_with_the_newest_reviewed(
+    sample_repo: Path, tmp_path: Path, sandbox_image: str
+) -> None:
+    """Ordered by arrival (no commit graph), an older head cancels the newest; its job finds the PR moved on and
+    puts the newest head back in the queue, so the newest head is reviewed and the older one superseded."""
+    remote, dev = forge(sample_repo, tmp_path)
+    git(dev, "checkout", "-q", "-b", "feature")
+    older = push_pr(dev, 9, {"docs/a.md": "a\n"}, "docs: a")
+    newest = push_pr(dev, 9, {"docs/b.md": "b\n"}, "docs: b")
+    config_path = write_config(tmp_path, remote)
+    state = tmp_path / "state"
+    store = open_store(f"sqlite:///{state / 'agentd.db'}")
+    for head in (newest, older):  # the newest delivered first: the late older one supersedes it
+        event = PullRequestUpdated(repo=str(remote), number=9, head_sha=head, base_branch="main")
+        store.enqueue(event, f"PR #9 head {head[:7]}", head)
+    assert [t.status for t in reversed(store.list_tasks())] == ["superseded", "queued"]
+    run_daemon(config_path, lambda: all(t.done for t in tasks(config_path)) and len(tasks(config_path)) == 2)
+    ended = {t.event.head_sha: t.status for t in tasks(config_path)}  # type: ignore[union-attr]
+    assert ended == {newest: "reviewed", older: "superseded"}

@@ -12,6 +12,7 @@ from typing import Any, Protocol
 
 from agentd.engine.turn import TurnResult, UsageMeter
 from agentd.engine.verdicts import SubmitTool
+from agentd.kernel import crashpoints
 from agentd.kernel.seams import Completion
 
 ROW_KEY = "key"
@@ -54,6 +55,7 @@ class StoreRecorder:
     def turn(self, turn: TurnResult) -> None:
         """Record a finished turn as the store's row."""
         self.store.add_turn(self.session_id, turn_row(turn))
+        crashpoints.reached("debate")
 
 
 def turn_row(turn: TurnResult) -> dict[str, Any]:

@@ -12,7 +12,12 @@ import threading
 from pathlib import Path
 
 import structlog
-from watchdog.events import FileSystemEvent, FileSystemEventHandler
+from watchdog.events import (
+    EVENT_TYPE_CLOSED_NO_WRITE,
+    EVENT_TYPE_OPENED,
+    FileSystemEvent,
+    FileSystemEventHandler,
+)
 from watchdog.observers import Observer
 from watchdog.observers.api import BaseObserver
 
@@ -25,11 +30,17 @@ from agentd.store.base import Store
 log = structlog.get_logger("agentd.intake.triggers")
 
 
+# A scan's own fetch opens the refs it reads; waking on that would make the scanner wake itself forever.
+_READ_ONLY_EVENTS = frozenset({EVENT_TYPE_OPENED, EVENT_TYPE_CLOSED_NO_WRITE})
+
+
 class _Wake(FileSystemEventHandler):
     def __init__(self, wake: threading.Event) -> None:
         self.wake = wake
 
     def on_any_event(self, event: FileSystemEvent) -> None:
+        if event.event_type in _READ_ONLY_EVENTS:
+            return
         path = str(event.src_path) + " " + str(getattr(event, "dest_path", ""))
         if "refs" in path or "packed-refs" in path or "HEAD" in path:
             self.wake.set()
@@ -66,7 +77,8 @@ class RefWatcher:
             if not first_run and not self.store.made_by_agentd(head):
                 base = self.repository.default_branch
                 event = PullRequestUpdated(repo=self.repo, number=number, head_sha=head, base_branch=base)
-                task_id, new = self.store.enqueue(event, f"PR #{number} head {head[:7]} -> {base}", head)
+                # the forge's current head: it gets a job even if an out-of-order delivery superseded it
+                task_id, new = self.store.enqueue(event, f"PR #{number} head {head[:7]} -> {base}", head, revive=True)
                 if new:
                     log.info("pull request enqueued", pr=number, head=head[:12], task=task_id)
                     created.append(task_id)

@@ -3,8 +3,9 @@ carries `/agentd` commands.
 
 The decisions are pure functions (`verify_signature`, `parse_delivery`); `WebhookServer` is the thin
 HTTP shell around them. A request changes the store only once its signature and payload are good:
-then its delivery id is remembered (a replay is answered `duplicate`) and its event enqueued, which
-is idempotent on the event key, so a webhook and a poll seeing the same head make one job.
+then, in one transaction, its delivery id is remembered (a replay is answered `duplicate`) and its
+event enqueued, idempotent on the event key, so a webhook and a poll seeing the same head make one
+job. Pull-request heads are ordered by the commit graph of agentd's clone, not by arrival.
 """
 
 from __future__ import annotations
@@ -29,9 +30,10 @@ from agentd.intake.http import (
     json_response,
     split_listen,
 )
-from agentd.kernel.errors import ConfigError
+from agentd.kernel.errors import ConfigError, RepositoryError
 from agentd.kernel.events import COMMAND_VERBS, CommitPushed, PullRequestCommand, PullRequestUpdated
-from agentd.store.base import Queue
+from agentd.repo.mirror import Mirror
+from agentd.store.base import Ancestry, Queue
 
 log = structlog.get_logger("agentd.intake.webhook")
 
@@ -288,9 +290,14 @@ class WebhookServer(BackgroundHTTPServer):
         repo: str,
         watch_branches: list[str],
         pull_requests: bool,
+        mirror: Mirror | None = None,
+        *,
         commands: bool = False,
     ) -> None:
-        """`commands`: queue `/agentd` comment commands as jobs (needs a forge to check and answer them)."""
+        """Serve deliveries for `repo`; with `mirror` (agentd's clone), PR heads are ordered by their commits.
+
+        `commands`: queue `/agentd` comment commands as jobs (needs a forge to check and answer them).
+        """
         if not secret:
             raise ConfigError("the webhook secret is empty; set the variable webhook.secret_env names")
         host, port = split_listen(listen, "webhook.listen", "127.0.0.1:8766")
@@ -302,6 +309,7 @@ class WebhookServer(BackgroundHTTPServer):
         self.repo = repo
         self.watch_branches = list(watch_branches)
         self.pull_requests = pull_requests
+        self.mirror = mirror
         self.commands = commands
 
     def __repr__(self) -> str:
@@ -359,18 +367,38 @@ class WebhookServer(BackgroundHTTPServer):
         event: Delivered | None,
         payload: Mapping[str, Any],
     ) -> Response:
-        if not self.store.remember_delivery(delivery):
-            log.info("webhook delivery replayed", delivery=delivery, gh_event=event_name)
-            return json_response(200, {"status": "duplicate"})
         head = event.sha if isinstance(event, CommitPushed) else getattr(event, "head_sha", None)
         if head is not None and self.store.made_by_agentd(head):
             event = None  # agentd's own commit (merged by fast-forward, or the head of agentd's own fix PR)
         if event is None:
+            if self.store.accept_delivery(delivery, None, "", None).duplicate:
+                return self._replayed(delivery, event_name)
             log.info("webhook delivery ignored", delivery=delivery, gh_event=event_name[:64])
             return json_response(202, {"status": "ignored"})
-        base_sha = event.sha if isinstance(event, CommitPushed) else getattr(event, "head_sha", None)
-        task_id, created = self.store.enqueue(event, describe(event, payload), base_sha)
+        base_sha = head  # a command's job finds the PR's head on the forge
+        ancestry = self._ancestry(event.head_sha) if isinstance(event, PullRequestUpdated) else None
+        accepted = self.store.accept_delivery(delivery, event, describe(event, payload), base_sha, ancestry=ancestry)
+        if accepted.duplicate:
+            return self._replayed(delivery, event_name)
+        task_id, created = accepted.task_id, accepted.created
         log.info(
             "webhook delivery queued", delivery=delivery, gh_event=event_name, key=event.key, task=task_id, new=created
         )
         return json_response(202, {"status": "queued", "task": task_id, "new": created})
+
+    @staticmethod
+    def _replayed(delivery: str, event_name: str) -> Response:
+        log.info("webhook delivery replayed", delivery=delivery, gh_event=event_name)
+        return json_response(200, {"status": "duplicate"})
+
+    def _ancestry(self, head: str) -> Ancestry | None:
+        """How to order this head among the PR's others: agentd's clone, fetched first if it lacks the head."""
+        mirror = self.mirror
+        if mirror is None:
+            return None
+        if not mirror.has_commit(head):
+            try:
+                mirror.fetch()
+            except RepositoryError as exc:  # ordered by arrival then; the job re-checks the forge's head
+                log.warning("webhook fetch failed; ordering by arrival", error=str(exc))
+        return mirror.is_ancestor

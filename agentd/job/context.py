@@ -23,7 +23,7 @@ from agentd.models.pool import ModelPool
 from agentd.perf.config import OptimizerConfig
 from agentd.repo.config import RepositoryConfig
 from agentd.repo.mirror import Mirror
-from agentd.store.base import Store, Task
+from agentd.store.base import Lease, Store, Task
 from sandbox.config import SandboxConfig
 from tools.query import QueryDatabaseTool
 
@@ -70,6 +70,7 @@ class JobContext:
     cancel: threading.Event
     log: structlog.stdlib.BoundLogger
     trust: Trust
+    lease: Lease | None = None  # the worker's lease; the task's end is recorded only while it holds
     session_id: int = 0
 
     @property

@@ -20,24 +20,33 @@ from agentd.engine.outcome import Outcome, finding_line
 from agentd.engine.protocol import review, run_protocol
 from agentd.engine.record import Replay, StoreRecorder
 from agentd.engine.session import Session
+from agentd.engine.turn import TurnResult
 from agentd.engine.verdicts import ReviewFinding
 from agentd.forge.base import ForgeError
 from agentd.job import commands, delivery, gate, reviewing
 from agentd.job.commands import Mode
 from agentd.job.context import JobContext, JobDeps
 from agentd.job.lanes import JobLane, JobLanes, LaneSettings
-from agentd.job.publish import already_published, branch_for, commit_message, finish, publish, publish_notes
+from agentd.job.publish import (
+    already_published,
+    branch_for,
+    commit_message,
+    finish,
+    publish,
+    publish_notes,
+    write_report,
+)
 from agentd.job.review import ReviewState
 from agentd.job.review import load as load_review
 from agentd.job.scope import ReviewScope, guidance
 from agentd.job.trust import Trust, trust_of
-from agentd.kernel import trace
-from agentd.kernel.errors import BudgetExceeded, DiskLimitExceeded
+from agentd.kernel import crashpoints, trace
+from agentd.kernel.errors import BudgetExceeded, DiskLimitExceeded, RepositoryError
 from agentd.kernel.events import CommitPushed, Event, PullRequestCommand, PullRequestUpdated, TaskRequested
 from agentd.kernel.seams import CommandResult
 from agentd.models.budget import BudgetGuard
 from agentd.perf import sqlpath
-from agentd.store.base import Lease
+from agentd.store.base import Lease, Store
 from agentd.store.records import as_dict
 
 log = structlog.get_logger("agentd.job.job")
@@ -55,7 +64,7 @@ class Job:
         self.deps = deps
         bound = log.bind(task=task.id, job=lease.job_id)
         undecided = Trust(False, "not decided yet")  # decided in run(), once the forge was asked
-        self.ctx = JobContext(deps, task, "", branch_for(task), cancel, bound, undecided)
+        self.ctx = JobContext(deps, task, "", branch_for(task), cancel, bound, undecided, lease)
         self.lanes: JobLanes | None = None
         self.sql_cases: list[sqlpath.SqlCase] = []
         self.mode: Mode = commands.mode_of(task.event)
@@ -89,8 +98,11 @@ class Job:
 
     def _run(self) -> str:
         ctx, deps = self.ctx, self.deps
+        if ctx.task.done:  # it ended on an earlier attempt, killed before its report or its job's end
+            write_report(deps, ctx.task.id)
+            return ctx.task.status
         with trace.span("fetch"):
-            deps.mirror.fetch()
+            unreachable = self._fetch()
         event = ctx.task.event
         if isinstance(event, PullRequestCommand):
             refused = commands.refusal(deps.forge, event)
@@ -98,11 +110,12 @@ class Job:
                 return finish(ctx, "refused", refused)
         self.view, pr_branch = commands.pull_request_view(deps.forge, event)
         ctx.trust = trust_of(self.view or event, deps.settings.repository, self._write_access)
-        ctx.base = self._base_sha(event)
+        ctx.base = self._reachable_base(event, unreachable)
         deps.store.update_task(ctx.task.id, base_sha=ctx.base)
         if isinstance(event, PullRequestUpdated) and deps.mirror.pull_requests:
             current = deps.mirror.pull_heads().get(event.number)
             if current is not None and current != event.head_sha:
+                self._queue_current_head(event, current)
                 return finish(ctx, "superseded", f"PR #{event.number} moved on to {current[:7]} before this ran")
         self._start_review(event, pr_branch)
         published = already_published(ctx)
@@ -117,6 +130,14 @@ class Job:
             return finish(ctx, "no_fix", f"Stopped: {exc}. Nothing was committed.")
         finally:
             self.lanes.close()
+
+    def _queue_current_head(self, event: PullRequestUpdated, current: str) -> None:
+        """Make sure the forge's current head of the PR has a job, even if an older head superseded it."""
+        newest = event.model_copy(update={"head_sha": current})
+        description = f"PR #{event.number} head {current[:7]} -> {event.base_branch}"
+        task_id, queued = self.deps.store.enqueue(newest, description, current, revive=True)
+        if queued:
+            self.ctx.log.info("queued the current head", pr=event.number, head=current[:12], task=task_id)
 
     def _lane_settings(self) -> LaneSettings:
         deps, settings = self.deps, self.deps.settings
@@ -136,6 +157,27 @@ class Job:
             session_id=self.ctx.session_id,
             cancel=self.ctx.cancel,
         )
+
+    def _fetch(self) -> RepositoryError | None:
+        """Fetch agentd's clone; the error when the remote could not be reached (the clone may still do)."""
+        try:
+            self.deps.mirror.fetch()
+        except RepositoryError as unreachable:
+            return unreachable
+        return None
+
+    def _reachable_base(self, event: Event, unreachable: RepositoryError | None) -> str:
+        """The commit to work on; after a failed fetch it must already be in agentd's clone, else the fetch's error."""
+        if unreachable is None:
+            return self._base_sha(event)
+        try:
+            base = self._base_sha(event)
+        except RepositoryError:
+            raise unreachable from None
+        if not self.deps.mirror.has_commit(base):
+            raise unreachable
+        self.ctx.log.warning("fetch failed; working from agentd's clone as last fetched", error=str(unreachable))
+        return base
 
     def _base_sha(self, event: Event) -> str:
         if isinstance(event, CommitPushed):
@@ -190,7 +232,8 @@ class Job:
     def _session(self, replay: Replay) -> Session:
         deps, store, task_id = self.deps, self.deps.store, self.ctx.task.id
         prices = deps.settings.prices
-        recorder = StoreRecorder(store, task_id, self.ctx.session_id)
+        assert self.lanes is not None
+        recorder = DraftingRecorder(store, task_id, self.ctx.session_id, self.lanes)
         midnight = time.time() - time.time() % 86_400
         guard = BudgetGuard(deps.settings.budget, store.spent_since(midnight), prices=prices)
         models = deps.models.for_job(self.ctx.task.kind, guard, store.model_stats())
@@ -300,6 +343,7 @@ class Job:
             return finish(ctx, "no_fix", refused, tests_passed=outcome.tests_passed)
         if not tested.passed:
             return finish(ctx, "no_fix", f"{outcome.summary}\n\nNot committed: {tested.reason}.", tests_passed=False)
+        crashpoints.reached("committed")
         with trace.span("publish", **{"agentd.branch": ctx.branch}):
             publish(ctx, sha)
         if self.state is not None:
@@ -340,6 +384,19 @@ class Job:
         if findings:
             problem += "\n\nThe reviewer's blocking findings:\n" + "\n".join(finding_line(f) for f in findings)
         return problem
+
+
+class DraftingRecorder(StoreRecorder):
+    """The store's recorder that first records the lanes a turn changed, so replaying the turn restores its work."""
+
+    def __init__(self, store: Store, task_id: int, session_id: int, lanes: JobLanes) -> None:
+        super().__init__(store, task_id, session_id)
+        self.lanes = lanes
+
+    def turn(self, turn: TurnResult) -> None:
+        """Record the turn's lane changes, then the turn (a kill between them re-runs the turn, never loses work)."""
+        self.lanes.save_drafts(turn.agent, turn.seq)
+        super().turn(turn)
 
 
 def answering_models(turns: Sequence[Mapping[str, Any]]) -> dict[str, float]:

@@ -1,17 +1,19 @@
 """A job's workbench: lanes, each a fresh worktree of the base commit with its own sandbox and toolbox.
 
 The vote protocol gives every proposer a lane of its own; the debate and negotiation protocols
-use one. agentd tests a lane itself and records each tested tree, so a resumed job can restore a
-lane's last tested state.
+use one. agentd tests a lane itself and records each tested tree; a turn that changed a lane
+records the lane's change (a draft) before the turn itself, so a resumed job that replays the
+turn restores what it did.
 """
 
 from __future__ import annotations
 
-import functools
 import shutil
 import threading
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import structlog
 
@@ -69,6 +71,7 @@ class JobLane:
     tools: Toolbox
     owner: JobLanes
     tested_tree: str | None = None  # the tree agentd last tested here; None when a test run changed it
+    recorded_diff: str = ""  # the change last recorded for this lane (tested or draft), to restore on resume
 
     def diff(self) -> str:
         """The lane's change against the base, staged with the lane frozen (no process left that could change it)
@@ -98,9 +101,10 @@ class JobLane:
         diff = self.diff()
         tree = mirror.index_tree(self.worktree)
         result = self.run_tests()
-        self.diff()
+        after_diff = self.diff()
         after = mirror.index_tree(self.worktree)
         self.tested_tree = tree if after == tree else None
+        self.recorded_diff = after_diff if after == tree else self.recorded_diff
         proof = Evidence.of(result, config.test_command)
         shown = proof.shown if after == tree else proof.shown + "\n(the test run changed the workspace)"
         config.store.add_code_version(
@@ -164,6 +168,8 @@ class JobLanes:
     config: LaneSettings
     lanes: dict[str, JobLane] = field(default_factory=dict)
     sandboxes: list[Sandbox] = field(default_factory=list)
+    touched: dict[tuple[str, int], set[str]] = field(default_factory=dict)  # (agent, turn) -> lanes it used
+    _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def lane(self, name: str) -> JobLane:
         """A lane by name, created on first use from the base commit (restored on resume)."""
@@ -174,7 +180,7 @@ class JobLanes:
         config = self.config
         with trace.span("worktree", **{"agentd.lane": name}):
             worktree = config.mirror.add_worktree(config.root / f"task-{config.task_id}-{name}", config.base)
-            self._restore(name, worktree)
+            restored = self._restore(name, worktree)
         cache = config.root.parent / "cache" / f"task-{config.task_id}"
         with trace.span("sandbox start", **{"agentd.lane": name}):
             sandbox = config.sandboxes.open(worktree, f"task-{config.task_id}-{name}", cache_dir=cache)
@@ -186,11 +192,28 @@ class JobLanes:
             config.query,
             config.policy,
             config.redactor,
-            audit=functools.partial(config.store.add_tool_call, config.session_id),
+            audit=lambda call: self._audit(name, call),
             read_only_execute=ExecuteCommandTool(read_only, config.policy, config.command_timeout_s),
         )
-        self.lanes[name] = JobLane(name, worktree, sandbox, tools, self)
+        self.lanes[name] = JobLane(name, worktree, sandbox, tools, self, recorded_diff=restored)
         return self.lanes[name]
+
+    def _audit(self, lane: str, call: Mapping[str, Any]) -> None:
+        """Write a tool call to the audit trail, noting which lane the agent's turn worked in."""
+        with self._lock:
+            self.touched.setdefault((str(call.get("agent", "")), int(call.get("turn_seq", 0))), set()).add(lane)
+        self.config.store.add_tool_call(self.config.session_id, call)
+
+    def save_drafts(self, agent: str, turn_seq: int) -> None:
+        """Record the change of every lane this turn used, when it differs from the lane's last recorded one."""
+        with self._lock:
+            names = sorted(self.touched.pop((agent, turn_seq), set()))
+        for name in names:
+            lane = self.lanes[name]
+            change = lane.diff()
+            if change != lane.recorded_diff:
+                self.config.store.add_code_version(self.config.task_id, {"kind": f"draft:{name}", "diff": change})
+                lane.recorded_diff = change
 
     def open_gate(self, sha: str, name: str = "gate") -> tuple[Path, Sandbox]:
         """A fresh worktree of `sha` and a fresh container for one of agentd's own test runs (by default the gate's)."""
@@ -202,16 +225,17 @@ class JobLanes:
         self.sandboxes.append(sandbox)
         return worktree, sandbox
 
-    def _restore(self, name: str, worktree: Path) -> None:
-        """On a resumed job, put back the lane's last tested change."""
+    def _restore(self, name: str, worktree: Path) -> str:
+        """On a resumed job, put back the lane's last recorded change (tested, or left by a finished turn)."""
         versions = self.config.store.task_record(self.config.task_id).versions
-        last = [v for v in versions if v.kind == f"candidate:{name}" and v.diff.strip()]
-        if not last:
-            return
+        last = [v for v in versions if v.kind in (f"candidate:{name}", f"draft:{name}")]
+        if not last or not last[-1].diff.strip():
+            return ""
         try:
             run_git(worktree, "apply", "--whitespace=nowarn", "-", timeout_s=60, stdin=last[-1].diff + "\n")
         except RepositoryError as exc:
             raise RepositoryError(f"cannot restore lane {name} on resume: {exc}") from None
+        return last[-1].diff
 
     def abort(self) -> None:
         """Remove every container now (a running command ends); never raises."""

@@ -16,12 +16,13 @@ from agentd.job.context import JobContext, JobDeps
 from agentd.job.report import render_markdown
 from agentd.job.sarif import sarif_log
 from agentd.job.trust import automation_paths
-from agentd.kernel import trace
+from agentd.kernel import crashpoints, trace
+from agentd.kernel.errors import JobCancelled
 from agentd.kernel.events import CommitPushed, PullRequestCommand, PullRequestUpdated
 from agentd.store.base import Task
 
-PUBLISHED = "published:"
-MAX_PATCH_IN_SUMMARY = 20_000  # branch-head key prefix of the sha agentd last published on one of its branches
+PUBLISHED = "published:"  # branch-head key prefix of the sha agentd last published on one of its branches
+MAX_PATCH_IN_SUMMARY = 20_000  # an unpushed fix's patch is shown in the summary up to this many characters
 
 
 def branch_for(task: Task) -> str:
@@ -50,12 +51,22 @@ def commit_message(task: Task, session_id: int, outcome: Outcome, trailers: tupl
 
 
 def already_published(ctx: JobContext) -> str | None:
-    """The commit an earlier attempt of this task published, when the branch holds exactly what it recorded."""
-    recorded = ctx.task.commit_sha
-    if recorded and ctx.deps.mirror.published(ctx.branch) == recorded:
+    """The commit an earlier attempt of this task gated and meant to publish, published now if its push never landed.
+
+    publish() records the commit only once the gate passed, so an attempt cut off before or during
+    its push (killed, or the remote unreachable) leaves a commit that needs no new debate.
+    """
+    recorded, mirror = ctx.task.commit_sha, ctx.deps.mirror
+    if not recorded:
+        return None
+    if mirror.published(ctx.branch) == recorded:
         _remember(ctx, recorded)
         return recorded
-    return None
+    if not mirror.has_commit(recorded):
+        return None
+    ctx.log.info("publishing the commit an earlier attempt gated", commit=recorded)
+    publish(ctx, recorded)
+    return recorded
 
 
 def publish(ctx: JobContext, sha: str) -> None:
@@ -68,6 +79,7 @@ def publish(ctx: JobContext, sha: str) -> None:
     deps.store.update_task(ctx.task.id, commit_sha=sha, branch=ctx.branch)
     replaces = deps.store.branch_head(deps.settings.repository.source, PUBLISHED + ctx.branch)
     deps.mirror.publish(sha, ctx.branch, replaces=replaces, push=ctx.trust.trusted)
+    crashpoints.reached("pushed")
     _remember(ctx, sha)
     ctx.log.info("published", branch=ctx.branch, commit=sha, pushed=ctx.trust.trusted and deps.mirror.push)
 
@@ -95,9 +107,17 @@ def _remember(ctx: JobContext, sha: str) -> None:
 
 
 def finish(ctx: JobContext, status: str, summary: str, **fields: object) -> str:
-    """Record the task's end (summary redacted) and write its report; returns the status."""
-    summary = ctx.deps.redactor.text(summary)
-    ctx.deps.store.update_task(ctx.task.id, status=status, summary=summary, finished_at=time.time(), **fields)
+    """Record the task's end (summary redacted) and write its report; returns the status.
+
+    The end is recorded only while the job holds its lease and nobody asked it to stop (a newer
+    head superseded it); otherwise JobCancelled, and the worker records what happened instead.
+    """
+    store, summary = ctx.deps.store, ctx.deps.redactor.text(summary)
+    end = {"status": status, "summary": summary, "finished_at": time.time(), **fields}
+    if ctx.lease is None:
+        store.update_task(ctx.task.id, **end)
+    elif not store.end_task(ctx.lease, **end):
+        raise JobCancelled(f"task {ctx.task.id} was superseded or its lease lost before it could end {status!r}")
     with trace.span("report", **{"agentd.status": status}):
         write_report(ctx.deps, ctx.task.id)
     return status
@@ -112,6 +132,7 @@ def write_report(deps: JobDeps, task_id: int) -> Path | None:
     markdown = deps.redactor.text(render_markdown(task, deps.store.task_record(task_id)))
     path = deps.settings.state_dir / "reports" / f"task-{task_id}.md"
     path.parent.mkdir(parents=True, exist_ok=True)
+    crashpoints.reached("report")
     path.write_text(markdown, encoding="utf-8")
     state = review.load(deps.store, task_id)
     log = sarif_log(task, state.found() if state else [], state.head if state else None)

@@ -6,7 +6,7 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
-from agentd.store.records import Task, TaskRecord, ToolCall
+from agentd.store.records import CodeVersion, Task, TaskRecord, ToolCall
 
 
 def _when(stamp: float | None) -> str:
@@ -66,6 +66,11 @@ def _protocol_lines(verdict: dict[str, Any], prefix: str = "") -> list[str]:
     return lines
 
 
+def tested(record: TaskRecord) -> list[CodeVersion]:
+    """The trees agentd tested (the drafts a resumed job restores lanes from are not evidence)."""
+    return [version for version in record.versions if not version.kind.startswith("draft:")]
+
+
 def render_task(task: Task, record: TaskRecord) -> str:
     """The debate of one task as text: turns with their tool calls, the verdict and the commit."""
     lines = [
@@ -74,7 +79,7 @@ def render_task(task: Task, record: TaskRecord) -> str:
         f"  created {_when(task.created_at)}, finished {_when(task.finished_at)}",
         f"  base {task.base_sha or '-'}",
     ]
-    for version in record.versions:
+    for version in tested(record):
         passed = {True: "pass", False: "FAIL", None: "-"}[version.tests_passed]
         lines.append(f"  tests on {version.kind} tree: {passed}" + (f" ({version.sha[:7]})" if version.sha else ""))
     for session in record.sessions:
@@ -139,7 +144,7 @@ def render_markdown(task: Task, record: TaskRecord) -> str:
     else:
         lines.append("No findings.")
     lines += ["", "### Evidence (agentd's own test runs)", ""]
-    for version in record.versions:
+    for version in tested(record):
         outcome = {True: "passed", False: "FAILED", None: "not run"}[version.tests_passed]
         sha = f" `{version.sha[:7]}`" if version.sha else ""
         lines.append(f"- {version.kind} tree{sha}: tests {outcome}")
@@ -147,6 +152,12 @@ def render_markdown(task: Task, record: TaskRecord) -> str:
         votes = (session.verdict or {}).get("votes")
         if votes:
             lines += ["", f"### Votes (session {session.id})", "", ", ".join(votes)]
+    failed = [turn for session in record.sessions for turn in session.turns if turn.status == "failed"]
+    if failed:  # a model that could not answer: its turn was dropped, and the report says why
+        lines += ["", "### Problems", ""] + [f"- {t.agent} ({t.model}): {_short(t.content, 300)}" for t in failed]
+    job = record.job
+    if job is not None and job.attempts > 1:  # what interrupted the earlier attempts, so nobody wonders
+        lines += ["", "### Attempts", "", f"{job.attempts} attempts; the last interruption: {job.error or 'unknown'}"]
     lines += ["", "### Result", ""]
     if task.branch:
         lines.append(f"Fix committed on `{task.branch}` (`{(task.commit_sha or '')[:12]}`), tests green.")

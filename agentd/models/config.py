@@ -22,5 +22,9 @@ class ModelConfig(BaseModel):
     max_retries: int = Field(2, ge=0)
     retry_base_s: float = Field(0.5, gt=0, description="Backoff before the first retry (doubles, full jitter).")
     retry_cap_s: float = Field(30.0, gt=0, description="Longest wait between retries, Retry-After included.")
+    breaker_failures: int = Field(
+        3, ge=1, description="Consecutive failed calls that open this endpoint's circuit (its chain moves on)."
+    )
+    breaker_reset_s: float = Field(30.0, gt=0, description="How long an open circuit waits before one trial call.")
     max_tokens: int = Field(4096, ge=1)
     temperature: float | None = Field(None, ge=0, le=2)

@@ -7,12 +7,13 @@ checked with plain data; responses are read from the SDKs' typed response object
 from __future__ import annotations
 
 import json
-from typing import Any
-
-from anthropic.types import Message as AnthropicMessage
-from openai.types.chat import ChatCompletion
+from typing import TYPE_CHECKING, Any
 
 from agentd.kernel.seams import Completion, Message, ToolCall, ToolSpec, Usage
+
+if TYPE_CHECKING:  # annotations only: a daemon on one vendor never imports the other vendor's SDK
+    from anthropic.types import Message as AnthropicMessage
+    from openai.types.chat import ChatCompletion
 
 EMPTY_CONTENT = "(no content)"  # Anthropic refuses empty messages; this stands in for one
 

@@ -32,7 +32,10 @@ class ModelPool:
         self.roles = roles
         names = {"default"} | {n for role in {*TEAM_ROLES, *roles} for n in chain_for(roles, role)}
         self.endpoints = {name: build_model(name, models[name]) for name in sorted(names)}
-        self.breakers = {name: CircuitBreaker(name=name) for name in self.endpoints}
+        self.breakers = {
+            name: CircuitBreaker(models[name].breaker_failures, models[name].breaker_reset_s, name=name)
+            for name in self.endpoints
+        }
 
     def for_job(self, kind: str, guard: BudgetGuard, stats: Sequence[Outcomes]) -> Callable[[str], Model]:
         """role -> the Model a job uses for it; `stats` are the recorded outcomes per model (adaptive order)."""

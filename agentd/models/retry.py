@@ -10,6 +10,7 @@ and base class, logged once and counted (`unclassified`), so an SDK release neve
 from __future__ import annotations
 
 import importlib
+import json
 import random
 import threading
 import time
@@ -118,6 +119,13 @@ RULES: Mapping[str, Rule] = {
     "WebSocketQueueFullError": _r("fail", _UNUSED),
 }
 UNKNOWN = Rule("fail", "an unexpected error came from the model client")
+# Not an SDK class: the SDKs let json's error out when a 200's body is not JSON (a broken proxy or endpoint).
+BODY_NOT_JSON = Rule("retry", "the endpoint answered with a body that is not JSON; retrying")
+
+
+def is_unreadable_answer(exc: BaseException) -> bool:
+    """Whether `exc` is an SDK failing to decode an answer's body (the retried call is only the SDK's request)."""
+    return isinstance(exc, json.JSONDecodeError)
 
 
 def exported_errors(module: object) -> dict[str, type[BaseException]]:
@@ -150,6 +158,8 @@ def is_sdk_error(exc: BaseException) -> bool:
 
 def rule_for(exc: BaseException) -> Rule:
     """The rule for an exception: its own class's, else the classification of an unnamed class."""
+    if is_unreadable_answer(exc):
+        return BODY_NOT_JSON
     if type(exc).__name__ in RULES and is_sdk_error(exc):
         return RULES[type(exc).__name__]
     rule = classify_unnamed(exc)
@@ -272,7 +282,7 @@ def call_with_retries(
         try:
             return call()
         except Exception as exc:
-            if not is_sdk_error(exc):
+            if not (is_sdk_error(exc) or is_unreadable_answer(exc)):
                 raise
             rule = rule_for(exc)
             if rule.action != "retry" or attempt >= max_retries:

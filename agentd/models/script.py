@@ -22,7 +22,10 @@ ROLE_LINE = re.compile(r"^Role:\s*(\S+)", re.MULTILINE)
 PHASE_LINE = re.compile(r"^Phase:\s*(\S+)", re.MULTILINE)
 NAME_LINE = re.compile(r"^Name:\s*(\S+)", re.MULTILINE)
 MALFORMED_ARGUMENTS = '{"action": "read", "file_path": '
-STEP_KEYS = frozenset({"text", "tool_calls", "error", "retry_after", "malformed", "name", "delay_s", "usage"})
+STEP_KEYS = frozenset({"text", "tool_calls", "error", "fault", "retry_after", "malformed", "name", "delay_s", "usage"})
+# Transport faults a step can serve instead of an answer: no bytes at all until the client gives up,
+# a 200 whose body is not JSON, or a body cut off before its Content-Length.
+TRANSPORT_FAULTS = frozenset({"hang", "malformed_json", "truncated"})
 Step = Mapping[str, Any]
 
 _OPENAI_ERRORS = {
@@ -57,8 +60,10 @@ def _check_step(where: str, step: object) -> Step:
     unknown = set(step) - STEP_KEYS
     if unknown:
         raise ConfigError(f"{where}: unknown key(s) {sorted(unknown)}; allowed: {sorted(STEP_KEYS)}")
-    if not {"text", "tool_calls", "error", "malformed"} & set(step):
-        raise ConfigError(f"{where}: needs one of text, tool_calls, error, malformed")
+    if not {"text", "tool_calls", "error", "fault", "malformed"} & set(step):
+        raise ConfigError(f"{where}: needs one of text, tool_calls, error, fault, malformed")
+    if "fault" in step and step["fault"] not in TRANSPORT_FAULTS:
+        raise ConfigError(f"{where}: fault must be one of {sorted(TRANSPORT_FAULTS)}")
     for call in step.get("tool_calls", []):
         if not isinstance(call, Mapping) or not isinstance(call.get("name"), str):
             raise ConfigError(f"{where}: each tool call needs a string 'name'")
@@ -83,7 +88,7 @@ class Script:
             turns: list[ScriptTurn] = []
             faults: list[Step] = []
             for step in checked:
-                if "error" in step:
+                if "error" in step or "fault" in step:
                     faults.append(step)
                 else:
                     turns.append(ScriptTurn(tuple(faults), step))
@@ -125,12 +130,13 @@ class RecordedRequest(NamedTuple):
 
 
 class Reply(NamedTuple):
-    """What the server answers: status, extra headers, JSON payload, and a delay before it."""
+    """What the server answers: status, extra headers, JSON payload, a delay before it, and a transport fault."""
 
     status: int
     headers: dict[str, str]
     payload: dict[str, Any]
     delay_s: float = 0.0
+    fault: str = ""  # one of TRANSPORT_FAULTS: how the answer is (not) delivered
 
 
 def _text_of(content: Any) -> str:

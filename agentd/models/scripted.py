@@ -2,8 +2,9 @@
 
 The official SDKs talk to it over real HTTP, so the scripted path exercises the same client code,
 error mapping and retries as a real vendor. What it answers comes from a `Script`
-(agentd.models.script). Only fault steps (`error`) keep a counter, per conversation and turn, so a
-retry of the same request sees the next fault, then the reply.
+(agentd.models.script). Only fault steps (`error`, `fault`) keep a counter, per conversation and
+turn, so a retry of the same request sees the next fault, then the reply. A transport fault (`hang`,
+`malformed_json`, `truncated`) is played on the socket, as a broken endpoint or proxy would.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from agentd.models.script import (
 )
 
 __all__ = ["MALFORMED_ARGUMENTS", "Script", "ScriptedModelServer"]
+HANG_S = 600.0  # how long a `hang` fault holds the connection silent, unless the step gives delay_s
 
 
 class ScriptedModelServer:
@@ -141,7 +143,8 @@ class ScriptedModelServer:
             return error_reply(wire, step, headers)
         ids = f"{role or 'none'}_{n}"
         render = anthropic_reply if wire == "anthropic" else openai_reply
-        return Reply(200, {}, render(step, body, ids), float(step.get("delay_s", 0.0)))
+        payload = render({"text": "(a reply the fault spoils)"} if "fault" in step else step, body, ids)
+        return Reply(200, {}, payload, float(step.get("delay_s", 0.0)), str(step.get("fault", "")))
 
     def _script_key(self, system: str, role: str) -> str:
         """The most specific script key for a request: name@phase, name, role@phase, role."""
@@ -198,14 +201,24 @@ def _handler_for(server: ScriptedModelServer) -> type[BaseHTTPRequestHandler]:
         def _serve(self, body: dict[str, Any]) -> None:
             headers = {k.lower(): v for k, v in self.headers.items()}
             reply = server.respond(self.path.split("?")[0], headers, body)
+            if reply.fault == "hang":
+                server.wait(reply.delay_s or HANG_S)  # not one byte: the client's timeout must end it
+                self.close_connection = True
+                return
             if reply.delay_s > 0:
                 server.wait(reply.delay_s)
             data = json.dumps(reply.payload).encode()
+            length = len(data)
+            if reply.fault == "malformed_json":  # a 200 with a whole body that is not JSON
+                data = data[: len(data) // 2]
+                length = len(data)
+            elif reply.fault == "truncated":
+                data = data[: len(data) // 2]  # the promised length never arrives
             try:
                 self.send_response(reply.status)
                 for name, value in {
                     "content-type": "application/json",
-                    "content-length": str(len(data)),
+                    "content-length": str(length),
                     "connection": "close",
                     **reply.headers,
                 }.items():

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -18,7 +19,6 @@ class RepositoryConfig(BaseModel):
     pull_requests: bool = Field(False, description="Review pull-request heads (refs/pull/N/head, GitLab's too).")
     poll_interval_s: float = Field(30.0, gt=0, description="url mode: how often to fetch the remote.")
     push: bool = Field(False, description="url mode: push agentd/ branches to the remote (never anything else).")
-    max_concurrent_jobs: int = Field(1, ge=1, description="Jobs of this repository running at once.")
     watch_branches: list[str] = Field(default_factory=lambda: ["main"], min_length=1)
     test_command: list[str] = Field(default_factory=lambda: ["go", "test", "./..."], min_length=1)
     test_timeout_s: int = Field(600, ge=1, description="Deadline for one run of test_command.")
@@ -32,6 +32,16 @@ class RepositoryConfig(BaseModel):
         description="Trust every pull request (only for a repository where everyone who can open one may also push "
         "to it, e.g. a private one without forks). Untrusted PRs are reviewed and fixed, never pushed.",
     )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _moved_settings(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "max_concurrent_jobs" in data:
+            raise ValueError(
+                "repository.max_concurrent_jobs moved: set daemon.max_concurrent_jobs (jobs one daemon runs at "
+                "once; each daemon adds as many) and, to cap all daemons together, daemon.max_concurrent_jobs_total"
+            )
+        return data
 
     @model_validator(mode="after")
     def _needs_a_source(self) -> RepositoryConfig:

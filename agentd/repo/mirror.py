@@ -189,10 +189,6 @@ class Mirror:
         listing = run_git(self.path, "diff", "--name-only", "--no-renames", "-z", base, head)
         return [path for path in listing.split("\0") if path]
 
-    def is_ancestor(self, ancestor: str, descendant: str) -> bool:
-        """Whether `ancestor` is reachable from `descendant` (False when either is unknown)."""
-        return self._git("merge-base", "--is-ancestor", ancestor, descendant).ok
-
     def existing_files(self, rev: str, paths: list[str]) -> set[str]:
         """Which of `paths` are files in the tree of `rev` (one git process for all of them)."""
         if not paths:
@@ -235,6 +231,19 @@ class Mirror:
             return self.head(ref) or run_git(self.path, "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}")
         except RepositoryError:
             raise RepositoryError(f"no branch or commit {ref!r} in {self.source}") from None
+
+    def is_ancestor(self, older: str, newer: str) -> bool | None:
+        """Whether `older` is an ancestor of `newer` in agentd's clone; None when git cannot tell (one is missing)."""
+        argv = ["git", *SAFE_GIT, "merge-base", "--is-ancestor", older, newer]
+        done = process.run(argv, timeout_s=60, cwd=self.path, env={**os.environ, **GIT_ENV})
+        if done.timed_out:
+            return None
+        return {0: True, 1: False}.get(done.exit_code)
+
+    def has_commit(self, sha: str) -> bool:
+        """Whether agentd's clone holds the commit `sha`."""
+        argv = ["git", *SAFE_GIT, "cat-file", "-e", f"{sha}^{{commit}}"]
+        return process.run(argv, timeout_s=60, cwd=self.path, env={**os.environ, **GIT_ENV}).ok
 
     def first_parent_commits(self, old: str, new: str, limit: int) -> list[str]:
         """Commits reachable from `new` but not `old` on the first-parent line, oldest first (at most `limit`)."""

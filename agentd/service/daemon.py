@@ -1,12 +1,13 @@
-"""The daemon: a worker loop that leases jobs, a heartbeat, and the companions (triggers, endpoints) it runs.
+"""The daemon: workers that lease and run jobs, a heartbeat, and the companions (triggers, endpoints) it runs.
 
-On stop, the running job is cancelled at its next step (model call or tool call), its container
-and worktree are removed and its lease is given back, so a restart picks the job up again.
+On stop, each running job is cancelled at its next step (model call or tool call), its containers
+and worktrees are removed and its lease is given back, so a restart picks the job up again.
 """
 
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import socket
 import threading
@@ -19,20 +20,19 @@ from typing import Protocol
 import structlog
 
 from agentd.job.context import JobDeps
-from agentd.job.job import Job
-from agentd.job.publish import write_report
-from agentd.kernel.errors import AgentdError
-from agentd.service.config import DaemonConfig
-from agentd.service.health import Health
+from agentd.service import retention as housekeeping
+from agentd.service.config import DaemonConfig, RetentionConfig
+from agentd.service.health import Health, HealthReport
 from agentd.service.sdnotify import notify, watchdog_interval_s
-from agentd.store.base import Lease, Store
+from agentd.service.worker import Worker
+from agentd.store.base import Store
 
 log = structlog.get_logger("agentd.service.daemon")
 HEARTBEAT_S = 2.0
 STOP_GRACE_S = 10.0
-MAX_BACKOFF_S = 30.0
 ENGINE_CHECK_S = 15.0
-CHECKS = ("worker", "store", "docker")
+REAP_ATTEMPTS = 3
+EXIT_UNHEALTHY = 3  # the exit code when the daemon gives up after being unhealthy for too long
 
 
 class Companion(Protocol):
@@ -48,40 +48,66 @@ class Companion(Protocol):
 
 
 class Daemon:
-    """The worker side of agentd: lease a job, run it, renew the lease, stop cleanly."""
+    """The worker side of agentd: `max_concurrent_jobs` workers, a heartbeat renewing their leases, a clean stop."""
 
-    def __init__(self, config: DaemonConfig, store: Store, deps: JobDeps, *, max_running: int) -> None:
+    def __init__(
+        self, config: DaemonConfig, store: Store, deps: JobDeps, retention: RetentionConfig | None = None
+    ) -> None:
         self.config = config
+        self.retention = retention or RetentionConfig()
         self.store = store
         self.deps = deps
-        self.max_running = max_running
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
         self.stop_event = threading.Event()
-        self.cancel = threading.Event()
-        self._lease: Lease | None = None
-        self._job: Job | None = None
-        self.health = Health(CHECKS, config.unhealthy_after_s)
-        self._worker: threading.Thread | None = None
+        count = config.max_concurrent_jobs
+        names = ["worker"] if count == 1 else [f"worker-{i}" for i in range(1, count + 1)]
+        self.health = Health([*names, "store", "docker", "disk"], config.unhealthy_after_s)
+        cap = config.max_concurrent_jobs_total
+        self.workers = [
+            Worker(name, self.owner, config, store, deps, self.health, self.stop_event, cap, self.recheck)
+            for name in names
+        ]
+        self._threads: list[threading.Thread] = []
+        self.exit_code = 0
+
+    def health_report(self) -> HealthReport:
+        """Whether the daemon can do its work, and what is wrong when it cannot (for /healthz)."""
+        return self.health.report()
 
     def recover(self) -> None:
-        """Remove what a previous run left behind: containers, worktrees."""
-        reaped = self.deps.sandboxes.reap()
-        worktrees = self.config.state_dir / "worktrees"
+        """Remove what a previous run left behind: containers, worktrees, sandbox sockets and build caches."""
+        reaped = self._reap()
+        state = self.config.state_dir
+        worktrees = state / "worktrees"
         leftovers = list(worktrees.iterdir()) if worktrees.is_dir() else []
         for path in leftovers:
             self.deps.mirror.remove_worktree(path)
-        if reaped or leftovers:
-            log.info("recovered", containers=reaped, worktrees=len(leftovers))
+        stray = [path for name in ("run", "cache") if (state / name).is_dir() for path in (state / name).iterdir()]
+        for path in stray:  # a crash between making a job's directory and its container (or its clean-up)
+            shutil.rmtree(path, ignore_errors=True)
+        if reaped or leftovers or stray:
+            log.info("recovered", containers=reaped, worktrees=len(leftovers), directories=len(stray))
+
+    def _reap(self) -> int:
+        """The previous run's containers, removed; a transient engine error is retried, never fatal to the start.
+
+        On a shared engine another program's container can vanish while the list is read.
+        """
+        for attempt in range(1, REAP_ATTEMPTS + 1):
+            try:
+                return self.deps.sandboxes.reap()
+            except Exception as exc:  # noqa: BLE001 - recovery is best effort; the next start reaps again
+                log.warning("reaping leftover containers failed", attempt=attempt, error=f"{type(exc).__name__}: {exc}")
+                self.stop_event.wait(0.5 * attempt)
+        return 0
 
     def request_stop(self, signum: int = signal.SIGTERM, _frame: FrameType | None = None) -> None:
-        """Ask the daemon to stop: no new job, the running one is cancelled at its next step."""
+        """Ask the daemon to stop: no new job, the running ones are cancelled at their next step."""
         log.info("stopping", signal=signal.Signals(signum).name)
         notify("STOPPING=1")
         self.stop_event.set()
-        self.cancel.set()
-        job = self._job
-        if job is not None:
-            threading.Thread(target=job.abort, name="abort", daemon=True).start()
+        for worker in self.workers:
+            worker.abort()
 
     def run(self, install_signals: bool = True, companions: Sequence[Companion] = ()) -> int:
         """Run until stopped, with its companions; returns the exit code. The caller closes the store."""
@@ -90,16 +116,18 @@ class Daemon:
             signal.signal(signal.SIGINT, self.request_stop)
         self.recover()
         started: list[Companion] = []
+        threads: list[threading.Thread] = []
         try:
             for companion in companions:
                 companion.start()
                 started.append(companion)
             self.store.heartbeat(self.owner, os.getpid())
-            self._worker = threading.Thread(target=self._work, name="worker", daemon=True)
-            threads = [threading.Thread(target=self._heartbeat, name="heartbeat", daemon=True), self._worker]
+            threads = [threading.Thread(target=self._heartbeat, name="heartbeat", daemon=True)]
+            threads += [threading.Thread(target=w.loop, name=w.name, daemon=True) for w in self.workers]
+            self._threads = threads[1:]
             for thread in threads:
                 thread.start()
-            log.info("agentd running", owner=self.owner)
+            log.info("agentd running", owner=self.owner, workers=len(self.workers))
             notify("READY=1")
             while not self.stop_event.wait(0.5):
                 pass
@@ -109,67 +137,83 @@ class Daemon:
         deadline = time.monotonic() + STOP_GRACE_S
         for thread in threads:
             thread.join(timeout=max(0.1, deadline - time.monotonic()))
-        self._hand_back_unfinished()
-        log.info("agentd stopped")
-        return 0
-
-    def _hand_back_unfinished(self) -> None:
-        """A job still blocked (e.g. in a slow model call) after the grace period: clean up and requeue it."""
-        job, lease = self._job, self._lease
-        if job is None or lease is None:
-            return
-        job.abort()
-        job.cleanup()
-        task = self.store.get_task(lease.task_id)
-        if task is not None and task.done:
-            self.store.finish_job(lease, "done")
-            return
-        self.store.release_job(lease, "daemon stopped before the job could finish")
-        log.info("job released", task=lease.task_id, reason="daemon stopping")
-
-    def _work(self) -> None:
-        """Claim and run jobs until stopped; a failing store or job never ends the loop, it backs off."""
-        failures = 0
-        while not self.stop_event.is_set():
-            try:
-                worked = self.work_once()
-            except Exception as exc:
-                failures += 1
-                delay = min(MAX_BACKOFF_S, 0.5 * 2**failures)
-                self.health.failed("worker", f"{type(exc).__name__}: {exc}")
-                log.exception("worker loop failed; backing off", delay_s=delay)
-                self.stop_event.wait(delay)
-                continue
-            failures = 0
-            self.health.ok("worker")
-            if not worked:
-                self.stop_event.wait(self.config.poll_interval_s)
+        for worker in self.workers:
+            worker.hand_back()
+        log.info("agentd stopped", exit_code=self.exit_code)
+        return self.exit_code
 
     def _heartbeat(self) -> None:
-        """Say the daemon is alive, renew the running job's lease, check the engine; feed the watchdog while healthy."""
+        """Beat every few seconds until stopped; feed the systemd watchdog only while healthy."""
         interval = min(HEARTBEAT_S, watchdog_interval_s() or HEARTBEAT_S)
+        engine_every = min(ENGINE_CHECK_S, self.config.unhealthy_after_s / 2)
         last_engine_check = 0.0
+        last_collection = time.monotonic()
+        unhealthy_since: float | None = None
         while not self.stop_event.wait(interval):
-            try:
-                self.store.heartbeat(self.owner, os.getpid())
-                lease = self._lease
-                if lease is not None and not self.store.renew_lease(lease, self.config.lease_s):
-                    log.warning("lease lost; cancelling job", job=lease.job_id)
-                    self.cancel.set()
-                self.health.ok("store")
-            except Exception as exc:  # noqa: BLE001 - no store failure may end the heartbeat
-                self.health.failed("store", f"{type(exc).__name__}: {exc}")
-                log.warning("store unreachable from the heartbeat", error=f"{type(exc).__name__}: {exc}")
-            if time.monotonic() - last_engine_check >= ENGINE_CHECK_S:
+            self.beat()
+            self._check_disk()
+            if time.monotonic() - last_collection >= self.retention.every_s:
+                last_collection = time.monotonic()
+                threading.Thread(target=self.collect_garbage, name="retention", daemon=True).start()
+            if time.monotonic() - last_engine_check >= engine_every:
                 last_engine_check = time.monotonic()
                 self._check_engine()
-            if self._job is not None and self._worker is not None and self._worker.is_alive():
-                self.health.ok("worker")  # busy in a job: alive, though its loop does not turn
             report = self.health.report()
             if report.healthy:
+                unhealthy_since = None
                 notify("WATCHDOG=1")
-            else:
-                log.error("unhealthy; not feeding the watchdog", problems=report.problems)
+                continue
+            log.error("unhealthy; not feeding the watchdog", problems=report.problems)
+            unhealthy_since = unhealthy_since or time.monotonic()
+            limit = self.config.exit_after_unhealthy_s
+            if limit is not None and time.monotonic() - unhealthy_since >= limit:
+                log.error("unhealthy for too long; exiting so the supervisor restarts agentd", problems=report.problems)
+                self.exit_code = EXIT_UNHEALTHY
+                self.request_stop()
+
+    def beat(self) -> None:
+        """Say the daemon is alive and renew the running jobs' leases; a store failure is a health fact."""
+        try:
+            self.store.heartbeat(self.owner, os.getpid())
+            for worker in self.workers:
+                worker.renew()
+            self.health.ok("store")
+        except Exception as exc:  # noqa: BLE001 - no store failure may end the heartbeat
+            self.health.failed("store", f"{type(exc).__name__}: {exc}")
+            log.warning("store unreachable from the heartbeat", error=f"{type(exc).__name__}: {exc}")
+        for worker, thread in zip(self.workers, self._threads, strict=False):
+            if worker.busy() and thread.is_alive():
+                self.health.ok(worker.name)  # busy in a job: alive, though its loop does not turn
+
+    def collect_garbage(self) -> None:
+        """Prune old audit rows, delivery ids, reports and crashed jobs' leftovers; a failure is only logged."""
+        try:
+            housekeeping.collect(self.store, self.config.state_dir, self.retention, self.deps.mirror.remove_worktree)
+        except Exception:
+            log.exception("pruning failed")
+
+    def recheck(self) -> None:
+        """Check the Docker engine and the state disk now (a job just failed; maybe because of either)."""
+        self._check_disk()
+        self._check_engine()
+
+    def _check_disk(self) -> None:
+        state = self.config.state_dir
+        try:
+            stats = os.statvfs(state)
+        except OSError as exc:
+            self.health.failed("disk", f"cannot read the state directory's disk ({state}): {exc}")
+            return
+        free_mb = stats.f_bavail * stats.f_frsize / 2**20
+        if free_mb < self.config.min_free_mb:
+            self.health.failed(
+                "disk",
+                f"the state directory's disk is full: {free_mb:.0f} MB free on {state}, "
+                f"below daemon.min_free_mb = {self.config.min_free_mb:.0f}",
+            )
+            log.warning("state disk nearly full", free_mb=round(free_mb), min_free_mb=self.config.min_free_mb)
+        else:
+            self.health.ok("disk")
 
     def _check_engine(self) -> None:
         try:
@@ -180,61 +224,5 @@ class Daemon:
             log.warning("Docker engine check failed", error=f"{type(exc).__name__}: {exc}")
 
     def work_once(self) -> bool:
-        """Claim and run one job; False when the queue was empty."""
-        claiming = time.time()
-        lease = self.store.claim_job(self.owner, self.config.lease_s, self.max_running)
-        if lease is None:
-            return False
-        self._lease = lease
-        started = time.monotonic()
-        try:
-            self._job = Job(self.deps, lease, self.cancel, claimed=(claiming, time.time()))
-            status = self._job.run()
-            self.store.finish_job(lease, "done")
-            log.info("job done", task=lease.task_id, status=status, seconds=round(time.monotonic() - started, 1))
-        except Exception as exc:
-            task = self.store.get_task(lease.task_id)
-            if task is not None and task.done:
-                self.store.finish_job(lease, "done")  # finished before the stop; only the clean-up was cut short
-                log.info("job done", task=lease.task_id, status=task.status, note="clean-up interrupted")
-            elif self.store.cancel_requested(lease):
-                self.store.finish_job(lease, "cancelled", "superseded by a newer head")
-                self.store.update_task(
-                    lease.task_id,
-                    status="superseded",
-                    finished_at=time.time(),
-                    summary="superseded by a newer head before it finished",
-                )
-                log.info("job superseded", task=lease.task_id)
-            elif self.cancel.is_set():
-                self.store.release_job(lease, f"stopped while running: {exc}")
-                log.info("job released", task=lease.task_id, reason="daemon stopping")
-            elif isinstance(exc, AgentdError):
-                self._fail(lease, str(exc))
-            else:
-                log.exception("job crashed", task=lease.task_id)
-                self._fail(lease, f"{type(exc).__name__}: {exc}")
-        finally:
-            self._lease = None
-            self._job = None
-            if not self.stop_event.is_set():
-                self.cancel.clear()
-        return True
-
-    def _fail(self, lease: Lease, error: str) -> None:
-        """Retry a failed job with backoff; after max_attempts it is dead-lettered with the reason."""
-        message = self.deps.redactor.text(error)
-        daemon = self.config
-        if lease.attempts < daemon.max_attempts:
-            delay = daemon.retry_backoff_s * 2 ** (lease.attempts - 1)
-            self.store.retry_job(lease, message, delay)
-            log.warning("job failed; will retry", task=lease.task_id, attempt=lease.attempts, in_s=delay, error=message)
-            return
-        self.store.finish_job(lease, "dead", message)
-        summary = f"Gave up after {lease.attempts} attempt(s): {message}"
-        self.store.update_task(lease.task_id, status="failed", summary=summary, finished_at=time.time())
-        log.error("job dead-lettered", task=lease.task_id, attempts=lease.attempts, error=message)
-        try:
-            write_report(self.deps, lease.task_id)  # a failed job still leaves its report
-        except Exception:
-            log.exception("report failed", task=lease.task_id)
+        """Claim and run one job on the first worker; False when the queue was empty."""
+        return self.workers[0].work_once()

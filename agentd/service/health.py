@@ -46,6 +46,11 @@ class Health:
         with self._lock:
             self._errors[check] = error[:300]
 
+    def failing(self, check: str) -> bool:
+        """Whether the check's last attempt failed (at once, without waiting for the limit)."""
+        with self._lock:
+            return check in self._errors
+
     def report(self) -> HealthReport:
         """Healthy unless a check has had no success for longer than the limit."""
         now = self._clock()

@@ -9,7 +9,7 @@ agentd.store.records.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Protocol
 
 from agentd.kernel.events import Event
@@ -17,6 +17,7 @@ from agentd.store.records import (
     TASK_DONE_STATES,
     Activity,
     Agent,
+    Delivery,
     HistoryEntry,
     Lease,
     ModelOutcomes,
@@ -28,7 +29,10 @@ from agentd.store.records import (
     Turn,
 )
 
-__all__ = ["TASK_DONE_STATES", "Lease", "Queue", "Recorder", "Store", "Task", "Views"]
+__all__ = ["TASK_DONE_STATES", "Ancestry", "Delivery", "Lease", "Queue", "Recorder", "Store", "Task", "Views"]
+
+Ancestry = Callable[[str, str], "bool | None"]
+"""Whether the first commit is an ancestor of the second; None when it cannot tell (a commit not fetched)."""
 
 
 class Views(Protocol):
@@ -86,12 +90,35 @@ class Views(Protocol):
 class Queue(Protocol):
     """The job queue and what decides what enters it: the daemon's, the triggers' and the webhook's."""
 
-    def enqueue(self, event: Event, description: str, base_sha: str | None) -> tuple[int, bool]:
+    def enqueue(
+        self,
+        event: Event,
+        description: str,
+        base_sha: str | None,
+        *,
+        ancestry: Ancestry | None = None,
+        revive: bool = False,
+    ) -> tuple[int, bool]:
         """Record an event with its task and job; (task_id, created) — False if seen before.
 
         A pull request's newer head supersedes its older tasks in the same transaction: queued ones
         end at once, running ones are asked to stop (their worker sees it on its next renewal).
+        With `ancestry`, a head that is an ancestor of a head already recorded (it arrived out of
+        order) supersedes nothing and is itself superseded at once. `revive` puts an event seen
+        before back in the queue when its job was cancelled (superseded): for the forge's current head.
         """
+        ...
+
+    def accept_delivery(
+        self,
+        delivery_id: str,
+        event: Event | None,
+        description: str,
+        base_sha: str | None,
+        *,
+        ancestry: Ancestry | None = None,
+    ) -> Delivery:
+        """Remember a webhook delivery and enqueue its event (if any) in one transaction; `duplicate` if seen."""
         ...
 
     def claim_job(self, owner: str, lease_s: float, max_running: int | None = None) -> Lease | None:
@@ -114,8 +141,12 @@ class Queue(Protocol):
         """Put a failed job back in the queue, not to be claimed before `delay_s` has passed."""
         ...
 
-    def finish_job(self, lease: Lease, status: str, error: str | None = None) -> None:
-        """Mark a job done or failed."""
+    def finish_job(self, lease: Lease, status: str, error: str | None = None) -> bool:
+        """Mark a job done, cancelled or dead; False (and nothing changed) unless `lease` still holds it."""
+        ...
+
+    def end_task(self, lease: Lease, **fields: Any) -> bool:
+        """Record a task's end; False (and nothing changed) when the lease is lost or the job was asked to stop."""
         ...
 
     def update_task(self, task_id: int, **fields: Any) -> None:
@@ -144,10 +175,6 @@ class Queue(Protocol):
 
     def set_branch_head(self, repo: str, branch: str, sha: str) -> None:
         """Remember a branch head as seen."""
-        ...
-
-    def remember_delivery(self, delivery_id: str) -> bool:
-        """Record a webhook delivery id; False when it was seen before (a replay)."""
         ...
 
 
@@ -219,6 +246,14 @@ class Recorder(Protocol):
 
 class Store(Queue, Recorder, Views, Protocol):
     """Everything agentd persists; writes that belong together commit together."""
+
+    def prune(self, tool_calls_before: float, deliveries_before: float) -> dict[str, int]:
+        """Delete finished tasks' tool calls and webhook delivery ids older than the given times; rows deleted."""
+        ...
+
+    def held_tasks(self) -> set[int]:
+        """Tasks whose job a worker holds a live lease on now (their caches and worktrees are in use)."""
+        ...
 
     def close(self) -> None:
         """Close connections."""

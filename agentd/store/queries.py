@@ -25,24 +25,35 @@ INSERT_TASK = (
     "INSERT INTO tasks(event_id, kind, subject, description, base_sha, created_at) "
     "VALUES (:event_id, :kind, :subject, :description, :base_sha, :now) RETURNING id"
 )
-INSERT_JOB = "INSERT INTO jobs(task_id, created_at, updated_at) VALUES (:task_id, :now, :now)"
+INSERT_JOB = "INSERT INTO jobs(task_id, created_at, updated_at) VALUES (:task_id, :now, :now) RETURNING id"
 # {lock_jobs}: a job a worker claims meanwhile is seen as running (asked to stop), never cancelled under it.
-UNFINISHED_OF_SUBJECT = (
-    "SELECT t.id AS task_id, j.id AS job_id, j.status FROM tasks t JOIN jobs j ON j.task_id = t.id "
-    "WHERE t.subject = :subject AND t.id <> :keep AND j.status IN ('queued', 'running') ORDER BY j.id {lock_jobs}"
+OTHERS_OF_SUBJECT = (
+    "SELECT t.id AS task_id, t.base_sha AS head, j.id AS job_id, j.status FROM tasks t JOIN jobs j ON j.task_id = t.id "
+    "WHERE t.subject = :subject AND t.id <> :keep ORDER BY j.id {lock_jobs}"
 )
-CANCEL_JOB = "UPDATE jobs SET status = 'cancelled', updated_at = :now WHERE id = :job_id"
-SUPERSEDE_TASK = "UPDATE tasks SET status = 'superseded', finished_at = :now, summary = :summary WHERE id = :task_id"
+CANCEL_JOB = "UPDATE jobs SET status = 'cancelled', lease_expires = NULL, updated_at = :now WHERE id = :job_id"
+SUPERSEDE_TASK = (
+    "UPDATE tasks SET status = 'superseded', finished_at = :now, summary = :summary "
+    "WHERE id = :task_id AND status IN ('queued', 'running')"
+)
 ASK_JOB_TO_STOP = "UPDATE jobs SET cancel_requested = 1 WHERE id = :job_id"
+JOB_OF_TASK_ID = "SELECT j.id AS job_id, j.status FROM jobs j WHERE j.task_id = :task_id {lock_jobs}"
+REVIVE_JOB = (
+    "UPDATE jobs SET status = 'queued', cancel_requested = 0, lease_owner = NULL, lease_expires = NULL, "
+    "error = NULL, updated_at = :now WHERE id = :job_id AND status = 'cancelled'"
+)
+REVIVE_TASK = "UPDATE tasks SET status = 'queued', summary = '', finished_at = NULL WHERE id = :task_id"
 
 LIVE_LEASES = "SELECT COUNT(*) AS n FROM jobs WHERE status = 'running' AND lease_expires >= :now"
 CLAIMABLE_JOB = (
-    "SELECT id, task_id, attempts FROM jobs WHERE (status = 'queued' AND (lease_expires IS NULL "
+    "SELECT id, task_id, attempts, cancel_requested FROM jobs WHERE (status = 'queued' AND (lease_expires IS NULL "
     "OR lease_expires <= :now)) OR (status = 'running' AND lease_expires < :now) ORDER BY id LIMIT 1 {skip_locked}"
 )
+# A job still 'running' when claimed lost its worker (killed, or cut off from the store): say so.
 LEASE_JOB = (
     "UPDATE jobs SET status = 'running', lease_owner = :owner, lease_expires = :expires, "
-    "attempts = attempts + 1, updated_at = :now WHERE id = :job_id"
+    "attempts = attempts + 1, error = CASE WHEN status = 'running' THEN :taken_over ELSE error END, "
+    "updated_at = :now WHERE id = :job_id"
 )
 SET_TASK_STATUS = "UPDATE tasks SET status = :status WHERE id = :task_id"
 RENEW_LEASE = (
@@ -58,18 +69,31 @@ RETRY_JOB = (
     "UPDATE jobs SET status = 'queued', lease_owner = NULL, lease_expires = :not_before, error = :error, "
     "updated_at = :now WHERE id = :job_id AND lease_owner = :owner"
 )
+# Fenced: only the worker holding the lease ends a job (one whose lease expired and was taken over does not).
 FINISH_JOB = (
-    "UPDATE jobs SET status = :status, error = :error, lease_expires = NULL, updated_at = :now WHERE id = :job_id"
+    "UPDATE jobs SET status = :status, error = :error, lease_expires = NULL, updated_at = :now "
+    "WHERE id = :job_id AND lease_owner = :owner AND status = 'running'"
 )
 
 
-def update_task(fields: Iterable[str]) -> str:
-    """The UPDATE of the given task columns (each checked against the known ones), by `:task_id`."""
+# A task's end is recorded only while its worker holds the lease and nobody asked the job to stop.
+_HOLDS_LEASE = (
+    " AND EXISTS (SELECT 1 FROM jobs WHERE id = :job_id AND lease_owner = :owner AND status = 'running' "
+    "AND cancel_requested = 0)"
+)
+
+
+def update_task(fields: Iterable[str], *, fenced: bool = False) -> str:
+    """The UPDATE of the given task columns (each checked against the known ones), by `:task_id`.
+
+    `fenced`: only while the lease `:job_id`/`:owner` is held and its job was not asked to stop.
+    """
     names = sorted(fields)
     check_task_fields(names)
     if not names:
         raise ValueError("update_task needs at least one field")
-    return f"UPDATE tasks SET {', '.join(f'{name} = :{name}' for name in names)} WHERE id = :task_id"
+    update = f"UPDATE tasks SET {', '.join(f'{name} = :{name}' for name in names)} WHERE id = :task_id"
+    return update + _HOLDS_LEASE if fenced else update
 
 
 HEARTBEAT = (
@@ -86,6 +110,15 @@ SET_BRANCH_HEAD = (
 REMEMBER_DELIVERY = (
     "INSERT INTO webhook_deliveries(delivery_id, received_at) VALUES (:delivery_id, :now) ON CONFLICT DO NOTHING"
 )
+
+# ------------------------------------------------------------------ housekeeping
+
+PRUNE_TOOL_CALLS = (
+    "DELETE FROM tool_calls WHERE created_at < :before AND session_id IN (SELECT s.id FROM debate_sessions s "
+    f"JOIN tasks t ON t.id = s.task_id WHERE t.status IN ({_DONE_IN}))"
+)
+PRUNE_DELIVERIES = "DELETE FROM webhook_deliveries WHERE received_at < :before"
+HELD_TASKS = "SELECT task_id FROM jobs WHERE status = 'running' AND lease_expires >= :now"
 
 # ------------------------------------------------------------------ recorder
 

@@ -47,6 +47,15 @@ class Lease:
 
 
 @dataclass(frozen=True)
+class Delivery:
+    """What became of a webhook delivery: a replay (`duplicate`), or accepted with the task it made or found."""
+
+    duplicate: bool
+    task_id: int | None = None
+    created: bool = False
+
+
+@dataclass(frozen=True)
 class Turn:
     """One completed agent turn; `submission` is the decoded submit-tool arguments that ended it."""
 

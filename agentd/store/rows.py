@@ -48,6 +48,11 @@ def task_subject(event: Event) -> str | None:
     return f"pr:{event.number}" if isinstance(event, PullRequestUpdated) else None
 
 
+def task_head(event: Event) -> str | None:
+    """The head a superseding task is about (a pull request's head commit); None for other events."""
+    return event.head_sha if isinstance(event, PullRequestUpdated) else None
+
+
 def _flag(value: Any) -> bool | None:
     """An INTEGER 0/1 column (NULL for not known) as a boolean."""
     return None if value is None else bool(value)

@@ -16,8 +16,12 @@ from agentd.kernel.errors import StoreError
 from agentd.kernel.events import Event
 from agentd.store import queries as q
 from agentd.store import records, rows
-from agentd.store.dialect import Database, Tx
+from agentd.store.base import Ancestry
+from agentd.store.dialect import Database
+from agentd.store.enqueue import STOPPED, enqueue_in
 from agentd.store.rows import Row
+
+TAKEN_OVER = "the previous attempt's worker stopped renewing its lease (killed, or cut off from the store)"
 
 
 def schema_script() -> str:
@@ -69,34 +73,37 @@ class SQLStore:
 
     # ------------------------------------------------------------ queue
 
-    def enqueue(self, event: Event, description: str, base_sha: str | None) -> tuple[int, bool]:
-        """Record an event with its task and job; (task_id, created) — False if seen before."""
+    def enqueue(
+        self,
+        event: Event,
+        description: str,
+        base_sha: str | None,
+        *,
+        ancestry: Ancestry | None = None,
+        revive: bool = False,
+    ) -> tuple[int, bool]:
+        """Record an event with its task and job; (task_id, created) — False if seen before (and not revived)."""
+        with self._db.transaction() as tx:
+            return enqueue_in(tx, event, description, base_sha, ancestry, revive, time.time())
+
+    def accept_delivery(
+        self,
+        delivery_id: str,
+        event: Event | None,
+        description: str,
+        base_sha: str | None,
+        *,
+        ancestry: Ancestry | None = None,
+    ) -> records.Delivery:
+        """Remember a webhook delivery and enqueue its event in one transaction; `duplicate` when seen before."""
         now = time.time()
         with self._db.transaction() as tx:
-            # Under concurrency (PostgreSQL) the loser of the UNIQUE(key) race waits for the winner's
-            # commit, inserts nothing, then reads the winner's task back.
-            inserted = tx.one(q.INSERT_EVENT, key=event.key, type=event.type, payload=event.model_dump_json(), now=now)
-            if inserted is None:
-                seen = tx.one(q.TASK_OF_EVENT, key=event.key)
-                if seen is None:
-                    raise StoreError(f"event {event.key} is recorded without a task")
-                return int(seen["id"]), False
-            subject = rows.task_subject(event)
-            task = tx.one(
-                q.INSERT_TASK,
-                event_id=inserted["id"],
-                kind=event.type,
-                subject=subject,
-                description=description,
-                base_sha=base_sha,
-                now=now,
-            )
-            assert task is not None
-            task_id = int(task["id"])
-            tx.run(q.INSERT_JOB, task_id=task_id, now=now)
-            if subject is not None:
-                _supersede(tx, subject, task_id, now)  # one job per PR: a newer head cancels the older ones
-        return task_id, True
+            if tx.run(q.REMEMBER_DELIVERY, delivery_id=delivery_id, now=now) != 1:
+                return records.Delivery(duplicate=True)
+            if event is None:
+                return records.Delivery(duplicate=False)
+            task_id, created = enqueue_in(tx, event, description, base_sha, ancestry, False, now)
+            return records.Delivery(duplicate=False, task_id=task_id, created=created)
 
     def claim_job(self, owner: str, lease_s: float, max_running: int | None = None) -> records.Lease | None:
         """Lease the oldest queued (or expired) job, or None; at most `max_running` jobs hold live leases."""
@@ -108,13 +115,17 @@ class SQLStore:
                 running = tx.one(q.LIVE_LEASES, now=now)
                 if running is not None and running["n"] >= max_running:
                     return None
-            row = tx.one(q.CLAIMABLE_JOB, now=now)
-            if row is None:
-                return None
-            expires = now + lease_s
-            tx.run(q.LEASE_JOB, owner=owner, expires=expires, now=now, job_id=row["id"])
-            tx.run(q.SET_TASK_STATUS, status="running", task_id=row["task_id"])
-            return records.Lease(int(row["id"]), int(row["task_id"]), owner, expires, int(row["attempts"]) + 1)
+            while (row := tx.one(q.CLAIMABLE_JOB, now=now)) is not None:
+                if row["cancel_requested"]:
+                    # superseded while its worker was gone: it ends here instead of running to its first renewal
+                    tx.run(q.CANCEL_JOB, now=now, job_id=row["id"])
+                    tx.run(q.SUPERSEDE_TASK, now=now, summary=STOPPED, task_id=row["task_id"])
+                    continue
+                expires = now + lease_s
+                tx.run(q.LEASE_JOB, owner=owner, expires=expires, now=now, job_id=row["id"], taken_over=TAKEN_OVER)
+                tx.run(q.SET_TASK_STATUS, status="running", task_id=row["task_id"])
+                return records.Lease(int(row["id"]), int(row["task_id"]), owner, expires, int(row["attempts"]) + 1)
+        return None
 
     def renew_lease(self, lease: records.Lease, lease_s: float) -> bool:
         """Extend a lease; False when another worker took the job over or it was asked to stop."""
@@ -140,9 +151,16 @@ class SQLStore:
                 # only the worker that still holds the job may put its task back
                 tx.run(q.SET_TASK_STATUS, status="queued", task_id=lease.task_id)
 
-    def finish_job(self, lease: records.Lease, status: str, error: str | None = None) -> None:
-        """Mark a job done or failed."""
-        self._write(q.FINISH_JOB, status=status, error=error, now=time.time(), job_id=lease.job_id)
+    def finish_job(self, lease: records.Lease, status: str, error: str | None = None) -> bool:
+        """Mark a job done, cancelled or dead; False (and nothing changed) unless `lease` still holds it."""
+        params = {"status": status, "error": error, "now": time.time(), "job_id": lease.job_id, "owner": lease.owner}
+        return self._write(q.FINISH_JOB, **params) == 1
+
+    def end_task(self, lease: records.Lease, **fields: Any) -> bool:
+        """Record a task's end; False (and nothing changed) when the lease is lost or the job was asked to stop."""
+        query = q.update_task(fields, fenced=True)
+        params = rows.task_field_params(fields)
+        return self._write(query, task_id=lease.task_id, job_id=lease.job_id, owner=lease.owner, **params) == 1
 
     def update_task(self, task_id: int, **fields: Any) -> None:
         """Set task fields (status, summary, branch, commit_sha, tests_passed, finished_at, base_sha)."""
@@ -169,9 +187,18 @@ class SQLStore:
         """Remember a branch head as seen."""
         self._write(q.SET_BRANCH_HEAD, repo=repo, branch=branch, sha=sha)
 
-    def remember_delivery(self, delivery_id: str) -> bool:
-        """Record a webhook delivery id; False when it was seen before (a replay)."""
-        return self._write(q.REMEMBER_DELIVERY, delivery_id=delivery_id, now=time.time()) == 1
+    # ------------------------------------------------------------ housekeeping
+
+    def prune(self, tool_calls_before: float, deliveries_before: float) -> dict[str, int]:
+        """Delete finished tasks' tool calls and webhook delivery ids older than the given times; rows deleted."""
+        with self._db.transaction() as tx:
+            calls = tx.run(q.PRUNE_TOOL_CALLS, before=tool_calls_before)
+            deliveries = tx.run(q.PRUNE_DELIVERIES, before=deliveries_before)
+        return {"tool_calls": calls, "webhook_deliveries": deliveries}
+
+    def held_tasks(self) -> set[int]:
+        """Tasks whose job a worker holds a live lease on now (their caches and worktrees are in use)."""
+        return {int(row["task_id"]) for row in self._all(q.HELD_TASKS, now=time.time())}
 
     # ------------------------------------------------------------ recorder
 
@@ -347,13 +374,3 @@ class SQLStore:
         assert finished is not None
         assert commands is not None
         return rows.stats(grouped, usage, finished, commands)
-
-
-def _supersede(tx: Tx, subject: str, keep_task_id: int, now: float) -> None:
-    """Inside enqueue's transaction: end the subject's other queued jobs, ask its running ones to stop."""
-    for row in tx.all(q.UNFINISHED_OF_SUBJECT, subject=subject, keep=keep_task_id):
-        if row["status"] == "queued":
-            tx.run(q.CANCEL_JOB, now=now, job_id=row["job_id"])
-            tx.run(q.SUPERSEDE_TASK, now=now, summary=f"superseded by task {keep_task_id}", task_id=row["task_id"])
-        else:
-            tx.run(q.ASK_JOB_TO_STOP, job_id=row["job_id"])

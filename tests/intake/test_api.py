@@ -233,8 +233,8 @@ def test_other_schemes_are_refused(server: ApiServer) -> None:
 
 
 def test_healthz_and_the_pages_need_no_token(server: ApiServer) -> None:
-    """/healthz answers 200 {"status":"ok"} without a token, and the dashboard HTML loads without one."""
-    assert get_json(server, "/healthz", token=None) == (200, {"status": "ok"})
+    """/healthz answers 200 {"status":"ok"} (no problems) without a token, and the dashboard HTML loads without one."""
+    assert get_json(server, "/healthz", token=None) == (200, {"status": "ok", "problems": []})
     for path in ("/", "/tasks/7"):
         status, headers, body = call(server, path, token=None)
         assert status == 200
@@ -718,7 +718,7 @@ def test_daemon_serves_the_api_while_it_runs(
     try:
         wait_for(lambda: daemon.api is not None and daemon.api.port != 0, timeout=30)
         assert daemon.api is not None
-        assert get_json(daemon.api, "/healthz", token=None) == (200, {"status": "ok"})
+        assert get_json(daemon.api, "/healthz", token=None) == (200, {"status": "ok", "problems": []})
         status, answer = post_task(daemon.api, {"description": "just queue it", "request_id": "daemon"})
         assert status == 202
         assert get_json(daemon.api, f"/api/v1/tasks/{answer['id']}")[0] == 200

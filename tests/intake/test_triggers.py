@@ -113,3 +113,24 @@ def test_watcher_sees_a_commit_within_a_second(sample_repo: Path, tmp_path: Path
         stop.set()
         watch.stop()
         thread.join(timeout=10)
+
+
+def test_an_idle_watcher_does_not_wake_itself(sample_repo: Path, tmp_path: Path) -> None:
+    """With nothing committed the watcher scans once in three seconds: its own fetch reading the refs never wakes it.
+
+    It woke on its fetch's file opens before, and fetched about seventeen times a second forever.
+    """
+    watch, _store = watcher(sample_repo, tmp_path)
+    scans = []
+    scan = watch.scan
+    watch.scan = lambda: scans.append(time.monotonic()) or scan()  # type: ignore[method-assign,func-returns-value]
+    stop = threading.Event()
+    thread = threading.Thread(target=watch.run, args=(stop,), daemon=True)
+    thread.start()
+    try:
+        time.sleep(3)
+    finally:
+        stop.set()
+        watch.stop()
+        thread.join(timeout=10)
+    assert len(scans) == 1

@@ -19,9 +19,10 @@ import pytest
 from structlog.testing import capture_logs
 
 from agentd.intake.webhook import MAX_BODY, WebhookRejected, WebhookServer, parse_delivery, verify_signature
-from agentd.kernel.errors import StoreError
 from agentd.kernel.events import CommitPushed, PullRequestUpdated, TaskRequested
+from agentd.repo.mirror import Mirror
 from agentd.store.sqlite import SQLiteStore
+from tests.conftest import git
 
 SECRET = b"s3cret-webhook-key"
 REPO = "/srv/shop"
@@ -425,23 +426,28 @@ def test_burst_of_deliveries_from_many_threads_loses_none(server: WebhookServer,
     assert len({answer["task"] for _, answer in answers}) == len(keys)
 
 
-class FailingStore(SQLiteStore):
-    """A real SQLite store whose enqueue fails, as a broken database would."""
+def test_a_delivery_the_store_failed_to_queue_is_queued_when_redelivered(tmp_path: Path) -> None:
+    """The store fails after the delivery id is written: 500, and the forge's redelivery is queued, not `duplicate`.
 
-    def enqueue(self, event: Any, description: str, base_sha: str | None) -> tuple[int, bool]:
-        """Fail like a database that went away."""
-        raise StoreError("database is locked")
-
-
-def test_store_failure_is_500_and_the_server_keeps_serving(tmp_path: Path) -> None:
-    """When the store fails the delivery is answered 500 (GitHub shows it for redelivery) and the server lives on."""
-    store = FailingStore(str(tmp_path / "agentd.db"))
+    The failure is real: a trigger makes the database refuse the job's row, as a full or broken
+    database would, after the delivery and the event were written in the same transaction.
+    """
+    db = tmp_path / "agentd.db"
+    store = SQLiteStore(str(db))
+    with sqlite3.connect(db) as conn:
+        conn.execute("CREATE TRIGGER refuse BEFORE INSERT ON jobs BEGIN SELECT RAISE(ABORT, 'disk I/O error'); END")
+    body = json.dumps(push()).encode()
     try:
         with WebhookServer("127.0.0.1:0", "/webhook", SECRET, store, REPO, ["main"], True) as running:
-            assert deliver(running, "push", push())[0] == 500
-            assert deliver(running, "ping", {"zen": "x"}) == (202, {"status": "ignored"})
+            assert deliver(running, "push", None, body=body, delivery="d-lost")[0] == 500
+            assert deliver(running, "ping", {"zen": "x"}) == (202, {"status": "ignored"})  # the server lives on
+            with sqlite3.connect(db) as conn:
+                conn.execute("DROP TRIGGER refuse")
+            status, answer = deliver(running, "push", None, body=body, delivery="d-lost")
     finally:
         store.close()
+    assert (status, answer["status"], answer["new"]) == (202, "queued", True)
+    assert [t.event.key for t in SQLiteStore(str(db)).list_tasks()] == [f"commit:{sha('push')}"]
 
 
 def test_logs_never_hold_the_secret_or_the_signature(server: WebhookServer) -> None:
@@ -455,3 +461,34 @@ def test_logs_never_hold_the_secret_or_the_signature(server: WebhookServer) -> N
     assert {entry["event"] for entry in logs} >= {"webhook delivery queued", "webhook signature rejected"}
     for secret in (SECRET.decode(), sign(body), sign(body).removeprefix("sha256="), bad.removeprefix("sha256=")):
         assert secret not in text
+
+
+def test_an_older_pr_head_delivered_late_supersedes_nothing(tmp_path: Path, sample_repo: Path) -> None:
+    """Two heads of one PR delivered newest first: the late older head ends superseded, the newest stays queued.
+
+    Real git: the forge is a bare repository with the PR at refs/pull/7/head, and the webhook
+    orders heads by agentd's clone of it (fetched on the delivery that names a commit it lacks).
+    """
+    remote = tmp_path / "forge.git"
+    git(tmp_path, "clone", "-q", "--bare", str(sample_repo), str(remote))
+    heads = []
+    for name in ("a", "b"):
+        (sample_repo / f"{name}.md").write_text(f"{name}\n")
+        git(sample_repo, "add", f"{name}.md")
+        git(sample_repo, "commit", "-qm", f"docs: {name}")
+        git(sample_repo, "push", "-q", "--force", str(remote), "HEAD:refs/pull/7/head")
+        heads.append(git(sample_repo, "rev-parse", "HEAD"))
+    older, newer = heads
+    mirror = Mirror(str(remote), tmp_path / "state" / "repo.git", push=False, pull_requests=True)
+    mirror.ensure()
+    store = SQLiteStore(str(tmp_path / "agentd.db"))
+    try:
+        with WebhookServer("127.0.0.1:0", "/webhook", SECRET, store, REPO, ["main"], True, mirror) as running:
+            assert deliver(running, "pull_request", pull("synchronize", 7, newer))[0] == 202
+            assert deliver(running, "pull_request", pull("synchronize", 7, older))[0] == 202
+        by_head = {t.event.head_sha: t for t in store.list_tasks()}  # type: ignore[union-attr]
+    finally:
+        store.close()
+    assert by_head[newer].status == "queued"
+    assert by_head[older].status == "superseded"
+    assert f"{older[:7]} is older than {newer[:7]}" in by_head[older].summary

@@ -170,7 +170,7 @@ def test_a_signed_command_delivery_is_queued_as_a_job_only_with_commands_on(tmp_
         "X-Hub-Signature-256": "sha256=" + hmac.new(b"k", body, hashlib.sha256).hexdigest(),
     }
     try:
-        with WebhookServer("127.0.0.1:0", "/webhook", b"k", store, REPO, ["master"], True, commands) as server:
+        with WebhookServer("127.0.0.1:0", "/webhook", b"k", store, REPO, ["master"], True, commands=commands) as server:
             answers = []
             for delivery_id in ("d-1", "d-2"):
                 request = urllib.request.Request(

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -331,3 +333,19 @@ def test_an_assistant_turn_with_tool_calls_carries_empty_text_not_null(
     assistant = server.requests[1].body["messages"][2]
     assert assistant["role"] == "assistant"
     assert assistant["content"] == ""
+def test_a_model_on_the_openai_wire_never_imports_the_anthropic_sdk() -> None:
+    """A daemon whose models speak OpenAI loads only that SDK: its first call took 3 s longer importing the other."""
+    code = (
+        "import os, sys\n"
+        "from agentd.kernel.seams import Message\n"
+        "from agentd.models import build_model\n"
+        "from agentd.models.config import ModelConfig\n"
+        "from agentd.models.scripted import ScriptedModelServer\n"
+        "with ScriptedModelServer({'*': [{'text': 'hi'}]}) as server:\n"
+        "    config = ModelConfig(provider='openai', model='m', base_url=server.openai_base_url, api_key_env='K')\n"
+        "    model = build_model('m', config, {'K': 'k'})\n"
+        "    assert model.complete([Message('user', 'hello')], []).text == 'hi'\n"
+        "print(sorted(name for name in ('openai', 'anthropic') if name in sys.modules))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "['openai']"

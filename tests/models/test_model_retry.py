@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import random
 from types import ModuleType
 from typing import Any, cast
@@ -229,3 +230,16 @@ def test_non_sdk_exceptions_pass_through() -> None:
 
     with pytest.raises(KeyError):
         call_with_retries(call, label="m", max_retries=3, backoff=Backoff(), sleep=lambda _: None)
+
+
+def test_a_body_that_is_not_json_is_retried_then_falls_back() -> None:
+    """The SDKs let json's error out when a 200's body is not JSON: agentd retries it, then says fall back."""
+    calls: list[int] = []
+
+    def call() -> str:
+        calls.append(1)
+        raise json.JSONDecodeError("Unterminated string", '{"id": "x', 7)
+
+    with pytest.raises(ModelUnavailableError, match="not JSON"):
+        call_with_retries(call, label="m", max_retries=2, backoff=Backoff(), sleep=lambda _: None)
+    assert len(calls) == 3

@@ -6,6 +6,7 @@ import json
 import threading
 import urllib.request
 from pathlib import Path
+from typing import Any
 
 import anthropic
 import openai
@@ -113,6 +114,42 @@ def test_stop_is_idempotent_and_a_server_restarts() -> None:
         client.close()
 
 
+@pytest.mark.parametrize("wire", ["openai", "anthropic"])
+@pytest.mark.parametrize(
+    ("fault", "said"),
+    [
+        ("hang", "did not answer within timeout_s"),
+        ("malformed_json", "a body that is not JSON"),
+        ("truncated", "cannot reach the model endpoint"),
+    ],
+)
+def test_transport_faults_reach_the_sdk_as_real_failures_and_a_retry_gets_the_reply(
+    wire: str, fault: str, said: str
+) -> None:
+    """Each transport fault, through the official SDK, is the error agentd names for it; the retry gets the reply."""
+    from agentd.kernel.seams import Message  # noqa: PLC0415
+    from agentd.models import build_model  # noqa: PLC0415
+    from agentd.models.config import ModelConfig  # noqa: PLC0415
+    from agentd.models.retry import ModelUnavailableError  # noqa: PLC0415
+
+    script = {"critic": [{"fault": fault}, {"text": "answered after the fault"}]}
+    with ScriptedModelServer(script) as server:
+        base = server.anthropic_base_url if wire == "anthropic" else server.openai_base_url
+        env = {"KEY": "k"}
+
+        def model(retries: int) -> Any:
+            config = ModelConfig(
+                provider=wire, model="m", base_url=base, api_key_env="KEY", timeout_s=1, max_retries=retries
+            )  # type: ignore[arg-type]
+            return build_model("edge", config, env, sleep=lambda _s: None)
+
+        ask = [Message("system", "Role: critic"), Message("user", "first")]
+        with pytest.raises(ModelUnavailableError, match=said):
+            model(0).complete(ask, [])
+        again = [Message("system", "Role: critic"), Message("user", "second")]
+        assert model(1).complete(again, []).text == "answered after the fault"
+
+
 def test_builtin_and_file_scripts_load(tmp_path: Path) -> None:
     """A bare name loads from agentd/scripts/, anything else as a path."""
     assert "proposer" in Script.load("example").turns
@@ -126,7 +163,8 @@ def test_builtin_and_file_scripts_load(tmp_path: Path) -> None:
     ("script", "message"),
     [
         ({"p": [{"txt": "typo"}]}, r"role 'p' step 0: unknown key\(s\) \['txt'\]"),
-        ({"p": [{"delay_s": 1}]}, "needs one of text, tool_calls, error, malformed"),
+        ({"p": [{"delay_s": 1}]}, "needs one of text, tool_calls, error, fault, malformed"),
+        ({"p": [{"fault": "slow"}, {"text": "a"}]}, r"fault must be one of \['hang', 'malformed_json', 'truncated'\]"),
         ({"p": [{"text": "a"}, {"error": 500}]}, "error steps must precede a reply step"),
         ({"p": {"text": "a"}}, "steps must be a list"),
         ({"p": [{"tool_calls": [{"arguments": {}}]}]}, "needs a string 'name'"),

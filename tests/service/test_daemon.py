@@ -3,25 +3,20 @@
 from __future__ import annotations
 
 import os
-import random
 import shutil
 import signal
 import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
-from urllib.parse import quote
 
-import docker
 import psycopg
 import pytest
-from psycopg.conninfo import conninfo_to_dict
 
-from agentd.store import open_store
+from agentd.store.postgres import PostgresStore
 from tests.conftest import git, need
 from tests.engine.test_debate_protocols import setup
-from tests.test_e2e import leftovers
+from tests.support.daemons import queue_task, store_url, wait_until
 
 ROOT = Path(__file__).parents[2]
 
@@ -103,60 +98,11 @@ def test_logs_prints_the_daemon_log(tmp_path: Path, sample_repo: Path) -> None:
 
 
 @pytest.mark.docker
-def test_sigkill_at_random_moments_loses_nothing_and_commits_once(
-    tmp_path: Path, sample_repo: Path, sandbox_image: str, docker_client: docker.DockerClient
-) -> None:
-    """Twenty SIGKILLs across jobs' phases: every job still ends fixed, with one commit, and nothing left behind."""
-    from tests.engine.test_debate_protocols import DEMO  # noqa: PLC0415 - the demo script drives the jobs
-
-    path = setup(tmp_path, sample_repo, DEMO)
-    store = open_store(f"sqlite:///{tmp_path / 'state' / 'agentd.db'}")
-
-    def queue_task() -> None:
-        n = len(store.list_tasks(100)) + 1
-        subprocess.run(
-            [sys.executable, "-m", "agentd", "task", f"fix TestTotal (round {n})", "--config", str(path)],
-            capture_output=True,
-            text=True,
-            check=True,
-        )
-
-    queue_task()
-    rng = random.Random(7)  # noqa: S311 - kill times, not secrets
-    for _ in range(20):  # kill during start-up, baseline, proposals, votes, the gate and publishing
-        if all(t.done for t in store.list_tasks(100)):
-            queue_task()  # keep a job in flight so every kill lands in one
-        process = agentd_process(path)
-        time.sleep(rng.uniform(0.5, 8.0))
-        process.send_signal(signal.SIGKILL)
-        process.wait(timeout=10)
-    final = agentd_process(path)
-    try:
-        deadline = time.monotonic() + 300
-        while time.monotonic() < deadline and not all(t.done for t in store.list_tasks(100)):
-            time.sleep(0.5)
-        time.sleep(1)
-    finally:
-        final.send_signal(signal.SIGTERM)
-        final.wait(timeout=30)
-    tasks = store.list_tasks(100)
-    assert [t.status for t in tasks] == ["fixed"] * len(tasks)
-    branches = git(sample_repo, "for-each-ref", "--format=%(refname:short)", "refs/heads/agentd").split()
-    assert sorted(branches) == sorted(f"agentd/task-{t.id}" for t in tasks)
-    for branch in branches:
-        assert len(git(sample_repo, "rev-list", f"main..{branch}").split()) == 1  # one commit per event
-    assert store.counts() == {"done": len(tasks)}
-    assert leftovers(docker_client, tmp_path / "state") == []
-    assert list((tmp_path / "state" / "worktrees").iterdir()) == []
-    assert git(tmp_path / "state" / "repo.git", "worktree", "list").count("\n") == 0  # only the bare clone
-
-
-@pytest.mark.docker
 @pytest.mark.postgres
 def test_two_daemons_on_postgres_split_a_burst_with_none_done_twice(
     tmp_path: Path, sample_repo: Path, sandbox_image: str, postgres_schema_dsn: str
 ) -> None:
-    """Two `agentd run` processes sharing one PostgreSQL store split four tasks; each task runs exactly once."""
+    """Two `agentd run` processes at the defaults sharing one PostgreSQL store split four tasks; each runs once."""
     from tests.engine.test_debate_protocols import DEMO  # noqa: PLC0415
 
     path = setup(
@@ -165,31 +111,22 @@ def test_two_daemons_on_postgres_split_a_burst_with_none_done_twice(
         {**DEMO},
         '[debate]\nprotocol = "vote"\nproposers = 1\n[store]\nurl_env = "AGENTD_TEST_STORE_URL"\n',
     )
-    parts = conninfo_to_dict(postgres_schema_dsn)
-    url = (
-        f"postgresql://{parts['user']}:{quote(str(parts['password']))}@{parts['host']}:{parts['port']}/"
-        f"{parts['dbname']}?options={quote(str(parts['options']))}"
-    )
-    env = {"AGENTD_TEST_STORE_URL": url, "AGENTD_REPOSITORY__MAX_CONCURRENT_JOBS": "2"}
-    for i in range(4):
-        queued = subprocess.run(
-            [sys.executable, "-m", "agentd", "task", f"fix TestTotal ({i})", "--config", str(path)],
-            env={**os.environ, **env},
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-        assert queued.returncode == 0, queued.stderr
+    env = {"AGENTD_TEST_STORE_URL": store_url(postgres_schema_dsn)}
     # two machines' worth of daemons: one queue in PostgreSQL, each its own state directory
     daemons = [agentd_process(path, {**env, "AGENTD_DAEMON__STATE_DIR": str(tmp_path / f"node{i}")}) for i in (1, 2)]
     try:
-        deadline = time.monotonic() + 400
         with psycopg.connect(postgres_schema_dsn) as conn:
-            while time.monotonic() < deadline:
-                (left,) = conn.execute("SELECT count(*) FROM jobs WHERE status <> 'done'").fetchone()  # type: ignore[misc]
-                if left == 0:
-                    break
-                time.sleep(1)
+            store = PostgresStore(postgres_schema_dsn)  # the schema exists before anyone counts in it
+            wait_until(lambda: len(store.live_daemons(within_s=10)) == 2, 120, "both daemons' first heartbeat")
+            store.close()
+            for i in range(4):  # queued once both are up, so neither can drain the queue alone before the other starts
+                queue_task(path, f"fix TestTotal ({i})", env)
+            wait_until(
+                lambda: conn.execute("SELECT count(*) FROM jobs WHERE status <> 'done'").fetchone()[0] == 0,  # type: ignore[index]
+                400,
+                "every job done",
+                every_s=1,
+            )
             rows = conn.execute("SELECT attempts, lease_owner FROM jobs ORDER BY id").fetchall()
             statuses = conn.execute("SELECT status FROM tasks").fetchall()
     finally:

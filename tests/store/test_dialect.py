@@ -26,7 +26,7 @@ def test_postgres_gets_pyformat_parameters_and_its_row_locks() -> None:
     claim = POSTGRES.render(queries.CLAIMABLE_JOB)
     assert claim.endswith("ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED")
     assert "lease_expires <= %(now)s" in claim and ":now" not in claim
-    assert POSTGRES.render(queries.UNFINISHED_OF_SUBJECT).endswith("ORDER BY j.id FOR UPDATE OF j")
+    assert POSTGRES.render(queries.OTHERS_OF_SUBJECT).endswith("ORDER BY j.id FOR UPDATE OF j")
     assert Dialect(pyformat=True).render("SELECT x::TEXT, '5%' WHERE y = :y") == "SELECT x::TEXT, '5%%' WHERE y = %(y)s"
 
 

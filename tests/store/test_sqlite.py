@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -13,19 +12,6 @@ from agentd.kernel.errors import ConfigError
 from agentd.kernel.events import CommitPushed, PullRequestUpdated, TaskRequested
 from agentd.store import open_store
 from agentd.store.base import Store
-from agentd.store.postgres import PostgresStore
-from agentd.store.sqlite import SQLiteStore
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
-    """A fresh store of each backend: a temporary SQLite file, or an empty PostgreSQL schema."""
-    if request.param == "sqlite":
-        opened: Store = SQLiteStore(str(tmp_path / "agentd.db"))
-    else:
-        opened = PostgresStore(request.getfixturevalue("postgres_schema_dsn"))
-    yield opened
-    opened.close()
 
 
 def commit(sha: str = "a" * 40) -> CommitPushed:
@@ -184,8 +170,8 @@ def test_max_running_counts_live_leases(store: Store) -> None:
 
 def test_deliveries_and_forge_comments_are_remembered(store: Store) -> None:
     """A webhook delivery id is new once; agentd's comment id per pull request is replaced, not duplicated."""
-    assert store.remember_delivery("d-1")
-    assert not store.remember_delivery("d-1")
+    assert not store.accept_delivery("d-1", None, "", None).duplicate
+    assert store.accept_delivery("d-1", None, "", None).duplicate
     assert store.forge_comment("/r", 7) is None
     store.set_forge_comment("/r", 7, "c1")
     store.set_forge_comment("/r", 7, "c2")

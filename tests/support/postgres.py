@@ -48,6 +48,13 @@ def superuser_dsn(dsn: str, dbname: str = TEST_DATABASE) -> str:
 @contextmanager
 def throwaway_cluster() -> Iterator[str]:
     """Start a fresh PostgreSQL cluster and yield a DSN (non-superuser, password, TCP); destroy it at exit."""
+    with restartable_cluster() as (dsn, _cluster):
+        yield dsn
+
+
+@contextmanager
+def restartable_cluster() -> Iterator[tuple[str, pgcluster.Cluster]]:
+    """A fresh PostgreSQL cluster: its DSN (non-superuser, password, TCP) and a handle to stop and start it."""
     with contextlib.ExitStack() as stack:
         try:
             cluster = stack.enter_context(pgcluster.throwaway_cluster(tcp=True))
@@ -55,4 +62,4 @@ def throwaway_cluster() -> Iterator[str]:
             _unavailable(str(exc))
         password = secrets.token_hex(16)
         cluster.create_owned_database(TEST_DATABASE, TEST_ROLE, password, createrole=True, private=False)
-        yield f"host=127.0.0.1 port={cluster.port} dbname={TEST_DATABASE} user={TEST_ROLE} password={password}"
+        yield f"host=127.0.0.1 port={cluster.port} dbname={TEST_DATABASE} user={TEST_ROLE} password={password}", cluster

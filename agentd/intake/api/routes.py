@@ -47,6 +47,7 @@ from agentd.intake.http import JSON, Response, Stream, json_response
 from agentd.kernel.events import TaskRequested
 from agentd.kernel.redact import Redactor
 from agentd.models import retry
+from agentd.service.health import HealthReport
 from agentd.store.base import Queue, Views
 from agentd.store.records import Task, as_dict
 
@@ -119,8 +120,10 @@ class Api:
         *,
         repo: str,
         default_base: str,
+        health: Callable[[], HealthReport] | None = None,
     ) -> None:
         self.repo = repo
+        self._daemon_health = health
         self.default_base = default_base
         self.store = store
         self.redactor = redactor
@@ -173,7 +176,10 @@ class Api:
     # -------------------------------------------------------------- endpoints
 
     def _health(self, _request: Request) -> Response:
-        return json_response(200, Health())
+        report = self._daemon_health() if self._daemon_health is not None else None
+        if report is None or report.healthy:
+            return json_response(200, Health())
+        return json_response(503, Health(status="unhealthy", problems=report.problems), {"Retry-After": "10"})
 
     def _metrics(self, _request: Request) -> Response:
         stats = {**as_dict(self.store.stats()), "unclassified_model_errors": dict(retry.unclassified)}

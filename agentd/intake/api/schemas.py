@@ -218,9 +218,10 @@ class HistoryList(_View):
 
 
 class Health(_View):
-    """The daemon answers."""
+    """Whether the daemon can do its work: `unhealthy` (HTTP 503) with what has not worked, and for how long."""
 
-    status: Literal["ok"] = "ok"
+    status: Literal["ok", "unhealthy"] = "ok"
+    problems: list[str] = Field(default_factory=list)
 
 
 class Error(_View):
@@ -254,6 +255,7 @@ class Route:
     errors: tuple[int, ...] = ()
     body: str | None = None
     secured: bool = True
+    also: tuple[tuple[str, str, Mapping[str, Any]], ...] = ()  # further answers with a body of their own
 
     @property
     def pattern(self) -> re.Pattern[str]:
@@ -267,7 +269,11 @@ def _ref(name: str) -> dict[str, str]:
 
 _TEXT: Mapping[str, Any] = {"type": "string"}
 ROUTES = (
-    Route("GET", "/healthz", "_health", "health", "Liveness.", ("200", JSON, _ref("Health")), secured=False),
+    Route(
+        "GET", "/healthz", "_health", "health", "Whether the daemon can do its work (503 with the problems when not).",
+        ("200", JSON, _ref("Health")), secured=False,
+        also=(("503", "The worker, the store or the Docker engine has not worked for too long.", _ref("Health")),),
+    ),
     Route("GET", "/metrics", "_metrics", "metrics", "Prometheus metrics from the store.", ("200", "text/plain", _TEXT)),
     Route("GET", "/api/v1/openapi.json", "_openapi", "openapi", "This document.", ("200", JSON, {"type": "object"})),
     Route(
@@ -343,6 +349,8 @@ def _operation(route: Route) -> dict[str, Any]:
     responses: dict[str, Any] = {status: {"description": route.summary, "content": {content_type: {"schema": schema}}}}
     for code in (*route.errors, *((401,) if route.secured else ()), 500):
         responses[str(code)] = {"description": ERRORS[code], "content": {JSON: {"schema": _ref("Error")}}}
+    for code_text, description, body in route.also:
+        responses[code_text] = {"description": description, "content": {JSON: {"schema": body}}}
     operation: dict[str, Any] = {"operationId": route.operation_id, "summary": route.summary, "responses": responses}
     if route.params:
         operation["parameters"] = [PARAMETERS[name] for name in route.params]

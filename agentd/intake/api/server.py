@@ -5,7 +5,9 @@ from __future__ import annotations
 import os
 import threading
 import time
-from collections.abc import Mapping
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Mapping
 from typing import Any, cast
 from urllib.parse import urlsplit
 
@@ -18,6 +20,7 @@ from agentd.intake.config import ApiConfig
 from agentd.intake.http import BackgroundHTTPServer, BodyRefused, OwnedHTTPServer, RequestHandler
 from agentd.kernel.errors import ConfigError
 from agentd.kernel.redact import Redactor
+from agentd.service.health import HealthReport
 
 log = structlog.get_logger("agentd.intake.api")
 
@@ -81,6 +84,7 @@ class ApiServer(BackgroundHTTPServer):
         repo: str,
         default_base: str,
         env: Mapping[str, str] | None = None,
+        health: Callable[[], HealthReport] | None = None,
     ) -> None:
         if not settings.listen:
             raise ConfigError("api.listen is not set; the API is off")
@@ -93,7 +97,7 @@ class ApiServer(BackgroundHTTPServer):
             )
         super().__init__(host, port, name="api", handler=_Handler, backlog=64)
         self._stopping = threading.Event()
-        self.api = Api(store, redactor, token, self._stopping, repo=repo, default_base=default_base)
+        self.api = Api(store, redactor, token, self._stopping, repo=repo, default_base=default_base, health=health)
 
     def __repr__(self) -> str:
         return f"ApiServer(listen={self.host}:{self._port})"  # never the token
@@ -110,3 +114,17 @@ class ApiServer(BackgroundHTTPServer):
         """End the live streams, stop serving and release the port."""
         self._stopping.set()
         super().stop()
+
+
+def probe_health(listen: str, timeout_s: float) -> tuple[bool, str]:
+    """Ask the /healthz of the API listening at `listen`: (healthy, what it said or why nothing answered)."""
+    host, port = split_listen(listen)
+    host = {"0.0.0.0": "127.0.0.1", "::": "::1"}.get(host, host)  # noqa: S104 - a wildcard listen is asked locally
+    url = f"http://{f'[{host}]' if ':' in host else host}:{port}/healthz"
+    try:
+        with urllib.request.urlopen(url, timeout=timeout_s) as answer:
+            return True, answer.read().decode()
+    except urllib.error.HTTPError as refused:
+        return False, f"unhealthy: {refused.read().decode()}"
+    except OSError as exc:
+        return False, f"no answer from {url}: {exc}"
