@@ -68,7 +68,9 @@ def deliver(deps: JobDeps, task: Task, markdown: str) -> None:
         _answer(forge, task, state, "")
         return
     pr = state.pr if state is not None else getattr(event, "number", None)
-    if state is not None and pr is not None and task.status != "superseded" and state.command != "explain":
+    if task.status == "superseded":
+        pr = None  # the newer head's job owns the PR's review and summary; this head's check only ends
+    if state is not None and pr is not None and state.command != "explain":
         _step("inline review", task.id, lambda: _inline(deps, forge, task, state, pr), None)
     if pr is not None and (state is None or state.command != "explain"):
         _step("summary comment", task.id, lambda: _summary_comment(deps, forge, task, pr, markdown), None)
