@@ -294,10 +294,8 @@ class WebhookServer(BackgroundHTTPServer):
         *,
         commands: bool = False,
     ) -> None:
-        """Serve deliveries for `repo`; with `mirror` (agentd's clone), PR heads are ordered by their commits.
-
-        `commands`: queue `/agentd` comment commands as jobs (needs a forge to check and answer them).
-        """
+        """Serve deliveries for `repo`; `mirror` (agentd's clone) orders PR heads by their commits, and with
+        `commands` `/agentd` comment commands become jobs (they need a forge to check and answer them)."""
         if not secret:
             raise ConfigError("the webhook secret is empty; set the variable webhook.secret_env names")
         host, port = split_listen(listen, "webhook.listen", "127.0.0.1:8766")
@@ -367,6 +365,7 @@ class WebhookServer(BackgroundHTTPServer):
         event: Delivered | None,
         payload: Mapping[str, Any],
     ) -> Response:
+        # the commit the event is about; a command has none (its job asks the forge for the PR's head)
         head = event.sha if isinstance(event, CommitPushed) else getattr(event, "head_sha", None)
         if head is not None and self.store.made_by_agentd(head):
             event = None  # agentd's own commit (merged by fast-forward, or the head of agentd's own fix PR)
@@ -375,9 +374,8 @@ class WebhookServer(BackgroundHTTPServer):
                 return self._replayed(delivery, event_name)
             log.info("webhook delivery ignored", delivery=delivery, gh_event=event_name[:64])
             return json_response(202, {"status": "ignored"})
-        base_sha = head  # a command's job finds the PR's head on the forge
         ancestry = self._ancestry(event.head_sha) if isinstance(event, PullRequestUpdated) else None
-        accepted = self.store.accept_delivery(delivery, event, describe(event, payload), base_sha, ancestry=ancestry)
+        accepted = self.store.accept_delivery(delivery, event, describe(event, payload), head, ancestry=ancestry)
         if accepted.duplicate:
             return self._replayed(delivery, event_name)
         task_id, created = accepted.task_id, accepted.created

@@ -255,7 +255,7 @@ class Job:
         findings: list[ReviewFinding] = []
         if self.state is not None and self.scope is not None:
             if self.view is not None and not baseline.ok:
-                self._test_target(self.state)
+                reviewing.test_target(ctx, self.lanes, self.state)
             change = self.scope.change or "(nothing to review: every changed path is skipped or the change is empty)"
             with trace.span("review"):
                 reviewed = review(session, change, shown, main.tools, self.mode.ask)
@@ -301,22 +301,6 @@ class Job:
         if mode.fix == "always":
             summary = f"Nothing to fix: the tests pass and the review found no blocking finding. {summary}"
         return finish(ctx, "reviewed", summary, tests_passed=tests_passed)
-
-    def _test_target(self, state: ReviewState) -> None:
-        """The tests on the PR's base (its merge base), to tell a PR that broke them from a base already broken."""
-        assert self.lanes is not None
-        if state.base is None:
-            return
-        worktree, sandbox = self.lanes.open_gate(state.base, "target")
-        repository = self.deps.settings.repository
-        try:
-            with trace.span("base branch tests"):
-                result = sandbox.run(repository.test_command, timeout_s=repository.test_timeout_s)
-        finally:
-            sandbox.close()
-        shown = show_test_run(result, repository.test_command)
-        self.ctx.record_version({"kind": "target", "sha": state.base, "tests_passed": result.ok, "test_output": shown})
-        self.ctx.log.info("base branch tested", tests_passed=result.ok, worktree=worktree.name)
 
     def _gate_and_publish(self, outcome: Outcome, lane: JobLane) -> str:
         assert self.lanes is not None

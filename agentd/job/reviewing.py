@@ -1,5 +1,5 @@
-"""A job's review steps: where the review starts, the reviewer's findings recorded for the forge, agentd's own
-review of changed SQL, and agentd's gate-passed fix turned into a one-click suggestion.
+"""A job's review steps: where the review starts, the tests on a PR's base, the reviewer's findings recorded for
+the forge, agentd's own review of changed SQL, and agentd's gate-passed fix turned into a one-click suggestion.
 
 Each step updates the task's review record (agentd.job.review) and saves it, so what the forge shows is
 what the store holds.
@@ -10,13 +10,16 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable, Sequence
 
+from agentd.engine.lanes import show_test_run
 from agentd.engine.verdicts import ReviewFinding
 from agentd.forge.base import Finding
 from agentd.forge.diff import parse_unified_diff
 from agentd.job.context import JobContext
 from agentd.job.findings import failing_tests_finding, from_review, local_fix, reportable, with_suggestion
+from agentd.job.lanes import JobLanes
 from agentd.job.review import ReviewState, save
 from agentd.job.scope import ReviewScope, review_scope
+from agentd.kernel import trace
 from agentd.kernel.events import CommitPushed, PullRequestUpdated
 from agentd.perf.sqlreview import ChangedFile, Database, review_sql
 from agentd.repo.mirror import Mirror
@@ -78,6 +81,22 @@ def start(
     )
     save(ctx.deps.store, ctx.task.id, state)
     return state, scope
+
+
+def test_target(ctx: JobContext, lanes: JobLanes, state: ReviewState) -> None:
+    """The tests on the PR's base (its merge base), to tell a PR that broke them from a base already broken."""
+    if state.base is None:
+        return
+    worktree, sandbox = lanes.open_gate(state.base, "target")
+    repository = ctx.deps.settings.repository
+    try:
+        with trace.span("base branch tests"):
+            result = sandbox.run(repository.test_command, timeout_s=repository.test_timeout_s)
+    finally:
+        sandbox.close()
+    shown = show_test_run(result, repository.test_command)
+    ctx.record_version({"kind": "target", "sha": state.base, "tests_passed": result.ok, "test_output": shown})
+    ctx.log.info("base branch tested", tests_passed=result.ok, worktree=worktree.name)
 
 
 def record_findings(ctx: JobContext, state: ReviewState, scope: ReviewScope, found: Sequence[ReviewFinding]) -> None:
