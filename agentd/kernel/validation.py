@@ -10,7 +10,7 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from agentd.kernel.errors import ConfigError
+from agentd.kernel.errors import AgentdError, ConfigError
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
 
@@ -34,13 +34,13 @@ def problems(exc: ValidationError) -> str:
     return "; ".join(describe_error(e) for e in exc.errors())
 
 
-def toml_model(model: type[ModelT], text: str, source: str) -> ModelT:
-    """`text` (TOML) validated into `model`; ConfigError naming `source`, each bad key and the fix."""
+def toml_model(model: type[ModelT], text: str, source: str, error: type[AgentdError] = ConfigError) -> ModelT:
+    """`text` (TOML) validated into `model`; `error` (ConfigError) naming `source`, each bad key and the fix."""
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{source}: not valid TOML: {exc}") from None
+        raise error(f"{source}: not valid TOML: {exc}") from None
     try:
         return model.model_validate(data)
     except ValidationError as exc:
-        raise ConfigError(f"{source}: {problems(exc)}") from None
+        raise error(f"{source}: {problems(exc)}") from None
