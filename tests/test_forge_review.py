@@ -3,11 +3,8 @@ git side), the scripted model, and the GitHub stand-in checking every request ag
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
 import socket
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -21,6 +18,7 @@ from agentd.store import open_store
 from tests.conftest import git
 from tests.support.github_api import GitHubStandIn, Pull
 from tests.support.gitlab_api import GitLabStandIn, MergeRequest
+from tests.support.webhooks import post_delivery
 from tests.test_pull_requests import forge, push_pr, run_daemon, tasks, watching, write_config
 
 pytestmark = pytest.mark.docker
@@ -309,26 +307,12 @@ def free_port() -> int:
 
 def deliver_comment(url: str, secret: bytes, body: str, login: str, comment_id: int) -> int:
     """A signed issue_comment delivery of `login` saying `body` on PR #7 (the fields agentd reads)."""
-    payload = json.dumps(
-        {
-            "action": "created",
-            "issue": {"number": 7, "pull_request": {"url": "https://github.test/acme/shop/pulls/7"}},
-            "comment": {"id": comment_id, "body": body, "user": {"login": login, "type": "User"}},
-        }
-    ).encode()
-    request = urllib.request.Request(
-        url,
-        data=payload,
-        method="POST",
-        headers={
-            "X-GitHub-Event": "issue_comment",
-            "X-GitHub-Delivery": f"c-{comment_id}",
-            "X-Hub-Signature-256": "sha256=" + hmac.new(secret, payload, hashlib.sha256).hexdigest(),
-            "Content-Type": "application/json",
-        },
-    )
-    with urllib.request.urlopen(request, timeout=10) as answer:
-        return int(answer.status)
+    payload = {
+        "action": "created",
+        "issue": {"number": 7, "pull_request": {"url": "https://github.test/acme/shop/pulls/7"}},
+        "comment": {"id": comment_id, "body": body, "user": {"login": login, "type": "User"}},
+    }
+    return post_delivery(url, secret, "issue_comment", f"c-{comment_id}", payload)[0]
 
 
 def test_commands_in_comments_are_answered_done_or_refused(

@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
 import threading
 import time
-import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 
@@ -22,6 +19,7 @@ from agentd.store import open_store
 from agentd.store.base import Task
 from tests.conftest import git
 from tests.support.github_api import GitHubStandIn, Pull
+from tests.support.webhooks import post_delivery
 
 pytestmark = pytest.mark.docker
 
@@ -251,27 +249,13 @@ def test_webhook_and_poll_of_the_same_head_make_one_job(
             time.sleep(0.1)
         git(dev, "checkout", "-q", "-b", "feature")
         head = push_pr(dev, 11, {"docs/c.md": "c\n"}, "docs: c")
-        payload = json.dumps(
-            {
-                "action": "synchronize",
-                "number": 11,
-                "pull_request": {"number": 11, "head": {"sha": head, "ref": "feature"}, "base": {"ref": "main"}},
-            }
-        ).encode()
-        signature = "sha256=" + hmac.new(b"whsec-test", payload, hashlib.sha256).hexdigest()
-        request = urllib.request.Request(
-            f"http://127.0.0.1:{daemon.webhook.port}/webhook",
-            data=payload,
-            method="POST",
-            headers={
-                "X-GitHub-Event": "pull_request",
-                "X-GitHub-Delivery": "d-1",
-                "X-Hub-Signature-256": signature,
-                "Content-Type": "application/json",
-            },
-        )
-        with urllib.request.urlopen(request, timeout=10) as answer:
-            assert answer.status == 202
+        payload = {
+            "action": "synchronize",
+            "number": 11,
+            "pull_request": {"number": 11, "head": {"sha": head, "ref": "feature"}, "base": {"ref": "main"}},
+        }
+        url = f"http://127.0.0.1:{daemon.webhook.port}/webhook"
+        assert post_delivery(url, b"whsec-test", "pull_request", "d-1", payload)[0] == 202
         while time.monotonic() < deadline and not any(t.done for t in tasks(config_path)):
             time.sleep(0.1)
         time.sleep(1.0)  # several more polls: they must not add a job

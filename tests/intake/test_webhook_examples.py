@@ -9,10 +9,7 @@ description (@octokit/openapi, x-webhooks/issue-comment-created).
 from __future__ import annotations
 
 import copy
-import hashlib
-import hmac
 import json
-import urllib.request
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -23,6 +20,7 @@ from agentd.intake.webhook import CommentCommand, WebhookRejected, WebhookServer
 from agentd.kernel.events import CommitPushed, PullRequestCommand, PullRequestUpdated
 from agentd.store.sqlite import SQLiteStore
 from tests.support.openapi import ARTEFACTS, github_description
+from tests.support.webhooks import post_delivery
 
 REPO = "/srv/hello-world"
 EXAMPLES = ARTEFACTS / "webhooks-examples" / "api.github.com" / "index.json"
@@ -163,21 +161,9 @@ def test_a_signed_command_delivery_is_queued_as_a_job_only_with_commands_on(tmp_
     when delivered twice under two ids; without one it is acknowledged and ignored."""
     store = SQLiteStore(str(tmp_path / "agentd.db"))
     delivery = comment_on_pull_request("/agentd fix the total")
-    body = json.dumps(delivery).encode()
-    headers = {
-        "Content-Type": "application/json",
-        "X-GitHub-Event": "issue_comment",
-        "X-Hub-Signature-256": "sha256=" + hmac.new(b"k", body, hashlib.sha256).hexdigest(),
-    }
     try:
         with WebhookServer("127.0.0.1:0", "/webhook", b"k", store, REPO, ["master"], True, commands=commands) as server:
-            answers = []
-            for delivery_id in ("d-1", "d-2"):
-                request = urllib.request.Request(
-                    server.url, data=body, method="POST", headers={**headers, "X-GitHub-Delivery": delivery_id}
-                )
-                with urllib.request.urlopen(request, timeout=10) as answer:
-                    answers.append(json.loads(answer.read()))
+            answers = [post_delivery(server.url, b"k", "issue_comment", d, delivery)[1] for d in ("d-1", "d-2")]
         tasks = store.list_tasks()
     finally:
         store.close()
