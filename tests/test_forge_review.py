@@ -15,6 +15,7 @@ from agentd.demo import BROKEN_CART_GO
 from agentd.forge.findings import fingerprints_in
 from agentd.forge.summary import MARKER
 from agentd.store import open_store
+from agentd.store.base import Task
 from tests.conftest import git
 from tests.support.github_api import GitHubStandIn, Pull
 from tests.support.gitlab_api import GitLabStandIn, MergeRequest
@@ -128,12 +129,10 @@ def test_a_pr_gets_a_check_inline_suggestions_one_summary_no_repeats_and_a_draft
     assert any("fixes" in result for result in sarif["runs"][0]["results"])
 
 
-def test_an_untrusted_prs_fix_is_offered_only_as_a_suggestion_and_the_patch(
-    sample_repo: Path, tmp_path: Path, sandbox_image: str, github: GitHubStandIn
-) -> None:
-    """A fork's PR by an author without write access: the gate-passed fix is a suggestion on the finding and a
-    patch in the summary; no branch is pushed and no fix pull request is opened."""
-    github.state.permissions["mallory"] = "read"
+def fork_pr_fixed(sample_repo: Path, tmp_path: Path, github: GitHubStandIn, permission: str) -> tuple[Path, Task]:
+    """PR #7 from mallory's fork, which breaks the tests, with mallory's permission on the forge as given;
+    the forge's bare repository and the task once agentd fixed it."""
+    github.state.permissions["mallory"] = permission
     remote, dev, config_path = shop(sample_repo, tmp_path, github)
     heads: list[str] = []
 
@@ -147,6 +146,15 @@ def test_an_untrusted_prs_fix_is_offered_only_as_a_suggestion_and_the_patch(
     run_daemon(config_path, done)
     (task,) = tasks(config_path)
     assert task.status == "fixed", task.summary
+    return remote, task
+
+
+def test_an_untrusted_prs_fix_is_offered_only_as_a_suggestion_and_the_patch(
+    sample_repo: Path, tmp_path: Path, sandbox_image: str, github: GitHubStandIn
+) -> None:
+    """A fork's PR by an author without write access: the gate-passed fix is a suggestion on the finding and a
+    patch in the summary; no branch is pushed and no fix pull request is opened."""
+    remote, _task = fork_pr_fixed(sample_repo, tmp_path, github, "read")
     assert git(remote, "for-each-ref", "--format=%(refname)", "refs/heads").split() == ["refs/heads/main"]
     assert [p.head_ref for p in github.state.pulls.values()] == ["patch-1"]  # no fix pull request
     suggested = [c for c in github.state.review_comments.values() if "```suggestion" in c["body"]]
@@ -155,6 +163,20 @@ def test_an_untrusted_prs_fix_is_offered_only_as_a_suggestion_and_the_patch(
     assert "Not pushed: PR #7 by mallory is untrusted" in summary and "+" + FIXED_LINE in summary
     (run,) = github.state.check_runs.values()
     assert "**Fix:** kept in agentd's clone as `agentd/pr-7`, never pushed" in run["summary"]
+
+
+def test_a_fork_pr_by_an_author_the_forge_reports_with_write_access_is_trusted(
+    sample_repo: Path, tmp_path: Path, sandbox_image: str, github: GitHubStandIn
+) -> None:
+    """The same fork's PR once GitHub reports mallory with write access: the job trusts it on the forge's word, so
+    agentd/pr-7 is pushed; no fix pull request, since none can target a branch in a fork, and the check says so."""
+    remote, task = fork_pr_fixed(sample_repo, tmp_path, github, "write")
+    assert git(remote, "rev-parse", "agentd/pr-7") == task.commit_sha
+    assert [p.head_ref for p in github.state.pulls.values()] == ["patch-1"]
+    (summary,) = [c["body"] for c in github.state.issue_comments.values() if c["body"].startswith(MARKER)]
+    assert "Not pushed" not in summary
+    (run,) = github.state.check_runs.values()
+    assert "lives in a fork, so no pull request can target it" in run["summary"]
 
 
 def test_a_failing_commit_gets_a_status_a_report_and_a_draft_fix_pr_into_its_branch(
