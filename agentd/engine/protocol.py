@@ -38,9 +38,9 @@ def run_protocol(session: Session, problem: str, lanes: Lanes) -> Outcome:
     return debated
 
 
-def review(session: Session, change: str, shown: str, tools: Tools) -> Outcome:
-    """Review a change: findings with file:line and severity, no patch."""
-    brief = f"Review this change.\n\n```diff\n{tail(change, 30_000)}\n```\n\n{shown}"
+def review(session: Session, change: str, shown: str, tools: Tools, ask: str = "Review this change.") -> Outcome:
+    """Review a change: findings with file:line and severity, no patch; `ask` says what the reviewer is asked."""
+    brief = f"{ask}\n\n```diff\n{tail(change, 30_000)}\n```\n\n{shown}"
     turn = session.speak(session.participant("reviewer"), brief, tools, "review")
     said = turn.submitted(SubmitReview)
     if said is None:

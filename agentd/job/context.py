@@ -4,17 +4,20 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import structlog
 
 from agentd.engine.config import DebateConfig, TeamConfig
+from agentd.forge.base import Forge
+from agentd.forge.config import ForgeConfig
+from agentd.job.config import ReviewConfig
 from agentd.job.trust import Trust
-from agentd.kernel.events import TaskRequested
+from agentd.kernel.events import PullRequestCommand, TaskRequested
 from agentd.kernel.policy import Policy
 from agentd.kernel.redact import Redactor
-from agentd.kernel.seams import Forge, SandboxFactory
+from agentd.kernel.seams import SandboxFactory
 from agentd.models.budget import BudgetConfig, Price
 from agentd.models.pool import ModelPool
 from agentd.perf.config import OptimizerConfig
@@ -37,6 +40,8 @@ class JobSettings:
     budget: BudgetConfig
     prices: Mapping[str, Price]
     optimizer: OptimizerConfig
+    review: ReviewConfig = field(default_factory=ReviewConfig)
+    forge: ForgeConfig = field(default_factory=ForgeConfig)
 
 
 @dataclass
@@ -72,6 +77,8 @@ class JobContext:
     def optimizing(self) -> bool:
         """Whether the task asks for speed, so the speed (or SQL) gate applies."""
         event = self.task.event
+        if isinstance(event, PullRequestCommand):
+            return event.verb == "optimize"
         return isinstance(event, TaskRequested) and event.kind == "optimize"
 
     def record_version(self, version: dict[str, object]) -> None:

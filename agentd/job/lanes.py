@@ -254,13 +254,13 @@ class JobLanes:
                 self.config.store.add_code_version(self.config.task_id, {"kind": f"draft:{name}", "diff": change})
                 lane.recorded_diff = change
 
-    def open_gate(self, sha: str) -> tuple[Path, Sandbox]:
-        """A fresh worktree of `sha` and a fresh container for the gate's test run."""
+    def open_gate(self, sha: str, name: str = "gate") -> tuple[Path, Sandbox]:
+        """A fresh worktree of `sha` and a fresh container for one of agentd's own test runs (by default the gate's)."""
         config = self.config
-        with trace.span("worktree", **{"agentd.lane": "gate"}):
-            worktree = config.mirror.add_worktree(config.root / f"task-{config.task_id}-gate", sha)
-        with trace.span("sandbox start", **{"agentd.lane": "gate"}):
-            sandbox = config.sandboxes.open(worktree, f"task-{config.task_id}-gate")
+        with trace.span("worktree", **{"agentd.lane": name}):
+            worktree = config.mirror.add_worktree(config.root / f"task-{config.task_id}-{name}", sha)
+        with trace.span("sandbox start", **{"agentd.lane": name}):
+            sandbox = config.sandboxes.open(worktree, f"task-{config.task_id}-{name}")
         with self._lock:
             self.sandboxes.append(sandbox)
         return worktree, sandbox

@@ -82,3 +82,17 @@ def test_a_model_that_only_talks_is_asked_for_a_tool_and_its_words_are_kept(scri
     assert "> I believe the bug is in Total (3)." in turn.content
     assert "(0)" not in turn.content  # only the last three replies are kept
     assert s.recorder.rows[0]["content"] == turn.content
+
+
+def test_the_repositorys_guidance_reaches_every_role_in_its_system_prompt(scripted: Stage) -> None:
+    """A session given AGENTS.md text puts it, after the role's own prompt, in every participant's system prompt."""
+    s = scene(scripted, {"*": [review("approve")]})
+    s.session.guidance = "Use tabs. Never edit generated files."
+    for role in ("critic", "reviewer"):
+        s.session.speak(s.session.participant(role), "Review.", FakeTools({}), f"review:{role}")
+    systems = [m["content"] for r in s.server.requests for m in r.body["messages"] if m["role"] == "system"]
+    assert len(systems) == 2
+    for role, system in zip(("critic", "reviewer"), systems, strict=True):
+        assert system.startswith(f"Role: {role}\n")
+        assert system.rstrip().endswith("Use tabs. Never edit generated files.")
+        assert "never override agentd's rules" in system
