@@ -8,6 +8,7 @@ from collections.abc import Callable, Mapping
 from types import FrameType
 
 from agentd.config import Config
+from agentd.forge.base import Forge
 from agentd.intake.api import ApiServer
 from agentd.intake.triggers import RefWatcher
 from agentd.intake.webhook import WebhookServer
@@ -16,7 +17,6 @@ from agentd.kernel import trace
 from agentd.kernel.errors import ConfigError
 from agentd.kernel.policy import Policy, load_policy
 from agentd.kernel.redact import Redactor
-from agentd.kernel.seams import Forge
 from agentd.models.pool import ModelPool
 from agentd.repo.mirror import Mirror
 from agentd.service.daemon import Companion, Daemon
@@ -45,6 +45,8 @@ def job_settings(config: Config) -> JobSettings:
         config.budget,
         config.prices,
         config.optimizer,
+        config.review,
+        config.forge,
     )
 
 
@@ -102,6 +104,7 @@ def build_webhook(config: Config, store: Store, mirror: Mirror | None = None) ->
         repo.watch_branches,
         repo.pull_requests,
         mirror,
+        commands=config.forge.kind is not None,
     )
 
 

@@ -286,22 +286,31 @@ def health(config_path: Path, timeout_s: float) -> None:
 @click.argument("task_id", type=int)
 @CONFIG_OPTION
 @click.option("--json", "as_json", is_flag=True, help="Print the whole record as JSON.")
-def show(task_id: int, config_path: Path, as_json: bool) -> None:
+@click.option("--sarif", is_flag=True, help="Print the task's findings as a SARIF 2.1.0 log.")
+def show(task_id: int, config_path: Path, as_json: bool, sarif: bool) -> None:
     """The debate of a task: turns, tool calls with their decisions, verdict, commit."""
     from agentd.job.report import render_task  # noqa: PLC0415
+    from agentd.job.review import load  # noqa: PLC0415
+    from agentd.job.sarif import sarif_log  # noqa: PLC0415
     from agentd.job.timeline import render_timeline  # noqa: PLC0415
     from agentd.store import open_store  # noqa: PLC0415
     from agentd.store.records import as_dict  # noqa: PLC0415
 
+    if as_json and sarif:
+        raise click.UsageError("--json and --sarif: choose one")
     store = open_store(_load(config_path).store_url)
     found = store.get_task(task_id)
     if found is None:
         raise AgentdError(f"no task {task_id}; `agentd status` lists them")
     record = store.task_record(task_id)
+    review = load(store, task_id)
     spans = store.task_spans(task_id)
-    if as_json:
-        timeline = [as_dict(span) for span in spans]
-        click.echo(json.dumps({"task": _task_dict(found), **as_dict(record), "spans": timeline}, indent=2, default=str))
+    if sarif:
+        log = sarif_log(found, review.found() if review else [], review.head if review else None)
+        click.echo(json.dumps(log, indent=2))
+    elif as_json:
+        extra = {"review": review.to_json() if review else None, "spans": [as_dict(span) for span in spans]}
+        click.echo(json.dumps({"task": _task_dict(found), **as_dict(record), **extra}, indent=2, default=str))
     else:
         click.echo(render_task(found, record))
         click.echo("\n".join(["", *render_timeline(spans)]) if spans else "")

@@ -16,9 +16,11 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from agentd.engine.config import ROLES, DebateConfig, TeamConfig
 from agentd.forge.config import ForgeConfig
 from agentd.intake.config import ApiConfig, WebhookConfig
+from agentd.job.config import ReviewConfig
 from agentd.kernel.errors import ConfigError
 from agentd.kernel.policy import PolicyConfig
 from agentd.kernel.trace import TracingConfig
+from agentd.kernel.validation import describe_error, problems
 from agentd.models.budget import BudgetConfig, Price
 from agentd.models.config import ModelConfig
 from agentd.models.pool import chain_for
@@ -28,6 +30,8 @@ from agentd.service.config import DaemonConfig, RetentionConfig
 from agentd.store.config import StoreConfig
 from sandbox.config import SandboxConfig
 from tools.config import QueryDatabaseConfig
+
+__all__ = ["Config", "describe_error", "load_config", "parse_config"]
 
 ENV_PREFIX = "AGENTD_"
 
@@ -59,6 +63,9 @@ class Config(BaseModel):
     )
     webhook: WebhookConfig = Field(default_factory=WebhookConfig)
     forge: ForgeConfig = Field(default_factory=ForgeConfig)
+    review: ReviewConfig = Field(
+        default_factory=ReviewConfig, description="What agentd reviews on a commit or PR, and the guidance it gives."
+    )
     api: ApiConfig = Field(default_factory=ApiConfig)
     tracing: TracingConfig = Field(default_factory=TracingConfig)
     optimizer: OptimizerConfig = Field(
@@ -111,20 +118,6 @@ class Config(BaseModel):
         return names
 
 
-def describe_error(error: Any) -> str:
-    """One pydantic validation error as a line naming the key and the fix."""
-    key = ".".join(str(part) for part in error["loc"]) or "(top level)"
-    message = str(error["msg"]).removeprefix("Value error, ")
-    if error["type"] == "missing":
-        return f"{key}: missing; add it to the file"
-    if error["type"] == "extra_forbidden":
-        return f"{key}: unknown key (a typo?); remove it"
-    value = error.get("input")
-    if isinstance(value, dict):
-        return f"[{key}]: {message}"
-    return f"{key} = {value!r}: {message}"
-
-
 def _env_overrides(env: dict[str, str], data: dict[str, Any]) -> dict[str, Any]:
     """Apply AGENTD_SECTION__KEY=value overrides; values are TOML literals or plain strings."""
     for name, raw in env.items():
@@ -154,8 +147,7 @@ def parse_config(text: str, source: str = "agentd.toml", env: dict[str, str] | N
     try:
         return Config.model_validate(data)
     except ValidationError as exc:
-        problems = "; ".join(describe_error(e) for e in exc.errors())
-        raise ConfigError(f"{source}: {problems}") from None
+        raise ConfigError(f"{source}: {problems(exc)}") from None
 
 
 def load_config(path: Path | str | None, env: dict[str, str] | None = None) -> Config:

@@ -17,12 +17,15 @@ import tempfile
 import threading
 import time
 from collections import defaultdict
+from collections.abc import Callable
 from pathlib import Path
 
 from agentd.app import App
 from agentd.config import load_config
 from agentd.demo import CART_GO, CONFIG, break_the_build, make_sample_repo
+from agentd.job.timeline import render_timeline
 from agentd.store import open_store
+from agentd.store.base import Task
 from agentd.store.records import Span
 
 PHASES = ("queued", "claim", "fetch", "worktree", "sandbox start", "test run", "review", "invoke_agent", "chat",
@@ -40,14 +43,17 @@ def one_job(root: Path, proposers: int) -> tuple[float, list[Span]]:
     thread.start()
     store = open_store(f"sqlite:///{state / 'agentd.db'}")
     try:
-        while store.branch_head(str(repo), "main") is None:
-            time.sleep(0.05)
+        wait_for(lambda: store.branch_head(str(repo), "main") is not None, thread, "agentd to watch main")
         committed = time.time()
         sha = break_the_build(repo)
-        task = None
-        while task is None or not task.done:
-            time.sleep(0.05)
-            task = next((t for t in store.list_tasks(5) if getattr(t.event, "sha", None) == sha), None)
+        found: list[Task] = []
+
+        def done() -> bool:
+            found[:] = [t for t in store.list_tasks(5) if getattr(t.event, "sha", None) == sha and t.done]
+            return bool(found)
+
+        wait_for(done, thread, "the job to finish")
+        task = found[0]
         assert task.status == "fixed", task.summary
         spans = store.task_spans(task.id)
         published = next(s for s in spans if s.name == "publish")
@@ -56,6 +62,15 @@ def one_job(root: Path, proposers: int) -> tuple[float, list[Span]]:
         app.request_stop()
         thread.join(timeout=60)
         store.close()
+
+
+def wait_for(condition: Callable[[], bool], daemon: threading.Thread, what: str, timeout_s: float = 600) -> None:
+    """Poll `condition`; fail (rather than hang the benchmark) when the daemon died or time ran out."""
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        if not daemon.is_alive() or time.monotonic() > deadline:
+            raise RuntimeError(f"gave up waiting for {what} (daemon alive: {daemon.is_alive()})")
+        time.sleep(0.05)
 
 
 def floor_s(root: Path, proposers: int) -> float:
@@ -99,14 +114,22 @@ def main() -> None:
     totals: list[float] = []
     phases: dict[str, list[float]] = defaultdict(list)
     floors: list[float] = []
+    timelines: list[list[Span]] = []
+    load = os.getloadavg()[0]
     with tempfile.TemporaryDirectory(prefix="agentd-bench-") as scratch:
         for i in range(args.n):
             seconds, spans = one_job(Path(scratch) / f"run{i}", args.proposers)
             totals.append(seconds)
+            timelines.append(spans)
             for name in PHASES:
                 phases[name].append(sum(span.duration_ms for span in spans if phase_of(span) == name) / 1000)
             floors.append(floor_s(Path(scratch) / f"floor{i}", args.proposers))
     p50, floor = statistics.median(totals), statistics.median(floors)
+    median_job = sorted(range(args.n), key=lambda i: totals[i])[args.n // 2]
+    print(f"the median job ({totals[median_job]:.2f} s):")
+    print("\n".join(render_timeline(timelines[median_job])))
+    print(f"load average (1 min) at the start {load:.1f}, at the end {os.getloadavg()[0]:.1f}")
+    print(f"the first job in this process (pays the model SDK's import): {totals[0]:.2f} s")
     print(f"demo job, commit -> published branch, {args.proposers} proposers, scripted model, N={args.n}:")
     print(f"  total          p50 {p50:6.2f} s   p95 {percentile(totals, 0.95):6.2f} s   (target p50 <= 5 s)")
     for name in PHASES:

@@ -40,17 +40,20 @@ VERSION_LABEL = "agentd.image.version"
 IMAGE_REPOSITORY = "agentd-sandbox-go"
 RUNNER_PATH = "/opt/agentd/runner"
 RUNNER_SOCKET = "/run/agentd/runner.sock"
+GO_CACHE_SEED = "/opt/agentd/gocache"  # the standard library's Go build cache, read-only (image/gocache.sh)
 IMAGE_PATH = "/usr/local/bin:/usr/bin:/bin"
 
 HERE = Path(__file__).resolve().parent
 DOCKERFILE = HERE / "image" / "Dockerfile"
+GO_CACHE_SCRIPT = HERE / "image" / "gocache.sh"
 RUNNER_DIR = HERE / "runner"
 WORK_DIR = Path(tempfile.gettempdir()) / "agentd-image-build"
 OFFLINE_FIX = "or build offline: `agentd sandbox build --mode offline`"
 
-_RECIPE_REVISION = "2"  # bump when the offline recipe below changes what ends up in the image
+_RECIPE_REVISION = "3"  # bump when the offline recipe below changes what ends up in the image
 PULL_PROBE_TIMEOUT_S = 20.0
 GO_BUILD_TIMEOUT_S = 300.0
+GO_CACHE_BAKE_TIMEOUT_S = 1800.0  # the whole standard library compiled and vetted, on a busy 2-core machine
 DOCKER_BUILD_TIMEOUT_S = 3600
 
 
@@ -69,8 +72,9 @@ def recipe_hash(parts: Iterable[bytes]) -> str:
 
 @functools.cache
 def image_version() -> str:
-    """A hash of everything the image is made from: Dockerfile, runner source, packages."""
+    """A hash of everything the image is made from: Dockerfile, runner source, packages, Go cache recipe."""
     parts = [_RECIPE_REVISION.encode(), DOCKERFILE.read_bytes(), " ".join(PACKAGES).encode()]
+    parts.append(GO_CACHE_SCRIPT.read_bytes())
     parts += [path.read_bytes() for path in sorted(RUNNER_DIR.glob("*.go"))]
     parts.append((RUNNER_DIR / "go.mod").read_bytes())
     return recipe_hash(parts)
@@ -329,3 +333,18 @@ def configure_rootfs(root: Path, runner: Path) -> None:
     # so no process of the sandbox can ptrace the runner or its trampolines, or read their memory.
     os.chown(target, 0, 0)
     target.chmod(0o711)
+    bake_go_cache(root)
+
+
+def bake_go_cache(root: Path) -> None:
+    """Run image/gocache.sh in the tree (chroot, as root): the standard library's read-only Go build cache."""
+    script = root / "opt/agentd/gocache.sh"
+    shutil.copyfile(GO_CACHE_SCRIPT, script)
+    try:
+        run_process(
+            [shutil.which("chroot") or "/usr/sbin/chroot", str(root), "/bin/sh", "/opt/agentd/gocache.sh"],
+            timeout_s=GO_CACHE_BAKE_TIMEOUT_S,
+            env={"PATH": IMAGE_PATH, "LANG": "C.UTF-8"},
+        )
+    finally:
+        script.unlink(missing_ok=True)

@@ -45,8 +45,8 @@ class SandboxConfig(BaseModel):
     disk_limit: int = Field(
         4 << 30,
         ge=16 << 20,
-        description="Bytes one lane may hold on host disk (its workspace and the job's build cache); a lane "
-        "over it is stopped and its job fails. Also caps RLIMIT_FSIZE.",
+        description="Bytes one lane may hold on host disk (its workspace; its Go build cache lives in its memory, "
+        "sandbox.home_size); a lane over it is stopped and its job fails. Also caps RLIMIT_FSIZE.",
     )
     postgres_socket_dir: Path | None = Field(
         None,

@@ -26,8 +26,10 @@ from typing import Any
 import docker
 import docker.errors
 import requests
+import structlog
 from docker.models.containers import Container
 
+from agentd.kernel import trace
 from agentd.kernel.errors import DiskLimitExceeded, SandboxError
 from agentd.kernel.seams import CommandResult
 from sandbox.channel import Peer, RunnerChannel, RunnerListener, is_the_runner
@@ -36,6 +38,7 @@ from sandbox.network import check_network
 from sandbox.plan import (
     MANAGED_LABEL,
     RUN_DIR_LABEL,
+    SEED_GO_CACHE,
     SOCKET_NAME,
     ContainerSpec,
     container_cwd,
@@ -55,6 +58,7 @@ ENGINE_FIX = (
     "may use its socket"
 )
 _JOB_NAME = re.compile(r"[^A-Za-z0-9_.-]+")
+log = structlog.get_logger("agentd.sandbox")
 
 # ---------------------------------------------------------------- host-side edges
 
@@ -156,6 +160,19 @@ class DockerSandbox:
             self._channel = self._connect(listener, time.monotonic() + self._config.start_timeout_s)
         finally:
             listener.close()  # nothing else may ever connect
+
+    def seed_go_cache(self) -> None:
+        """Link the image's read-only standard-library Go build cache into GOCACHE; only a speed-up, never fatal."""
+        with trace.span("go cache seed"):
+            try:
+                seeded = self.run(SEED_GO_CACHE, timeout_s=60)
+                why = "" if seeded.ok else (seeded.stderr.strip()[-300:] or f"exit {seeded.exit_code}")
+            except DiskLimitExceeded:
+                raise
+            except SandboxError as exc:
+                why = str(exc)
+        if why:
+            log.warning("the Go build cache was not seeded; builds start cold", sandbox=self._spec.name, why=why)
 
     def _connect(self, listener: RunnerListener, deadline: float) -> RunnerChannel:
         polls = 0
@@ -321,6 +338,7 @@ class DockerSandboxFactory:
                 chown_tree(spec.workspace, spec.uid, spec.gid)  # so the sandbox user can write
             spec.run_dir.mkdir(mode=0o700, parents=True)  # agentd's own: the sandbox never owns it
             sandbox.start()
+            sandbox.seed_go_cache()
         except BaseException:
             sandbox.close()
             raise
@@ -364,7 +382,9 @@ class DockerSandboxFactory:
         labelled agentd.managed=1.
         """
         with docker_errors("list sandbox containers"):
-            containers = self._client.containers.list(all=True, filters={"label": f"{MANAGED_LABEL}=1"})
+            # ignore_removed: on a shared engine a listed container may be gone before it is inspected
+            labelled: dict[str, str | list[str] | bool] = {"label": f"{MANAGED_LABEL}=1"}
+            containers = self._client.containers.list(all=True, filters=labelled, ignore_removed=True)
         reaped = 0
         for container in containers:
             run_dir = Path(container.labels.get(RUN_DIR_LABEL, "/nonexistent"))

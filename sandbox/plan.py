@@ -11,7 +11,7 @@ from docker.types import Mount, Ulimit
 
 from agentd.kernel.errors import DiskLimitExceeded, SandboxError
 from agentd.kernel.seams import CommandResult
-from sandbox.build import IMAGE_PATH, RUNNER_PATH, RUNNER_SOCKET, SANDBOX_GID, SANDBOX_UID
+from sandbox.build import GO_CACHE_SEED, IMAGE_PATH, RUNNER_PATH, RUNNER_SOCKET, SANDBOX_GID, SANDBOX_UID
 from sandbox.config import SandboxConfig
 
 WORKSPACE = "/workspace"
@@ -100,6 +100,15 @@ class ContainerSpec:
 
 
 GO_BUILD_CACHE = f"{HOME}/.cache/go-build"
+# Links every entry of the image's read-only standard-library cache into GOCACHE (once: trim.txt
+# marks a seeded cache); new entries stay the sandbox's own. trim.txt is fresh so Go never trims the
+# links for the age of the image's files. An image without the cache is left as it is.
+SEED_GO_CACHE = [
+    "sh",
+    "-c",
+    f'[ -d {GO_CACHE_SEED} ] || exit 0; [ -e "$GOCACHE/trim.txt" ] && exit 0; mkdir -p "$GOCACHE" '
+    f'&& cp -Rsn {GO_CACHE_SEED}/. "$GOCACHE"/ && date +%s > "$GOCACHE/trim.txt"',
+]
 POSTGRES_SOCKET_MOUNT = "/run/postgresql"  # libpq's default socket directory
 
 

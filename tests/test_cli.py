@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -238,3 +239,32 @@ def test_task_records_the_remote_it_works_on_in_url_mode(tmp_path: Path, sample_
     finally:
         store.close()
     assert task.event.repo == str(remote)
+
+
+def test_show_prints_a_tasks_findings_as_sarif_and_its_review_in_json(tmp_path: Path, sample_repo: Path) -> None:
+    """`agentd show N --sarif` prints the review's findings as a valid SARIF 2.1.0 log; `--json` includes the
+    review record; both flags at once are a usage error."""
+    from agentd.forge.base import Finding  # noqa: PLC0415
+    from agentd.job.review import ReviewState, save  # noqa: PLC0415
+    from agentd.kernel.events import PullRequestUpdated  # noqa: PLC0415
+    from tests.job.test_sarif import validate  # noqa: PLC0415
+
+    path = scripted_config(tmp_path, sample_repo)
+    (tmp_path / "state").mkdir()
+    store = open_store(f"sqlite:///{tmp_path / 'state' / 'agentd.db'}")
+    event = PullRequestUpdated(repo=str(sample_repo), number=7, head_sha="a" * 40, base_branch="main")
+    task_id, _ = store.enqueue(event, "PR #7", "a" * 40)
+    state = ReviewState("a" * 40, pr=7)
+    state.set_findings([Finding("cart/cart.go", 15, "Total drops the quantity", "Multiply by Qty.", "error")])
+    save(store, task_id, state)
+    store.close()
+    shown = agentd("show", str(task_id), "--sarif", "--config", str(path))
+    assert shown.returncode == 0, shown.stderr
+    log = json.loads(shown.stdout)
+    validate(log)
+    (result,) = log["runs"][0]["results"]
+    assert result["locations"][0]["physicalLocation"]["region"]["startLine"] == 15
+    as_json = json.loads(agentd("show", str(task_id), "--json", "--config", str(path)).stdout)
+    assert as_json["review"]["findings"][0]["title"] == "Total drops the quantity"
+    both = agentd("show", str(task_id), "--json", "--sarif", "--config", str(path))
+    assert both.returncode == 2 and "choose one" in both.stderr

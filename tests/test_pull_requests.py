@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
 import threading
 import time
-import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 
@@ -21,7 +18,8 @@ from agentd.kernel.events import PullRequestUpdated
 from agentd.store import open_store
 from agentd.store.base import Task
 from tests.conftest import git
-from tests.support.github_api import GitHubStandIn
+from tests.support.github_api import GitHubStandIn, Pull
+from tests.support.webhooks import post_delivery
 
 pytestmark = pytest.mark.docker
 
@@ -188,8 +186,10 @@ def test_agentd_ignores_its_own_commits_by_record_and_reviews_forged_trailers(
 def test_one_review_comment_per_pr_updated_on_the_next_head(
     sample_repo: Path, tmp_path: Path, sandbox_image: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """With [forge] github, the first head's review is POSTed once and the next head PATCHes that same comment."""
+    """With [forge] github, the first head's review is POSTed once and the next head PATCHes that same comment;
+    each head gets its commit status (a token has no check runs) from pending to success."""
     github = GitHubStandIn(tokens={"ghp_canary_token"})  # checks each request against GitHub's description
+    github.state.pulls[5] = Pull(5, "0" * 40, "feature", "main", "alice", "acme/shop")
     monkeypatch.setenv("AGENTD_TEST_GITHUB_TOKEN", "ghp_canary_token")
     remote, dev = forge(sample_repo, tmp_path)
     config_path = write_config(tmp_path, remote)
@@ -213,12 +213,20 @@ def test_one_review_comment_per_pr_updated_on_the_next_head(
     finally:
         github.close()
     assert [t.status for t in tasks(config_path)] == ["reviewed", "reviewed"]
-    assert github.calls() == ["issues/list-comments", "issues/create-comment", "issues/update-comment"]
-    first, second = github.seen[1].body["body"], github.seen[2].body["body"]
+    comments = [s for s in github.seen if s.operation_id.startswith("issues/")]
+    assert [s.operation_id for s in comments] == [
+        "issues/list-comments",
+        "issues/create-comment",
+        "issues/update-comment",
+    ]
+    first, second = comments[1].body["body"], comments[2].body["body"]
     assert first.startswith(MARKER)
     assert heads[0][:12] in first
     assert heads[1][:12] in second
     assert [c["pr"] for c in github.state.issue_comments.values()] == [5]
+    statuses = [(s["sha"], s["state"]) for s in github.state.statuses]
+    assert statuses == [(head, state) for head in heads for state in ("pending", "pending", "success")]
+    assert github.state.review_comments == {}
     assert all(s.authorization == "token ghp_canary_token" for s in github.seen)
     assert github.violations == []
 
@@ -241,27 +249,13 @@ def test_webhook_and_poll_of_the_same_head_make_one_job(
             time.sleep(0.1)
         git(dev, "checkout", "-q", "-b", "feature")
         head = push_pr(dev, 11, {"docs/c.md": "c\n"}, "docs: c")
-        payload = json.dumps(
-            {
-                "action": "synchronize",
-                "number": 11,
-                "pull_request": {"number": 11, "head": {"sha": head, "ref": "feature"}, "base": {"ref": "main"}},
-            }
-        ).encode()
-        signature = "sha256=" + hmac.new(b"whsec-test", payload, hashlib.sha256).hexdigest()
-        request = urllib.request.Request(
-            f"http://127.0.0.1:{daemon.webhook.port}/webhook",
-            data=payload,
-            method="POST",
-            headers={
-                "X-GitHub-Event": "pull_request",
-                "X-GitHub-Delivery": "d-1",
-                "X-Hub-Signature-256": signature,
-                "Content-Type": "application/json",
-            },
-        )
-        with urllib.request.urlopen(request, timeout=10) as answer:
-            assert answer.status == 202
+        payload = {
+            "action": "synchronize",
+            "number": 11,
+            "pull_request": {"number": 11, "head": {"sha": head, "ref": "feature"}, "base": {"ref": "main"}},
+        }
+        url = f"http://127.0.0.1:{daemon.webhook.port}/webhook"
+        assert post_delivery(url, b"whsec-test", "pull_request", "d-1", payload)[0] == 202
         while time.monotonic() < deadline and not any(t.done for t in tasks(config_path)):
             time.sleep(0.1)
         time.sleep(1.0)  # several more polls: they must not add a job

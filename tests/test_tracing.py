@@ -111,3 +111,14 @@ def test_agentd_show_prints_the_timeline(fixed: Path) -> None:
     assert " ms  job" in timeline
     assert "    gate" in timeline
     assert "model calls" in timeline
+
+
+def test_the_proposers_lanes_are_made_while_the_reviewer_reads(fixed: Path) -> None:
+    """The base tests failed, so the team will work: its lanes were started before the protocol began."""
+    task = only_task(fixed)
+    assert task is not None
+    spans = open_store(f"sqlite:///{fixed.parent / 'state' / 'agentd.db'}").task_spans(task.id)
+    protocol = next(span for span in spans if span.name.startswith("protocol "))
+    made = [s for s in spans if s.name == "worktree" and str(s.attributes.get("agentd.lane")).startswith("proposer-")]
+    assert len(made) == 3
+    assert all(span.started_at < protocol.started_at for span in made)

@@ -7,6 +7,7 @@ and never starts a container, opens a worktree or reads the configuration itself
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -95,6 +96,10 @@ class Lane(Protocol):
 class Lanes(Protocol):
     """Lanes over fresh workspaces of the base commit, by name; the same name gives the same lane."""
 
+    def prepare(self, names: Sequence[str]) -> None:
+        """Start making these lanes now, side by side (a hint: `lane` makes any lane it is asked for)."""
+        ...
+
     def lane(self, name: str) -> Lane:
-        """The lane called `name` (the job makes it on first request)."""
+        """The lane called `name` (the job makes it on first request, or waits for the one it is preparing)."""
         ...

@@ -4,6 +4,7 @@ finds no agreement); and the single reviewer's pass over a commit or pull reques
 
 from __future__ import annotations
 
+from agentd.engine.config import DebateConfig
 from agentd.engine.lanes import Lanes, tail
 from agentd.engine.negotiation import negotiation
 from agentd.engine.outcome import Outcome
@@ -12,7 +13,14 @@ from agentd.engine.session import Session
 from agentd.engine.single import single
 from agentd.engine.turn import Tools
 from agentd.engine.verdicts import SubmitReview
-from agentd.engine.vote import vote
+from agentd.engine.vote import proposer_lanes, vote
+
+
+def first_lanes(config: DebateConfig) -> list[str]:
+    """The lanes the configured protocol asks for first, so a job can make them before it starts."""
+    if config.protocol in {"debate", "negotiation"}:
+        return [config.protocol]
+    return proposer_lanes(config.proposers)
 
 
 def run_protocol(session: Session, problem: str, lanes: Lanes) -> Outcome:
@@ -33,9 +41,9 @@ def run_protocol(session: Session, problem: str, lanes: Lanes) -> Outcome:
     return debated
 
 
-def review(session: Session, change: str, shown: str, tools: Tools) -> Outcome:
-    """Review a change: findings with file:line and severity, no patch."""
-    brief = f"Review this change.\n\n```diff\n{tail(change, 30_000)}\n```\n\n{shown}"
+def review(session: Session, change: str, shown: str, tools: Tools, ask: str = "Review this change.") -> Outcome:
+    """Review a change: findings with file:line and severity, no patch; `ask` says what the reviewer is asked."""
+    brief = f"{ask}\n\n```diff\n{tail(change, 30_000)}\n```\n\n{shown}"
     turn = session.speak(session.participant("reviewer"), brief, tools, "review")
     said = turn.submitted(SubmitReview)
     if said is None:

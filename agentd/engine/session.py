@@ -30,14 +30,19 @@ class Session:
         team: TeamConfig,
         cancel: threading.Event,
         replay: Replay | None = None,
+        guidance: str = "",
     ) -> None:
-        """A session asking `models` for each role's model and writing its turns to `recorder`."""
+        """A session asking `models` for each role's model and writing its turns to `recorder`.
+
+        `guidance` (the repository's AGENTS.md, from the base branch) is given to every participant.
+        """
         self.models = models
         self.recorder = recorder
         self.config = debate
         self.max_steps = team.max_steps_per_turn
         self.cancel = cancel
         self.replay = replay or Replay()
+        self.guidance = guidance
         self.dropped: list[dict[str, str]] = []
         self.answered: dict[str, str] = {}  # role -> the model that last answered for it
         self._seq = self.replay.next_seq
@@ -57,6 +62,7 @@ class Session:
             submit or SubmitTool(SUBMIT_OF_ROLE.get(role, "submit_review")),
             self.config.priorities.get(role, 0),
             phase,
+            self.guidance,
         )
 
     def speak(self, who: Participant, brief: str, tools: Tools, key: str) -> TurnResult:

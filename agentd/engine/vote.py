@@ -20,9 +20,15 @@ BALLOT = (
 )
 
 
+def proposer_lanes(proposers: int) -> list[str]:
+    """The lanes of a vote: one per proposer, named after it."""
+    return [f"proposer-{i + 1}" for i in range(proposers)]
+
+
 def vote(session: Session, problem: str, workspaces: Lanes) -> Outcome:
     """Independent proposers in parallel, each in its own lane; agentd tests; voters choose."""
-    names = [f"proposer-{i + 1}" for i in range(session.config.proposers)]
+    names = proposer_lanes(session.config.proposers)
+    workspaces.prepare(names)
     lanes = {name: workspaces.lane(name) for name in names}
     proposers = [session.participant("proposer", name) for name in names]
     turns = session.phase(proposers, problem, lambda who: lanes[who.name].tools, "vote:propose", "broadcast")

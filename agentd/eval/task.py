@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 import re
-import tomllib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from agentd.config import describe_error
 from agentd.kernel.errors import AgentdError
+from agentd.kernel.validation import toml_model
 
 TASK_FILE = "task.toml"
 REPO_DIR = "repo"
@@ -122,15 +121,7 @@ class EvalTask:
 
 def parse_spec(text: str, source: str) -> TaskSpec:
     """Parse task.toml text; TaskError naming every bad key."""
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise TaskError(f"{source}: not valid TOML: {exc}") from None
-    try:
-        return TaskSpec.model_validate(data)
-    except ValidationError as exc:
-        problems = "; ".join(describe_error(e) for e in exc.errors())
-        raise TaskError(f"{source}: {problems}") from None
+    return toml_model(TaskSpec, text, source, TaskError)
 
 
 def load_task(root: Path) -> EvalTask:

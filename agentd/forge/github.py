@@ -170,10 +170,6 @@ class GitHubForge:
             raise
         return str(data.get("permission", "")).lower() in _WRITERS
 
-    def is_trusted(self, pr: PullRequest) -> bool:
-        """A PR agentd may push fixes for: its branch is in this repository, or its author has write access."""
-        return pr.same_repository or (bool(pr.author) and self.has_write_access(pr.author))
-
     # ------------------------------------------------------------ checks
 
     def start_check(self, head_sha: str, pr: int | None = None) -> CheckRef:

@@ -110,10 +110,6 @@ class GitLabForge:
             raise
         return int(member.access_level) >= DEVELOPER
 
-    def is_trusted(self, pr: PullRequest) -> bool:
-        """A merge request from this project, or by an author with Developer access."""
-        return pr.same_repository or (bool(pr.author) and self.has_write_access(pr.author))
-
     # ------------------------------------------------------------ checks: commit status plus report
 
     def start_check(self, head_sha: str, pr: int | None = None) -> CheckRef:

@@ -31,7 +31,7 @@ from agentd.intake.http import (
     split_listen,
 )
 from agentd.kernel.errors import ConfigError, RepositoryError
-from agentd.kernel.events import CommitPushed, PullRequestUpdated
+from agentd.kernel.events import COMMAND_VERBS, CommitPushed, PullRequestCommand, PullRequestUpdated
 from agentd.repo.mirror import Mirror
 from agentd.store.base import Ancestry, Queue
 
@@ -46,7 +46,7 @@ _REF = re.compile(r"[^\s\x00-\x1f\x7f~^:?*\[\\-][^\s\x00-\x1f\x7f~^:?*\[\\]*")
 _DELIVERY_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 OWN_PREFIX = "agentd/"
 PR_ACTIONS = frozenset({"opened", "synchronize", "reopened"})
-COMMANDS = frozenset({"review", "fix", "optimize", "explain"})
+COMMANDS = COMMAND_VERBS
 _COMMAND = re.compile(r"^[ \t]*/agentd(?:[ \t]+(\S+)(?:[ \t]+(.*?))?)?[ \t]*$", re.MULTILINE | re.IGNORECASE)
 
 
@@ -84,6 +84,17 @@ class CommentCommand:
     def key(self) -> str:
         """Idempotency key: one answer per comment."""
         return f"command:{self.comment_id}"
+
+    def event(self) -> PullRequestCommand:
+        """The command as the job queue's event (same key)."""
+        return PullRequestCommand(
+            repo=self.repo,
+            number=self.pr,
+            verb=self.verb[:64],
+            argument=self.argument[:1000],
+            author=self.author[:200],
+            comment_id=self.comment_id,
+        )
 
 
 def parse_command(body: str) -> tuple[str, str] | None:
@@ -214,8 +225,13 @@ def parse_delivery(
     return None
 
 
-def describe(event: CommitPushed | PullRequestUpdated, payload: Mapping[str, Any]) -> str:
+Delivered = CommitPushed | PullRequestUpdated | PullRequestCommand
+
+
+def describe(event: Delivered, payload: Mapping[str, Any]) -> str:
     """The task description users see for a delivered event."""
+    if isinstance(event, PullRequestCommand):
+        return f"/agentd {event.verb} on PR #{event.number} by {event.author}"
     if isinstance(event, PullRequestUpdated):
         return f"PR #{event.number} head {event.head_sha[:7]} → {event.base_branch}"
     head = payload.get("head_commit")
@@ -275,8 +291,11 @@ class WebhookServer(BackgroundHTTPServer):
         watch_branches: list[str],
         pull_requests: bool,
         mirror: Mirror | None = None,
+        *,
+        commands: bool = False,
     ) -> None:
-        """Serve deliveries for `repo`; with `mirror` (agentd's clone), PR heads are ordered by their commits."""
+        """Serve deliveries for `repo`; `mirror` (agentd's clone) orders PR heads by their commits, and with
+        `commands` `/agentd` comment commands become jobs (they need a forge to check and answer them)."""
         if not secret:
             raise ConfigError("the webhook secret is empty; set the variable webhook.secret_env names")
         host, port = split_listen(listen, "webhook.listen", "127.0.0.1:8766")
@@ -289,6 +308,7 @@ class WebhookServer(BackgroundHTTPServer):
         self.watch_branches = list(watch_branches)
         self.pull_requests = pull_requests
         self.mirror = mirror
+        self.commands = commands
 
     def __repr__(self) -> str:
         return f"WebhookServer(listen={self.host}:{self._port}, path={self.path!r})"  # never the secret
@@ -319,9 +339,7 @@ class WebhookServer(BackgroundHTTPServer):
             log.exception("webhook delivery failed", delivery=delivery, gh_event=event_name)
             return json_response(500, {"status": "error", "reason": "the store failed; redeliver later"})
 
-    def _checked(
-        self, event_name: str, delivery: str, body: bytes
-    ) -> tuple[CommitPushed | PullRequestUpdated | None, Mapping[str, Any]]:
+    def _checked(self, event_name: str, delivery: str, body: bytes) -> tuple[Delivered | None, Mapping[str, Any]]:
         try:
             payload = json.loads(body)
         except (UnicodeDecodeError, json.JSONDecodeError):
@@ -334,19 +352,21 @@ class WebhookServer(BackgroundHTTPServer):
             raise WebhookRejected(400, "X-GitHub-Event header missing")
         event = parse_delivery(event_name, payload, self.repo, self.watch_branches, self.pull_requests)
         if isinstance(event, CommentCommand):
-            # the job that answers commands is not wired yet: the delivery is acknowledged and ignored
-            log.info("webhook comment command not handled yet", pr=event.pr, verb=event.verb[:32], author=event.author)
-            return None, payload
+            if not self.commands:  # without a forge agentd can neither check the author nor answer
+                log.info("webhook comment command ignored: no [forge]", pr=event.pr, verb=event.verb[:32])
+                return None, payload
+            return event.event(), payload
         return event, payload
 
     def _record(
         self,
         delivery: str,
         event_name: str,
-        event: CommitPushed | PullRequestUpdated | None,
+        event: Delivered | None,
         payload: Mapping[str, Any],
     ) -> Response:
-        head = event.sha if isinstance(event, CommitPushed) else event.head_sha if event is not None else None
+        # the commit the event is about; a command has none (its job asks the forge for the PR's head)
+        head = event.sha if isinstance(event, CommitPushed) else getattr(event, "head_sha", None)
         if head is not None and self.store.made_by_agentd(head):
             event = None  # agentd's own commit (merged by fast-forward, or the head of agentd's own fix PR)
         if event is None:
@@ -354,9 +374,8 @@ class WebhookServer(BackgroundHTTPServer):
                 return self._replayed(delivery, event_name)
             log.info("webhook delivery ignored", delivery=delivery, gh_event=event_name[:64])
             return json_response(202, {"status": "ignored"})
-        base_sha = event.sha if isinstance(event, CommitPushed) else event.head_sha
         ancestry = self._ancestry(event.head_sha) if isinstance(event, PullRequestUpdated) else None
-        accepted = self.store.accept_delivery(delivery, event, describe(event, payload), base_sha, ancestry=ancestry)
+        accepted = self.store.accept_delivery(delivery, event, describe(event, payload), head, ancestry=ancestry)
         if accepted.duplicate:
             return self._replayed(delivery, event_name)
         task_id, created = accepted.task_id, accepted.created

@@ -4,18 +4,21 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import structlog
 
 from agentd.engine.config import DebateConfig, TeamConfig
+from agentd.forge.base import Forge
+from agentd.forge.config import ForgeConfig
+from agentd.job.config import ReviewConfig
 from agentd.job.trust import Trust
-from agentd.kernel.events import Event, TaskRequested
+from agentd.kernel.events import Event, PullRequestCommand, TaskRequested
 from agentd.kernel.policy import Policy
 from agentd.kernel.purpose import Purpose, classify
 from agentd.kernel.redact import Redactor
-from agentd.kernel.seams import Forge, SandboxFactory
+from agentd.kernel.seams import SandboxFactory
 from agentd.models.budget import BudgetConfig, Price
 from agentd.models.pool import ModelPool
 from agentd.perf.config import OptimizerConfig
@@ -38,6 +41,8 @@ class JobSettings:
     budget: BudgetConfig
     prices: Mapping[str, Price]
     optimizer: OptimizerConfig
+    review: ReviewConfig = field(default_factory=ReviewConfig)
+    forge: ForgeConfig = field(default_factory=ForgeConfig)
 
 
 @dataclass
@@ -95,7 +100,10 @@ class JobContext:
 
 
 def purpose_of(event: Event) -> Purpose:
-    """What the job works the event as: a requested task's kind and words decide; a commit or PR is a fix."""
+    """What the job works the event as: a requested task's kind and words decide; `/agentd optimize` on a PR is an
+    optimization; any other commit or PR is a fix."""
     if isinstance(event, TaskRequested):
         return classify(event.kind, event.description)
+    if isinstance(event, PullRequestCommand) and event.verb == "optimize":
+        return Purpose("optimize", "the pull request command /agentd optimize", False, "optimize")
     return Purpose("fix", "a commit or pull request: agentd fixes what its tests and reviewer find", False, "fix")

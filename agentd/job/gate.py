@@ -20,6 +20,11 @@ from agentd.perf import sqlgate, sqlpath
 from agentd.perf.diffs import benchmark_packages
 from agentd.perf.runner import compare
 
+SPEED_NOTE = (  # told to the team of an optimization, so it knows what the gate will ask of its change
+    "\n\nThis task is about speed: agentd keeps the change only when its own interleaved benchmark comparison "
+    "(or, for SQL, its plan check) shows it faster, and the tests still pass."
+)
+
 
 @dataclass(frozen=True)
 class GateVerdict:

@@ -8,9 +8,9 @@ turn restores what it did.
 
 from __future__ import annotations
 
-import shutil
 import threading
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -100,13 +100,23 @@ class JobLane:
         config, mirror = self.owner.config, self.owner.config.mirror
         diff = self.diff()
         tree = mirror.index_tree(self.worktree)
-        result = self.run_tests()
-        after_diff = self.diff()
-        after = mirror.index_tree(self.worktree)
+        earlier = self.owner.tested.get(tree)
+        if earlier is not None:  # the same tree, image and command: the same run (never for the gate)
+            result, lane = earlier
+            trace.record("test run reused", trace.now(), trace.now(), **{"agentd.lane": self.name, "agentd.from": lane})
+            after, after_diff = tree, diff
+        else:
+            result = self.run_tests()
+            after_diff = self.diff()
+            after = mirror.index_tree(self.worktree)
+            if after == tree:
+                self.owner.tested[tree] = (result, self.name)
         self.tested_tree = tree if after == tree else None
         self.recorded_diff = after_diff if after == tree else self.recorded_diff
         proof = Evidence.of(result, config.test_command)
         shown = proof.shown if after == tree else proof.shown + "\n(the test run changed the workspace)"
+        if earlier is not None:
+            shown += f"\n(the same tree as {earlier[1]}'s: agentd's run there)"
         config.store.add_code_version(
             config.task_id,
             {
@@ -163,29 +173,53 @@ class ReadOnlySandbox:
 
 @dataclass
 class JobLanes:
-    """The lanes of one job; closing it removes every container and worktree."""
+    """The lanes of one job; closing it removes every container and worktree.
+
+    Lanes can be prepared ahead, side by side (`prepare`): each is made on a thread of its own while
+    the job goes on, and `lane` waits for it. The mirror serialises the worktree changes itself.
+    """
 
     config: LaneSettings
     lanes: dict[str, JobLane] = field(default_factory=dict)
     sandboxes: list[Sandbox] = field(default_factory=list)
+    tested: dict[str, tuple[CommandResult, str]] = field(default_factory=dict)  # tree -> agentd's run, its lane
     touched: dict[tuple[str, int], set[str]] = field(default_factory=dict)  # (agent, turn) -> lanes it used
+    _pending: dict[str, Future[JobLane]] = field(default_factory=dict)
+    _pool: ThreadPoolExecutor | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    _closed: bool = False
+
+    def prepare(self, names: Sequence[str]) -> None:
+        """Start making the lanes called `names` now, each on its own thread; `lane` waits for them."""
+        with self._lock:
+            if self._closed:
+                return
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix=f"agentd-lanes-{self.config.task_id}")
+            for name in names:
+                if name not in self.lanes and name not in self._pending:
+                    self._pending[name] = self._pool.submit(trace.in_context(self._make), name)
 
     def lane(self, name: str) -> JobLane:
         """A lane by name, created on first use from the base commit (restored on resume)."""
-        if name in self.lanes:
-            return self.lanes[name]
+        with self._lock:
+            made, pending = self.lanes.get(name), self._pending.get(name)
+        if made is not None:
+            return made
+        return pending.result() if pending is not None else self._make(name)
+
+    def _make(self, name: str) -> JobLane:
         if self.config.cancel.is_set():
             raise JobCancelled("the job was cancelled")
         config = self.config
         with trace.span("worktree", **{"agentd.lane": name}):
             worktree = config.mirror.add_worktree(config.root / f"task-{config.task_id}-{name}", config.base)
             restored = self._restore(name, worktree)
-        cache = config.root.parent / "cache" / f"task-{config.task_id}"
+        # Each sandbox's Go build cache is its own (in its memory), seeded from the image's read-only one:
+        # nothing one lane's code writes there reaches another lane, the gate or a later job.
         with trace.span("sandbox start", **{"agentd.lane": name}):
-            sandbox = config.sandboxes.open(worktree, f"task-{config.task_id}-{name}", cache_dir=cache)
+            sandbox = config.sandboxes.open(worktree, f"task-{config.task_id}-{name}")
         read_only = ReadOnlySandbox(config.sandboxes, worktree, f"task-{config.task_id}-{name}-ro")
-        self.sandboxes += [sandbox, read_only]
         tools = Toolbox(
             CodeTool(worktree, config.policy),
             ExecuteCommandTool(sandbox, config.policy, config.command_timeout_s),
@@ -195,8 +229,13 @@ class JobLanes:
             audit=lambda call: self._audit(name, call),
             read_only_execute=ExecuteCommandTool(read_only, config.policy, config.command_timeout_s),
         )
-        self.lanes[name] = JobLane(name, worktree, sandbox, tools, self, recorded_diff=restored)
-        return self.lanes[name]
+        with self._lock:
+            if not self._closed:
+                self.sandboxes += [sandbox, read_only]
+                self.lanes[name] = JobLane(name, worktree, sandbox, tools, self, recorded_diff=restored)
+                return self.lanes[name]
+        sandbox.close()  # the job ended while this lane was being made
+        raise JobCancelled("the job's lanes were closed")
 
     def _audit(self, lane: str, call: Mapping[str, Any]) -> None:
         """Write a tool call to the audit trail, noting which lane the agent's turn worked in."""
@@ -215,14 +254,15 @@ class JobLanes:
                 self.config.store.add_code_version(self.config.task_id, {"kind": f"draft:{name}", "diff": change})
                 lane.recorded_diff = change
 
-    def open_gate(self, sha: str) -> tuple[Path, Sandbox]:
-        """A fresh worktree of `sha` and a fresh container for the gate's test run."""
+    def open_gate(self, sha: str, name: str = "gate") -> tuple[Path, Sandbox]:
+        """A fresh worktree of `sha` and a fresh container for one of agentd's own test runs (by default the gate's)."""
         config = self.config
-        with trace.span("worktree", **{"agentd.lane": "gate"}):
-            worktree = config.mirror.add_worktree(config.root / f"task-{config.task_id}-gate", sha)
-        with trace.span("sandbox start", **{"agentd.lane": "gate"}):
-            sandbox = config.sandboxes.open(worktree, f"task-{config.task_id}-gate")
-        self.sandboxes.append(sandbox)
+        with trace.span("worktree", **{"agentd.lane": name}):
+            worktree = config.mirror.add_worktree(config.root / f"task-{config.task_id}-{name}", sha)
+        with trace.span("sandbox start", **{"agentd.lane": name}):
+            sandbox = config.sandboxes.open(worktree, f"task-{config.task_id}-{name}")
+        with self._lock:
+            self.sandboxes.append(sandbox)
         return worktree, sandbox
 
     def _restore(self, name: str, worktree: Path) -> str:
@@ -238,16 +278,20 @@ class JobLanes:
         return last[-1].diff
 
     def abort(self) -> None:
-        """Remove every container now (a running command ends); never raises."""
-        for sandbox in list(self.sandboxes):
+        """Remove every container now (a running command ends), and any a lane still being made starts; never raises."""
+        with self._lock:
+            self._closed = True
+            sandboxes = list(self.sandboxes)
+        for sandbox in sandboxes:
             try:
                 sandbox.close()
             except Exception:
                 log.exception("sandbox close failed")
 
     def close(self) -> None:
-        """Remove every container, worktree and the build cache of the job."""
+        """Remove every container and worktree of the job (after the lanes still being made)."""
         self.abort()
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
         for path in self.config.root.glob(f"task-{self.config.task_id}-*"):
             self.config.mirror.remove_worktree(path)
-        shutil.rmtree(self.config.root.parent / "cache" / f"task-{self.config.task_id}", ignore_errors=True)

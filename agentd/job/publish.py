@@ -6,16 +6,19 @@ put on each agentd/ branch), never by trailer text or branch names a stranger ca
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 
 from agentd.engine.outcome import Outcome
+from agentd.job import delivery, review
 from agentd.job.context import JobContext, JobDeps
 from agentd.job.report import render_markdown
+from agentd.job.sarif import sarif_log
 from agentd.job.trust import automation_paths
 from agentd.kernel import crashpoints, trace
 from agentd.kernel.errors import JobCancelled
-from agentd.kernel.events import CommitPushed, PullRequestUpdated, TaskRequested
+from agentd.kernel.events import CommitPushed, PullRequestCommand, PullRequestUpdated, TaskRequested
 from agentd.store.base import Task
 
 PUBLISHED = "published:"  # branch-head key prefix of the sha agentd last published on one of its branches
@@ -27,7 +30,7 @@ def branch_for(task: Task) -> str:
     event = task.event
     if isinstance(event, CommitPushed):
         return f"agentd/commit-{event.sha[:7]}"
-    if isinstance(event, PullRequestUpdated):
+    if isinstance(event, PullRequestUpdated | PullRequestCommand):
         return f"agentd/pr-{event.number}"
     return f"agentd/task-{task.id}"
 
@@ -124,7 +127,8 @@ def finish(ctx: JobContext, status: str, summary: str, **fields: object) -> str:
 
 
 def write_report(deps: JobDeps, task_id: int) -> Path | None:
-    """Write the task's Markdown report under the state directory (also for failed jobs); post it on the PR."""
+    """Write the task's Markdown report and its SARIF log under the state directory (also for failed jobs), then
+    show the task on the forge: check, inline review, summary comment, fix pull request, command answer."""
     task = deps.store.get_task(task_id)
     if task is None:
         return None
@@ -133,14 +137,9 @@ def write_report(deps: JobDeps, task_id: int) -> Path | None:
     path.parent.mkdir(parents=True, exist_ok=True)
     crashpoints.reached("report")
     path.write_text(markdown, encoding="utf-8")
-    event = task.event
-    if deps.forge is not None and isinstance(event, PullRequestUpdated):
-        from agentd.forge.github import comment_for  # noqa: PLC0415 - only with a forge configured
-
-        repo = deps.settings.repository.source
-        known = deps.store.forge_comment(repo, event.number)
-        comment_id = deps.forge.upsert_review_comment(
-            event.number, comment_for(event.number, event.head_sha, markdown), known
-        )
-        deps.store.set_forge_comment(repo, event.number, comment_id)
+    state = review.load(deps.store, task_id)
+    log = sarif_log(task, state.found() if state else [], state.head if state else None)
+    sarif = deps.redactor.text(json.dumps(log, indent=2))
+    path.with_suffix(".sarif").write_text(sarif + "\n", encoding="utf-8")
+    delivery.deliver(deps, task, markdown)
     return path

@@ -60,7 +60,32 @@ class TaskRequested(_Event):
         return f"task:{self.request_id}"
 
 
-Event = Annotated[CommitPushed | PullRequestUpdated | TaskRequested, Field(discriminator="type")]
+COMMAND_VERBS = frozenset({"review", "fix", "optimize", "explain"})
+
+
+class PullRequestCommand(_Event):
+    """A `/agentd VERB [ARGUMENT]` comment on a pull request; the job checks that `author` may command."""
+
+    type: Literal["command"] = "command"
+    repo: str
+    number: int = Field(ge=1)
+    verb: str = Field(max_length=64)  # as written, lower-cased; the job answers an unknown verb with the list
+    argument: str = Field("", max_length=1000)
+    author: str = Field(min_length=1, max_length=200)
+    comment_id: int = Field(ge=1)
+
+    @property
+    def key(self) -> str:
+        """Idempotency key: one answer per comment, however often it is delivered."""
+        return f"command:{self.comment_id}"
+
+    @property
+    def known(self) -> bool:
+        """Whether the verb is one of agentd's commands."""
+        return self.verb in COMMAND_VERBS
+
+
+Event = Annotated[CommitPushed | PullRequestUpdated | TaskRequested | PullRequestCommand, Field(discriminator="type")]
 EVENT_ADAPTER: TypeAdapter[Event] = TypeAdapter(Event)
 
 

@@ -223,7 +223,8 @@ def check_command(policy: Policy, argv: list[str], role: str = "") -> Decision:
 # ---------------------------------------------------------------- paths
 
 
-def _glob(pattern: str, path: str) -> bool:
+def glob_matches(pattern: str, path: str) -> bool:
+    """Whether a workspace-relative path matches a glob (`*` crosses `/`; a leading `**/` also matches at the root)."""
     if pattern.startswith("**/") and fnmatch.fnmatchcase(path, pattern[3:]):
         return True
     return fnmatch.fnmatchcase(path, pattern)
@@ -273,7 +274,7 @@ def check_denied_paths(policy: Policy, paths: list[str]) -> Decision | None:
     """Refuse when any of the workspace-relative `paths` matches a deny glob; None when none does."""
     for relative in paths:
         for pattern in policy.paths.deny:
-            if _glob(pattern, relative):
+            if glob_matches(pattern, relative):
                 return Decision(
                     False, f"paths.deny:{pattern}", f"{relative} matches a denied glob; commands may not name it either"
                 )
@@ -287,9 +288,9 @@ def check_path(policy: Policy, relative: str, *, write: bool, role: str = "") ->
     if write and not policy.role(role).write:
         return Decision(False, f"role:{role}", f"the {role} role may read but not write")
     for pattern in policy.paths.deny:
-        if _glob(pattern, relative):
+        if glob_matches(pattern, relative):
             return Decision(False, f"paths.deny:{pattern}", f"{relative} matches a denied glob")
     for pattern in policy.paths.allow:
-        if _glob(pattern, relative):
+        if glob_matches(pattern, relative):
             return Decision(True, f"paths.allow:{pattern}")
     return Decision(False, "paths:not-allowed", f"{relative} matches no allowed glob")

@@ -166,14 +166,3 @@ class ToolResult:
     def error_text(self) -> str:
         """The error message carried in output, or an empty string."""
         return str(self.output.get("error", ""))
-
-
-# ---------------------------------------------------------------- forges
-
-
-class Forge(Protocol):
-    """Where agentd posts its one review comment per pull request."""
-
-    def upsert_review_comment(self, pr: int, body: str, comment_id: str | None) -> str:
-        """Create or update agentd's comment on a pull request; returns its id."""
-        ...

@@ -118,6 +118,10 @@ class DeferredModel:
         """One call through the real model (built now if this is the first)."""
         return self._real().complete(messages, tools, require)
 
+    def warm(self) -> None:
+        """Build the real model now (its SDK imported), so the first call does not wait for it."""
+        self._real()
+
     def close(self) -> None:
         """Close the real model's client, if it was ever built."""
         close = getattr(self._model, "close", None)

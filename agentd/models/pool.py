@@ -6,7 +6,10 @@ link guarded by the endpoint's breaker and the job's budget, which is checked be
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Mapping, Sequence
+
+import structlog
 
 from agentd.kernel.seams import Model
 from agentd.models import FallbackModel, build_model
@@ -15,6 +18,7 @@ from agentd.models.budget import BudgetGuard
 from agentd.models.circuit import CircuitBreaker, GuardedModel
 from agentd.models.config import ModelConfig
 
+log = structlog.get_logger("agentd.models.pool")
 TEAM_ROLES = ("proposer", "critic", "reviewer", "judge", "optimizer", "tester")
 Roles = Mapping[str, str | Sequence[str]]
 
@@ -46,6 +50,21 @@ class ModelPool:
             return guarded[0] if len(guarded) == 1 else FallbackModel(guarded)
 
         return model
+
+    def warm(self) -> None:
+        """Build every endpoint's client in the background (a job was claimed: its first call need not
+        wait for an SDK's import); the idle daemon imports none. A failure is left for the first call to meet."""
+
+        def build() -> None:
+            for name, endpoint in self.endpoints.items():
+                warm = getattr(endpoint, "warm", None)
+                try:
+                    if callable(warm):
+                        warm()
+                except Exception:  # the job's own first call meets it again, with its context
+                    log.warning("warming a model's client failed", model=name, exc_info=True)
+
+        threading.Thread(target=build, name="agentd-models-warm", daemon=True).start()
 
     def close(self) -> None:
         """Close every endpoint's client."""

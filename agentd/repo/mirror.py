@@ -177,6 +177,47 @@ class Mirror:
         """The patch from base to head (capped), for reviews."""
         return run_git(self.path, "diff", "--stat", "--patch", "--no-color", "--no-ext-diff", base, head)[:max_bytes]
 
+    def patch(self, base: str, head: str, max_bytes: int = 4 << 20) -> str:
+        """The plain patch from base to head (no stat, renames found), cut at `max_bytes`: what findings anchor on."""
+        done = self._git("diff", "--no-color", "--no-ext-diff", "-M", base, head, max_output=max_bytes)
+        if done.exit_code != 0 or done.timed_out:
+            raise RepositoryError(f"git diff failed: {done.reason(lines=5)}")
+        return done.stdout
+
+    def changed_paths(self, base: str, head: str) -> list[str]:
+        """The paths a change from base to head touches (new names of renamed files)."""
+        listing = run_git(self.path, "diff", "--name-only", "--no-renames", "-z", base, head)
+        return [path for path in listing.split("\0") if path]
+
+    def existing_files(self, rev: str, paths: list[str]) -> set[str]:
+        """Which of `paths` are files in the tree of `rev` (one git process for all of them)."""
+        if not paths:
+            return set()
+        asked = "".join(f"{rev}:{path}\n" for path in paths)
+        done = self._git("cat-file", "--batch-check=%(objecttype)", stdin=asked)
+        if not done.ok:
+            raise RepositoryError(f"git cat-file failed: {done.reason(lines=5)}")
+        kinds = done.stdout.splitlines()
+        return {path for path, kind in zip(paths, kinds, strict=False) if kind == "blob"}
+
+    def read_file(self, rev: str, path: str, max_bytes: int) -> str | None:
+        """The text of file `path` in `rev` (None when it is not a file there), cut at `max_bytes`."""
+        if path not in self.existing_files(rev, [path]):
+            return None
+        done = self._git("cat-file", "blob", f"{rev}:{path}", max_output=max_bytes)
+        return done.stdout if done.exit_code == 0 else None
+
+    def _git(self, *args: str, stdin: str | None = None, max_output: int = 1 << 20) -> process.ProcessResult:
+        """One safe git command in the clone whose failure (or cut output) the caller judges."""
+        return process.run(
+            ["git", *SAFE_GIT, *args],
+            timeout_s=GIT_TIMEOUT_S,
+            cwd=self.path,
+            env={**os.environ, **GIT_ENV},
+            stdin=stdin,
+            max_output=max_output,
+        )
+
     def head(self, branch: str) -> str | None:
         """The fetched head of a branch, or None if the branch does not exist."""
         try:

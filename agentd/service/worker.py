@@ -184,6 +184,7 @@ class Worker:
         elif self.store.cancel_requested(lease):
             if self.store.finish_job(lease, "cancelled", SUPERSEDED):
                 self.store.update_task(lease.task_id, status="superseded", finished_at=time.time(), summary=SUPERSEDED)
+                self._report(lease.task_id)  # its head's check on the forge ends (cancelled), not left in progress
             log.info("job superseded", task=lease.task_id)
         elif running.lost:
             log.warning("job given up: its lease ran out and another worker may hold it", task=lease.task_id)
@@ -212,7 +213,11 @@ class Worker:
         summary = f"Gave up after {lease.attempts} attempt(s): {message}"
         self.store.update_task(lease.task_id, status="failed", summary=summary, finished_at=time.time())
         log.error("job dead-lettered", task=lease.task_id, attempts=lease.attempts, error=message)
+        self._report(lease.task_id)  # a failed job still leaves its report
+
+    def _report(self, task_id: int) -> None:
+        """Write the report of a task the job could not end itself, and show it on the forge; never raises."""
         try:
-            write_report(self.deps, lease.task_id)  # a failed job still leaves its report
+            write_report(self.deps, task_id)
         except Exception:
-            log.exception("report failed", task=lease.task_id)
+            log.exception("report failed", task=task_id)

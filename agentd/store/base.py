@@ -9,7 +9,7 @@ agentd.store.records.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Protocol
 
 from agentd.kernel.events import Event
@@ -52,6 +52,10 @@ class Views(Protocol):
 
     def task_record(self, task_id: int) -> TaskRecord:
         """The whole record of a task: sessions, turns, tool calls, versions, usage, job."""
+        ...
+
+    def task_review(self, task_id: int) -> dict[str, Any] | None:
+        """What the task's review covered and found (as `record_review` stored it), or None."""
         ...
 
     def task_activity(self, task_id: int, after_turn: int, after_call: int, limit: int = 500) -> Activity:
@@ -233,6 +237,18 @@ class Recorder(Protocol):
 
     def eval_results(self) -> dict[str, dict[str, Any]]:
         """Every recorded eval result by its key (an eval run skips these when it resumes)."""
+        ...
+
+    def record_review(self, task_id: int, review: Mapping[str, Any]) -> None:
+        """Keep what the task's review covered and found (plain JSON), replacing what was kept before."""
+        ...
+
+    def posted_findings(self, repo: str, pr: int) -> set[str]:
+        """Fingerprints of the findings agentd posted on a pull request (agentd.forge.base.FindingMemory)."""
+        ...
+
+    def remember_findings(self, repo: str, pr: int, fingerprints: Iterable[str]) -> None:
+        """Add fingerprints just posted on a pull request (idempotent); never forgotten."""
         ...
 
 

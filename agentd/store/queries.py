@@ -173,6 +173,15 @@ SET_EVAL_RESULT = (
     "created_at = excluded.created_at"
 )
 EVAL_RESULTS = "SELECT key, record FROM eval_results ORDER BY key"
+POSTED_FINDINGS = "SELECT fingerprint FROM posted_findings WHERE repo = :repo AND pr = :pr"
+REMEMBER_FINDING = (
+    "INSERT INTO posted_findings(repo, pr, fingerprint, posted_at) VALUES (:repo, :pr, :fingerprint, :now) "
+    "ON CONFLICT DO NOTHING"
+)
+SET_TASK_REVIEW = (
+    "INSERT INTO task_reviews(task_id, review, updated_at) VALUES (:task_id, :review, :now) "
+    "ON CONFLICT (task_id) DO UPDATE SET review = excluded.review, updated_at = excluded.updated_at"
+)
 
 # ------------------------------------------------------------------ views
 
@@ -186,6 +195,7 @@ HISTORY = (
     "SUM(output_tokens) AS output_tokens, COUNT(*) AS calls FROM usage GROUP BY task_id) u ON u.task_id = t.id "
     f"WHERE t.status IN ({_DONE_IN}) ORDER BY t.finished_at DESC NULLS LAST, t.id DESC LIMIT :limit"
 )
+TASK_REVIEW = "SELECT review FROM task_reviews WHERE task_id = :task_id"
 SESSIONS_OF_TASK = "SELECT * FROM debate_sessions WHERE task_id = :task_id ORDER BY id"
 TURNS_OF_SESSION = "SELECT * FROM debate_turns WHERE session_id = :session_id ORDER BY id"
 TOOL_CALLS_OF_SESSION = "SELECT * FROM tool_calls WHERE session_id = :session_id ORDER BY id"

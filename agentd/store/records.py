@@ -8,7 +8,7 @@ from typing import Any
 
 from agentd.kernel.events import Event
 
-TASK_DONE_STATES = ("fixed", "reviewed", "no_fix", "no_consensus", "failed", "cancelled", "superseded")
+TASK_DONE_STATES = ("fixed", "reviewed", "no_fix", "no_consensus", "failed", "cancelled", "superseded", "refused")
 TASK_FIELDS = frozenset({"status", "summary", "branch", "commit_sha", "tests_passed", "finished_at", "base_sha"})
 
 

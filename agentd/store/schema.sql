@@ -153,6 +153,19 @@ CREATE TABLE IF NOT EXISTS forge_comments (
     comment_id TEXT NOT NULL,
     PRIMARY KEY (repo, pr)
 );
+CREATE TABLE IF NOT EXISTS posted_findings (
+    repo TEXT NOT NULL,
+    pr INTEGER NOT NULL,
+    fingerprint TEXT NOT NULL,
+    posted_at DOUBLE PRECISION NOT NULL,
+    PRIMARY KEY (repo, pr, fingerprint)
+);
+CREATE TABLE IF NOT EXISTS task_reviews (
+    task_id BIGINT NOT NULL REFERENCES tasks(id),
+    review TEXT NOT NULL,
+    updated_at DOUBLE PRECISION NOT NULL,
+    PRIMARY KEY (task_id)
+);
 CREATE TABLE IF NOT EXISTS daemons (
     owner TEXT PRIMARY KEY,
     pid INTEGER NOT NULL,

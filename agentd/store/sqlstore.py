@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from importlib import resources
 from typing import Any
 
@@ -293,7 +293,27 @@ class SQLStore:
         """Every recorded eval result by its key (an eval run skips these when it resumes)."""
         return {str(row["key"]): json.loads(row["record"]) for row in self._all(q.EVAL_RESULTS)}
 
+    def record_review(self, task_id: int, review: Mapping[str, Any]) -> None:
+        """Keep what the task's review covered and found (plain JSON), replacing what was kept before."""
+        self._write(q.SET_TASK_REVIEW, task_id=task_id, review=json.dumps(review), now=time.time())
+
+    def posted_findings(self, repo: str, pr: int) -> set[str]:
+        """Fingerprints of the findings agentd posted on a pull request."""
+        return {str(row["fingerprint"]) for row in self._all(q.POSTED_FINDINGS, repo=repo, pr=pr)}
+
+    def remember_findings(self, repo: str, pr: int, fingerprints: Iterable[str]) -> None:
+        """Add fingerprints just posted on a pull request (idempotent), all in one transaction."""
+        now = time.time()
+        with self._db.transaction() as tx:
+            for fingerprint in sorted(set(fingerprints)):
+                tx.run(q.REMEMBER_FINDING, repo=repo, pr=pr, fingerprint=fingerprint, now=now)
+
     # ------------------------------------------------------------ views
+
+    def task_review(self, task_id: int) -> dict[str, Any] | None:
+        """What the task's review covered and found, or None."""
+        row = self._one(q.TASK_REVIEW, task_id=task_id)
+        return dict(json.loads(row["review"])) if row else None
 
     def get_task(self, task_id: int) -> records.Task | None:
         """One task, or None."""

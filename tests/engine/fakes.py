@@ -10,7 +10,7 @@ from __future__ import annotations
 import difflib
 import json
 import threading
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -112,6 +112,11 @@ class FakeBench:
 
     passes: Callable[[Mapping[str, str]], bool] = fixed
     lanes: dict[str, FakeLane] = field(default_factory=dict)
+    prepared: list[str] = field(default_factory=list)
+
+    def prepare(self, names: Sequence[str]) -> None:
+        """Note the lanes asked for ahead (the fake makes lanes instantly anyway)."""
+        self.prepared += names
 
     def lane(self, name: str) -> FakeLane:
         """The lane called `name`."""

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from agentd.engine.config import DebateConfig
 from agentd.engine.negotiation import negotiation
-from agentd.engine.protocol import run_protocol
+from agentd.engine.protocol import first_lanes, run_protocol
 from agentd.engine.record import Replay
 from agentd.engine.rounds import debate
 from agentd.engine.vote import vote
@@ -66,6 +67,7 @@ def test_the_candidate_that_passes_beats_a_majority_that_fails(scripted: Stage) 
     assert outcome.tests is not None and outcome.tests.ok
     assert [len(group) for group in outcome.record["groups"]] == [1, 2]
     assert {lane.tested for lane in bench.lanes.values()} == {1}
+    assert bench.prepared == CANDIDATES  # every proposer's lane asked for at once, before the first is used
 
 
 def test_no_change_from_any_proposer_escalates(scripted: Stage) -> None:
@@ -265,3 +267,11 @@ def test_a_resumed_session_replays_completed_turns_and_asks_only_for_the_rest(sc
     assert (outcome.accepted, outcome.lane) == (True, "proposer-1")
     assert outcome.record["candidates"][0]["tests"] == {"example/cart": True}
     assert min(row["seq"] for row in again.recorder.rows) == max(row["seq"] for row in proposed) + 1
+
+
+def test_the_first_lanes_of_each_protocol_are_the_ones_it_asks_for() -> None:
+    """A job can make ahead exactly the lanes the configured protocol will ask for first."""
+    assert first_lanes(DebateConfig(protocol="auto", proposers=3)) == CANDIDATES
+    assert first_lanes(DebateConfig(protocol="vote", proposers=2)) == CANDIDATES[:2]
+    assert first_lanes(DebateConfig(protocol="debate")) == ["debate"]
+    assert first_lanes(DebateConfig(protocol="negotiation")) == ["negotiation"]

@@ -93,3 +93,17 @@ def test_a_refused_submit_is_named_when_the_turn_runs_out(scripted: Stage) -> No
     assert turn.status == "out_of_steps"
     assert turn.content.startswith("proposer did not call submit_patch validly within 4 model calls (the last try: ")
     assert "invalid submit_patch: summary: Field required" in turn.content
+
+
+def test_the_repositorys_guidance_reaches_every_role_in_its_system_prompt(scripted: Stage) -> None:
+    """A session given AGENTS.md text puts it, after the role's own prompt, in every participant's system prompt."""
+    s = scene(scripted, {"*": [review("approve")]})
+    s.session.guidance = "Use tabs. Never edit generated files."
+    for role in ("critic", "reviewer"):
+        s.session.speak(s.session.participant(role), "Review.", FakeTools({}), f"review:{role}")
+    systems = [m["content"] for r in s.server.requests for m in r.body["messages"] if m["role"] == "system"]
+    assert len(systems) == 2
+    for role, system in zip(("critic", "reviewer"), systems, strict=True):
+        assert system.startswith(f"Role: {role}\n")
+        assert system.rstrip().endswith("Use tabs. Never edit generated files.")
+        assert "never override agentd's rules" in system

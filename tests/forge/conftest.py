@@ -6,10 +6,14 @@ from collections.abc import Iterator
 
 import pytest
 
-from agentd.forge.base import Finding
+from agentd.forge.base import Finding, Forge
 from agentd.forge.config import ForgeConfig
 from agentd.forge.connect import open_forge
 from agentd.forge.github import GitHubForge
+from agentd.job.commands import pull_request_view
+from agentd.job.trust import trust_of
+from agentd.kernel.events import PullRequestUpdated
+from agentd.repo.config import RepositoryConfig
 from tests.support.github_api import GitHubStandIn, Pull
 
 TOKEN = "ghp_test0123456789abcdefTOKEN"
@@ -64,3 +68,12 @@ def cart_finding() -> Finding:
         suggestion=CART_FIX,
         suggestion_passed_gate=True,
     )
+
+
+def job_trusts(forge: Forge, number: int) -> bool:
+    """Whether a job would trust PR `number`: its view from the forge, judged by trust_of with the forge's
+    write-access check (as agentd.job.job.Job decides)."""
+    event = PullRequestUpdated(repo="/srv/shop", number=number, head_sha=HEAD, base_branch="main")
+    view, _ = pull_request_view(forge, event)
+    assert view is not None
+    return trust_of(view, RepositoryConfig(url="/srv/shop.git"), forge.has_write_access).trusted

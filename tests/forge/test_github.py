@@ -17,7 +17,7 @@ from agentd.forge.diff import parse_patch
 from agentd.forge.findings import fingerprint, to_inline_comment
 from agentd.forge.github import GitHubForge
 from agentd.forge.summary import MARKER, comment_for
-from tests.forge.conftest import CART_FIX, CART_PATCH, HEAD, REPO, TOKEN, cart_finding, connect
+from tests.forge.conftest import CART_FIX, CART_PATCH, HEAD, REPO, TOKEN, cart_finding, connect, job_trusts
 from tests.support.github_api import GitHubStandIn, Pull
 
 
@@ -121,13 +121,13 @@ def test_write_access_follows_the_collaborator_permission(forge: GitHubForge, lo
 
 
 def test_trust_needs_the_same_repository_or_a_writer(github: GitHubStandIn, forge: GitHubForge) -> None:
-    """A same-repository PR is trusted; a fork's PR only when its author can write."""
-    assert forge.is_trusted(forge.pull_request(7))
+    """A job trusts a same-repository PR; a fork's PR only once GitHub reports its author with write access."""
+    assert job_trusts(forge, 7)
     fork = forge.pull_request(8)
     assert (fork.head_repository, fork.author, fork.same_repository) == ("mallory/shop", "mallory", False)
-    assert not forge.is_trusted(fork)
+    assert not job_trusts(forge, 8)
     github.state.permissions["mallory"] = "write"
-    assert forge.is_trusted(fork)
+    assert job_trusts(forge, 8)
 
 
 def test_commit_status_mode_reports_a_branch_commit_with_a_comment(github: GitHubStandIn) -> None:

@@ -13,7 +13,7 @@ from agentd.forge.diff import parse_patch
 from agentd.forge.findings import fingerprint, to_inline_comment
 from agentd.forge.gitlab import GitLabForge
 from agentd.forge.summary import MARKER
-from tests.forge.conftest import CART_PATCH, cart_finding
+from tests.forge.conftest import CART_PATCH, cart_finding, job_trusts
 from tests.support.gitlab_api import GitLabStandIn, MergeRequest, gitlab_endpoints
 
 TOKEN = "glpat-test0123456789TOKEN"
@@ -117,9 +117,9 @@ def test_write_access_and_trust(gitlab_api: GitLabStandIn, forge: GitLabForge) -
     assert not forge.has_write_access("dave")
     assert not forge.has_write_access("mallory")
     assert not forge.has_write_access("nobody")
-    assert forge.is_trusted(forge.pull_request(3))
+    assert job_trusts(forge, 3)
     fork = forge.pull_request(4)
-    assert not fork.same_repository and not forge.is_trusted(fork)
+    assert not fork.same_repository and not job_trusts(forge, 4)
 
 
 def test_reply_goes_into_the_commands_discussion(gitlab_api: GitLabStandIn, forge: GitLabForge) -> None:

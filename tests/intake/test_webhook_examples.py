@@ -11,13 +11,16 @@ from __future__ import annotations
 import copy
 import json
 from functools import cache
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from agentd.intake.webhook import CommentCommand, WebhookRejected, parse_command, parse_delivery
-from agentd.kernel.events import CommitPushed, PullRequestUpdated
+from agentd.intake.webhook import CommentCommand, WebhookRejected, WebhookServer, parse_command, parse_delivery
+from agentd.kernel.events import CommitPushed, PullRequestCommand, PullRequestUpdated
+from agentd.store.sqlite import SQLiteStore
 from tests.support.openapi import ARTEFACTS, github_description
+from tests.support.webhooks import post_delivery
 
 REPO = "/srv/hello-world"
 EXAMPLES = ARTEFACTS / "webhooks-examples" / "api.github.com" / "index.json"
@@ -150,3 +153,34 @@ def test_a_command_delivery_missing_the_comment_id_is_rejected() -> None:
     with pytest.raises(WebhookRejected) as rejected:
         parse_delivery("issue_comment", delivery, REPO, ["master"], True)
     assert rejected.value.status == 400
+
+
+@pytest.mark.parametrize("commands", [True, False])
+def test_a_signed_command_delivery_is_queued_as_a_job_only_with_commands_on(tmp_path: Path, commands: bool) -> None:
+    """With a forge (commands on) `/agentd fix` on a PR becomes one queued command job keyed by its comment, even
+    when delivered twice under two ids; without one it is acknowledged and ignored."""
+    store = SQLiteStore(str(tmp_path / "agentd.db"))
+    delivery = comment_on_pull_request("/agentd fix the total")
+    try:
+        with WebhookServer("127.0.0.1:0", "/webhook", b"k", store, REPO, ["master"], True, commands=commands) as server:
+            answers = [post_delivery(server.url, b"k", "issue_comment", d, delivery)[1] for d in ("d-1", "d-2")]
+        tasks = store.list_tasks()
+    finally:
+        store.close()
+    if not commands:
+        assert answers == [{"status": "ignored"}, {"status": "ignored"}]
+        assert tasks == []
+        return
+    assert [a["status"] for a in answers] == ["queued", "queued"]
+    assert [a["new"] for a in answers] == [True, False]
+    (task,) = tasks
+    assert task.kind == "command"
+    assert task.event == PullRequestCommand(
+        repo=REPO,
+        number=2,
+        verb="fix",
+        argument="the total",
+        author="Codertocat",
+        comment_id=delivery["comment"]["id"],
+    )
+    assert task.description == "/agentd fix on PR #2 by Codertocat"

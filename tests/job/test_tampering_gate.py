@@ -1,4 +1,5 @@
-"""The gate's tampering check: a change that weakens the tests is refused unless the task is about them."""
+"""The gate's tampering check (a change that weakens the tests is refused unless the task is about them), and the
+purpose a job reads from its event."""
 
 from __future__ import annotations
 
@@ -7,8 +8,9 @@ import threading
 import structlog
 
 from agentd.job import gate
-from agentd.job.context import JobContext
+from agentd.job.context import JobContext, purpose_of
 from agentd.job.trust import Trust
+from agentd.kernel.events import PullRequestCommand
 from agentd.kernel.purpose import Purpose, classify
 
 
@@ -46,3 +48,11 @@ def test_the_gate_lets_a_task_about_the_tests_change_them() -> None:
     verdict = gate.untampered(ctx, WEAKENED)
     assert verdict.passed
     assert "removes a failure check" in verdict.measured
+
+
+def test_a_pull_request_command_to_optimize_gets_the_speed_gate() -> None:
+    """`/agentd optimize` on a pull request is an optimization (the speed gate applies); another command is a fix."""
+    command = {"repo": "r", "number": 7, "author": "alice", "comment_id": 9}
+    optimize = purpose_of(PullRequestCommand(verb="optimize", argument="Dedup", **command))
+    assert (optimize.kind, optimize.optimizing, optimize.about_tests) == ("optimize", True, False)
+    assert purpose_of(PullRequestCommand(verb="fix", **command)).kind == "fix"

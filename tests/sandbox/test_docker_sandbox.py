@@ -325,6 +325,34 @@ def test_reap_removes_what_this_daemon_left(
         neighbour.close()
 
 
+def test_reap_survives_a_container_removed_between_listing_and_inspecting(
+    docker_client: docker.DockerClient, config: SandboxConfig, workspace: Path, tmp_path: Path
+) -> None:
+    """Another agentd removing its sandbox while this one reaps (a shared engine) does not fail the reap.
+
+    The removal is made to happen exactly between Docker's list and its inspect of that container,
+    by removing it (for real) just before the first inspect.
+    """
+    other = DockerSandboxFactory(config, tmp_path / "other-daemon", docker_client)
+    neighbour = other.open(workspace, "neighbour", read_only=True)
+    real_inspect = docker_client.api.inspect_container
+    removed: list[str] = []
+
+    def inspect_after_removal(container: str) -> dict[str, object]:
+        if not removed:
+            removed.append(neighbour.container_id)
+            docker_client.api.remove_container(neighbour.container_id, force=True)
+        return real_inspect(container)  # type: ignore[no-any-return]
+
+    docker_client.api.inspect_container = inspect_after_removal  # type: ignore[method-assign]
+    try:
+        assert DockerSandboxFactory(config, tmp_path / "run", docker_client).reap() == 0
+    finally:
+        docker_client.api.inspect_container = real_inspect  # type: ignore[method-assign]
+        neighbour.close()
+    assert removed == [neighbour.container_id]
+
+
 def test_missing_image_says_how_to_build(docker_client: docker.DockerClient, workspace: Path, tmp_path: Path) -> None:
     """Opening a sandbox on an image that does not exist tells the user to build it."""
     config = SandboxConfig(image="agentd-sandbox-missing:never")
@@ -340,3 +368,19 @@ def test_runs_as_sandbox_user_not_root(sandbox: DockerSandbox) -> None:
     assert ids == str(sandbox.owner[0])
     caps = sandbox.run(["grep", "CapEff", "/proc/self/status"]).stdout
     assert caps.split()[-1] == "0000000000000000"
+
+
+def test_a_new_sandbox_builds_with_the_images_standard_library_cache(
+    factory: DockerSandboxFactory, workspace: Path
+) -> None:
+    """A fresh sandbox's GOCACHE links the image's read-only entries: `go test` vets only the package itself."""
+    (workspace / "fine_test.go").write_text(
+        'package demo\n\nimport (\n\t"fmt"\n\t"testing"\n)\n\n'
+        'func TestFine(t *testing.T) {\n\tif fmt.Sprint(1) != "1" {\n\t\tt.Fatal("fmt")\n\t}\n}\n'
+    )
+    with factory.open(workspace, "seeded") as sandbox:
+        links = sandbox.run(["sh", "-c", 'find "$GOCACHE" -type l -lname "/opt/agentd/gocache/*" | wc -l'])
+        tested = sandbox.run(["go", "test", "-x", "./..."], timeout_s=120)
+    assert int(links.stdout) > 1000
+    assert tested.ok, tested.stderr[-2000:]
+    assert tested.stderr.count("/vet ") == 1  # fmt's and testing's vet facts came from the image

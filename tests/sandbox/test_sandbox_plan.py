@@ -7,8 +7,11 @@ from pathlib import Path
 import pytest
 
 from agentd.kernel.errors import DiskLimitExceeded, SandboxError
+from sandbox.build import GO_CACHE_SCRIPT, GO_CACHE_SEED
 from sandbox.config import SandboxConfig
 from sandbox.plan import (
+    BASE_ENV,
+    SEED_GO_CACHE,
     ContainerSpec,
     container_cwd,
     container_options,
@@ -117,3 +120,17 @@ def test_runner_error_answer_raises() -> None:
     )
     assert result.ok
     assert result.duration_ms == 1.5
+
+
+def test_the_images_go_cache_is_baked_under_the_sandboxs_go_settings() -> None:
+    """gocache.sh builds with the sandbox's own Go settings (they are in every cache key) into GO_CACHE_SEED."""
+    exported = dict(
+        word.split("=", 1)
+        for line in GO_CACHE_SCRIPT.read_text().splitlines()
+        if line.startswith("export ")
+        for word in line.split()[1:]
+    )
+    for name in ("CGO_ENABLED", "GOFLAGS", "GOPROXY", "GOTOOLCHAIN"):
+        assert exported[name] == BASE_ENV[name], name
+    assert exported["GOCACHE"] == GO_CACHE_SEED
+    assert GO_CACHE_SEED in SEED_GO_CACHE[-1]

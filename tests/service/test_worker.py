@@ -1,22 +1,28 @@
-"""The worker against real sequences: a lease lost late, a head superseded during its review (real Docker, git)."""
+"""The worker against real sequences: a lease lost late, a head superseded during its review (real Docker, git;
+the GitHub stand-in where the forge is part of it)."""
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from agentd.app import App
 from agentd.config import load_config
+from agentd.forge.summary import MARKER
 from agentd.kernel.events import CommitPushed, PullRequestUpdated
 from agentd.store.base import Lease
 from agentd.store.sqlite import SQLiteStore
 from tests.conftest import git
 from tests.support.daemons import REVIEWED_QUICKLY, wait_until, write_config
+from tests.support.github_api import GitHubStandIn, Pull
 
 pytestmark = pytest.mark.docker
+TOKEN = "ghp_worker_test_token"
 
 
 class LateRenewStore(SQLiteStore):
@@ -90,12 +96,13 @@ def test_a_lease_lost_after_its_job_ended_never_cancels_the_next_job(
     assert store.claims == {1: 1, 2: 1}  # the second job was never cancelled and handed back
 
 
-def test_a_head_superseded_during_its_review_never_ends_reviewed(
-    tmp_path: Path, sample_repo: Path, sandbox_image: str
-) -> None:
-    """A PR head whose review is in flight when a newer head arrives ends superseded; only the newer one is reviewed."""
+def supersede_during_review(
+    tmp_path: Path, sample_repo: Path, extra: str = "", moved: Callable[[str], None] = lambda _: None
+) -> tuple[int, int, dict[int, str]]:
+    """PR #3's older head reviewed slowly, a newer head enqueued meanwhile (`moved` told of it first);
+    the two tasks and how they ended."""
     slow = {"reviewer": [{"delay_s": 4, **REVIEWED_QUICKLY["reviewer"][0]}]}
-    config = load_config(write_config(tmp_path, f'path = "{sample_repo}"', slow))
+    config = load_config(write_config(tmp_path, f'path = "{sample_repo}"', slow, extra))
     store = SQLiteStore(str(tmp_path / "state" / "agentd.db"))
     older, newer = commits(sample_repo, ["a", "b"])
 
@@ -107,13 +114,53 @@ def test_a_head_superseded_during_its_review_never_ends_reviewed(
     thread = run_app(app)
     try:
         wait_until(lambda: bool(store.task_record(first).versions), 120, "the older head's baseline test run")
+        moved(newer)
         second, _ = store.enqueue(head(newer), "PR #3 newer", newer)  # the reviewer is answering meanwhile
         wait_until(lambda: all(t.done for t in store.list_tasks()), 180, "both heads to end")
         ended = {t.id: t.status for t in store.list_tasks()}
     finally:
         app.request_stop()  # it closes the store
         thread.join(timeout=30)
+    return first, second, ended
+
+
+def test_a_head_superseded_during_its_review_never_ends_reviewed(
+    tmp_path: Path, sample_repo: Path, sandbox_image: str
+) -> None:
+    """A PR head whose review is in flight when a newer head arrives ends superseded; only the newer one is reviewed."""
+    first, second, ended = supersede_during_review(tmp_path, sample_repo)
     assert ended == {first: "superseded", second: "reviewed"}
+
+
+def test_a_head_superseded_during_its_review_has_its_check_cancelled_on_the_forge(
+    tmp_path: Path, sample_repo: Path, sandbox_image: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The superseded head's check run ends cancelled instead of staying in progress; only the newer head's job
+    writes the PR's one summary comment (the GitHub stand-in checks every request)."""
+    github = GitHubStandIn(tokens={TOKEN})
+    monkeypatch.setenv("AGENTD_TEST_GITHUB_TOKEN", TOKEN)
+    github.state.pulls[3] = Pull(3, git(sample_repo, "rev-parse", "HEAD"), "feature", "main", "alice", "acme/shop")
+    forge = (
+        f'[forge]\nkind = "github"\napi_url = "{github.url}"\nrepository = "acme/shop"\n'
+        'token_env = "AGENTD_TEST_GITHUB_TOKEN"\nchecks = "check_run"\n'
+    )
+
+    def moved(newer: str) -> None:
+        github.state.pulls[3] = dataclasses.replace(github.state.pulls[3], head_sha=newer)
+
+    try:
+        first, second, ended = supersede_during_review(tmp_path, sample_repo, forge, moved)
+    finally:
+        github.close()
+    assert ended == {first: "superseded", second: "reviewed"}
+    runs = sorted(github.state.check_runs.items())
+    assert [(run["status"], run.get("conclusion")) for _, run in runs] == [
+        ("completed", "cancelled"),
+        ("completed", "success"),
+    ]
+    summaries = [c for c in github.state.issue_comments.values() if c["body"].startswith(MARKER)]
+    assert len(summaries) == 1 and "superseded" not in summaries[0]["body"]
+    assert github.violations == []
 
 
 @pytest.mark.parametrize(("workers", "total", "at_once"), [(2, None, 2), (2, 1, 1)])

@@ -178,6 +178,27 @@ def test_deliveries_and_forge_comments_are_remembered(store: Store) -> None:
     assert store.forge_comment("/r", 7) == "c2"
 
 
+def test_posted_findings_are_remembered_per_pull_request_and_never_twice(store: Store) -> None:
+    """Fingerprints posted on a PR are read back for that PR only; remembering one again changes nothing."""
+    assert store.posted_findings("/r", 7) == set()
+    store.remember_findings("/r", 7, ["aaaa", "bbbb", "aaaa"])
+    store.remember_findings("/r", 7, ["bbbb", "cccc"])
+    store.remember_findings("/r", 8, ["dddd"])
+    store.remember_findings("/other", 7, ["eeee"])
+    assert store.posted_findings("/r", 7) == {"aaaa", "bbbb", "cccc"}
+    assert store.posted_findings("/r", 8) == {"dddd"}
+
+
+def test_a_tasks_review_is_kept_as_json_and_replaced(store: Store) -> None:
+    """record_review keeps one JSON document per task; recording again replaces it; an unknown task has none."""
+    task_id, _ = store.enqueue(commit(), "c", "a" * 40)
+    assert store.task_review(task_id) is None
+    store.record_review(task_id, {"head": "a" * 40, "findings": [{"path": "x.go", "line": 3}]})
+    store.record_review(task_id, {"head": "a" * 40, "findings": []})
+    assert store.task_review(task_id) == {"head": "a" * 40, "findings": []}
+    assert store.task_review(task_id + 1) is None
+
+
 @pytest.mark.parametrize(
     "url",
     ["postgresq://agentd:hunter2-pw@db/agentd", "host=db user=agentd password=hunter2-pw", "db?password=hunter2-pw"],

@@ -25,7 +25,7 @@ MAX_BODY = 64 * 1024
 MAX_ID = 2**63 - 1
 TASK_STATES = ("queued", "running", *TASK_DONE_STATES)
 TaskStatus = Literal[
-    "queued", "running", "fixed", "reviewed", "no_fix", "no_consensus", "failed", "cancelled", "superseded"
+    "queued", "running", "fixed", "reviewed", "no_fix", "no_consensus", "failed", "cancelled", "superseded", "refused"
 ]
 _REF = r"^[^\s\x00-\x1f\x7f~^:?*\[\\-][^\s\x00-\x1f\x7f~^:?*\[\\]*$"
 
