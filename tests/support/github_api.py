@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -34,6 +35,7 @@ class Seen:
     query: dict[str, list[str]]
     body: Any
     authorization: str
+    at: float = field(default_factory=time.time)  # wall clock on receipt, as the store keeps span starts
 
 
 @dataclass
