@@ -58,9 +58,10 @@ def shop(sample_repo: Path, tmp_path: Path, github: GitHubStandIn, *extra: str) 
 def test_a_pr_gets_a_check_inline_suggestions_one_summary_no_repeats_and_a_draft_fix_pr(
     sample_repo: Path, tmp_path: Path, sandbox_image: str, github: GitHubStandIn
 ) -> None:
-    """Two pushes to a trusted PR whose head breaks the tests: each head's check run completes with annotations;
-    the finding is posted once, inline, with a suggestion agentd's gate passed; one summary comment; one draft
-    fix PR from agentd/pr-7 into the PR's branch, updated on the second fix; every request GitHub-valid."""
+    """Two pushes to a trusted PR whose head breaks the tests: each head's check run is in progress before the job
+    starts any sandbox and completes with annotations; the finding is posted once, inline, with a suggestion
+    agentd's gate passed; one summary comment; one draft fix PR from agentd/pr-7 into the PR's branch, updated on
+    the second fix; every request GitHub-valid."""
     github.state.permissions["alice"] = "write"
     (sample_repo / "cart" / "AGENTS.md").write_text("Prices are cents; keep Total a single pass.\n")
     git(sample_repo, "add", "cart/AGENTS.md")
@@ -123,10 +124,26 @@ def test_a_pr_gets_a_check_inline_suggestions_one_summary_no_repeats_and_a_draft
     assert git(remote, "rev-parse", "agentd/pr-7^") == heads[1]
     store = open_store(f"sqlite:///{tmp_path / 'state' / 'agentd.db'}")
     finals = [v for t in (first, second) for v in store.task_record(t.id).versions if v.kind == "final"]
-    store.close()
     assert [v.tests_passed for v in finals] == [True, True]  # the suggested fix is the one the gate passed
+    for task, head in zip((first, second), heads, strict=True):  # the first sign waits for no lane
+        sandboxes = [s.started_at for s in store.task_spans(task.id) if s.name == "sandbox start"]
+        assert sandboxes and in_progress_at(github, head) < min(sandboxes)
+    store.close()
     sarif = json.loads((tmp_path / "state" / "reports" / f"task-{first.id}.sarif").read_text())
     assert any("fixes" in result for result in sarif["runs"][0]["results"])
+
+
+def in_progress_at(github: GitHubStandIn, head: str) -> float:
+    """When the stand-in received the one update marking `head`'s check run in progress."""
+    runs = {str(run_id) for run_id, run in github.state.check_runs.items() if run["head_sha"] == head}
+    (marked,) = [
+        seen.at
+        for seen in github.seen
+        if seen.operation_id == "checks/update"
+        and seen.path.rsplit("/", 1)[-1] in runs
+        and seen.body.get("status") == "in_progress"
+    ]
+    return marked
 
 
 def fork_pr_fixed(sample_repo: Path, tmp_path: Path, github: GitHubStandIn, permission: str) -> tuple[Path, Task]:

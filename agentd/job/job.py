@@ -203,7 +203,7 @@ class Job:
             return False
 
     def _start_review(self, event: Event, pr_branch: str) -> None:
-        """What the review covers, the repository's instructions for the team, and the queued check on the head."""
+        """What the review covers, the repository's instructions for the team, and the head's check, in progress."""
         ctx, deps = self.ctx, self.deps
         if not self.mode.review:
             target = deps.mirror.head(self.view.base_branch) if self.view is not None else None
@@ -217,8 +217,9 @@ class Job:
             self.state.findings, self.state.notes, self.state.check = earlier.findings, earlier.notes, earlier.check
         self.state.command = event.verb if isinstance(event, PullRequestCommand) else ""
         self.guidance = self.scope.guidance
-        if self.mode.check:
+        if self.mode.check:  # in progress at once: the first sign on the forge waits for no worktree or sandbox
             delivery.start_check(deps, ctx.task.id, self.state)
+            delivery.check_running(deps, ctx.task.id, self.state)
 
     def _open_session(self) -> Replay:
         """Start the task's debate session, or resume its unfinished one; the turns it can replay."""
@@ -251,8 +252,6 @@ class Job:
         team_lanes = first_lanes(self.deps.settings.debate)
         if isinstance(event, TaskRequested):  # the team always works on a task: make its lanes meanwhile
             self.lanes.prepare(team_lanes)
-        if self.state is not None:
-            delivery.check_running(self.deps, ctx.task.id, self.state)
         baseline = main.run_tests()
         if not baseline.ok:  # the team will work on it: its lanes are made while the reviewer reads
             self.lanes.prepare(team_lanes)

@@ -67,7 +67,7 @@ class SandboxFactory(Protocol):
     """Opens a sandbox over a workspace; one per job, one more for the gate."""
 
     def open(self, workspace: Path, job_id: str, *, read_only: bool = False, cache_dir: Path | None = None) -> Sandbox:
-        """Start a sandbox with `workspace` mounted (and a job's shared build cache); the caller closes it."""
+        """Start a sandbox over `workspace` (`cache_dir`: a Go build cache; jobs pass none); the caller closes it."""
         ...
 
     def reap(self) -> int:

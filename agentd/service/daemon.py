@@ -75,7 +75,8 @@ class Daemon:
         return self.health.report()
 
     def recover(self) -> None:
-        """Remove what a previous run left behind: containers, worktrees, sandbox sockets and build caches."""
+        """Remove what a previous run left behind: containers, worktrees, sandbox sockets, and the build caches
+        older versions kept on disk (`cache/`)."""
         reaped = self._reap()
         state = self.config.state_dir
         worktrees = state / "worktrees"

@@ -1,7 +1,7 @@
 """Housekeeping: old audit rows, webhook delivery ids, reports, and what crashed jobs left in the state directory.
 
 The daemon runs `collect` every `[retention] every_s`; `agentd gc` runs it on demand. Nothing a
-worker holds a live lease on is touched: a running job's cache and worktrees stay.
+worker holds a live lease on is touched: a running job's worktrees stay.
 """
 
 from __future__ import annotations
@@ -35,6 +35,7 @@ def collect(
     pruned["reports"] = prune_reports(state_dir / "reports", config, now)
     held = store.held_tasks()
     stale = now - config.leftovers_after_s
+    # Each sandbox's Go build cache lives in its memory; cache/task-N is what older versions left on disk.
     pruned["caches"] = _remove(_leftovers(state_dir / "cache", held, stale), _rmtree)
     pruned["worktrees"] = _remove(_leftovers(state_dir / "worktrees", held, stale), remove_worktree)
     if any(pruned.values()):

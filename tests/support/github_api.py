@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -34,6 +35,7 @@ class Seen:
     query: dict[str, list[str]]
     body: Any
     authorization: str
+    at: float  # wall-clock seconds on receipt, as the store keeps span starts
 
 
 @dataclass
@@ -132,6 +134,7 @@ class GitHubStandIn:
 
     def handle(self, method: str, path: str, query: dict[str, list[str]], raw: bytes, authorization: str) -> Answer:
         """Check one request against the description and the credentials, then answer from the state."""
+        received = time.time()
         try:
             body = json.loads(raw) if raw else None
         except json.JSONDecodeError:
@@ -139,7 +142,7 @@ class GitHubStandIn:
         operation, params, problems = self.description.check_request(method, path, query, body, bool(raw))
         with self._lock:
             self.seen.append(
-                Seen(method, path, operation.operation_id if operation else "?", query, body, authorization)
+                Seen(method, path, operation.operation_id if operation else "?", query, body, authorization, received)
             )
         if problems or operation is None:
             return self._violation("; ".join(problems), 422)
