@@ -765,6 +765,7 @@ def recorder(canaries: str, tmp_path_factory: pytest.TempPathFactory) -> Iterato
         yield Recorder(redactor, store, store_path, session_id, log_path, found)
     finally:
         store.close()
+        configure_logging(redactor, "json")  # closes the log file this fixture opened
         structlog.reset_defaults()
 
 
