@@ -9,7 +9,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-_HUNK = re.compile(r"^@@ -(\d+)(?:,(\d+))? \+(\d+)(?:,(\d+))? @@")
+# A hunk's header; groups: old start, old count, new start, new count.
+HUNK_HEADER = re.compile(r"^@@ -(\d+)(?:,(\d+))? \+(\d+)(?:,(\d+))? @@")
 _NEW_FILE = re.compile(r"^\+\+\+ (?:b/)?(.*?)\t?$")
 _OLD_FILE = re.compile(r"^--- (?:a/)?(.*?)\t?$")
 
@@ -48,7 +49,7 @@ def parse_patch(path: str, patch: str, old_path: str | None = None) -> FileDiff:
     hunk = -1
     old = new = 0
     for raw in patch.splitlines():
-        header = _HUNK.match(raw)
+        header = HUNK_HEADER.match(raw)
         if header:
             hunk += 1
             old, new = int(header.group(1)), int(header.group(3))

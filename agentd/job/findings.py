@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from agentd.engine.verdicts import ReviewFinding
 from agentd.forge.base import Finding, Severity
+from agentd.forge.diff import HUNK_HEADER
 from agentd.job.config import RepositoryReviewSettings
 from agentd.job.scope import patch_sections, skipped
 
@@ -22,7 +23,6 @@ FIX_RULE = "agentd/tests"
 NEAR_LINES = 3  # a fix this close to a finding's lines is that finding's fix
 FORGE_SEVERITY: dict[str, Severity] = {"info": "info", "minor": "warning", "major": "error", "critical": "error"}
 REVIEW_SEVERITY = {"info": "info", "warning": "minor", "error": "major"}
-_HUNK = re.compile(r"^@@ -(\d+)(?:,(\d+))? \+(\d+)(?:,(\d+))? @@")
 _SENTENCE = re.compile(r"(?<=[.!?])\s")
 
 
@@ -85,7 +85,7 @@ def local_fix(diff: str, max_lines: int) -> LocalFix | None:
     if "\n--- /dev/null" in section or "\n+++ /dev/null" in section or "\\ No newline" in section:
         return None  # a new or deleted file, or a last line without newline: not a suggestion's shape
     hunks = [line for line in section.splitlines() if line.startswith("@@")]
-    if len(hunks) != 1 or (header := _HUNK.match(hunks[0])) is None:
+    if len(hunks) != 1 or (header := HUNK_HEADER.match(hunks[0])) is None:
         return None
     body = section.split(hunks[0], 1)[1].splitlines()[1:]
     return _replaced_range(path, int(header.group(1)), body, max_lines)

@@ -226,6 +226,18 @@ class StatementStats:
         }
 
 
+def sql_additions(diff: str) -> dict[str, list[str]]:
+    """The lines a unified diff adds to each .sql file (new path -> added lines, in order)."""
+    added: dict[str, list[str]] = {}
+    current = ""
+    for line in diff.splitlines():
+        if line.startswith("+++ "):
+            current = line[6:] if line.startswith("+++ b/") else ""
+        elif line.startswith("+") and current.endswith(".sql"):
+            added.setdefault(current, []).append(line[1:])
+    return added
+
+
 _PRESENT = "SELECT count(*) FROM pg_catalog.pg_extension WHERE extname = 'pg_stat_statements'"
 _TOP = (
     "SELECT query, calls, {total}, {mean}, rows FROM pg_stat_statements "

@@ -30,7 +30,7 @@ from psycopg import sql
 from agentd.kernel.policy import SqlRules
 from agentd.kernel.sqlguard import check_sql, is_select
 from agentd.perf.plans import total_cost
-from agentd.perf.sql_sources import named_statements
+from agentd.perf.sql_sources import named_statements, sql_additions
 from agentd.targetdb import CONNECT_OPTIONS
 
 _PARAMETER = re.compile(r"\$(\d+)")
@@ -74,16 +74,9 @@ class Index:
 def added_index_statements(diff: str) -> list[Index]:
     """The CREATE INDEX statements a diff adds to .sql files (one statement per line or run of lines)."""
     found: list[Index] = []
-    current, added = "", list[str]()
-    for line in [*diff.splitlines(), "+++ b/"]:
-        if line.startswith("+++ b/"):
-            if current.endswith(".sql"):
-                text = "\n".join(added)
-                text = re.sub(r"--[^\n]*", "", text)
-                found += [Index(m.group(0).strip(), m.group(1), m.group(2)) for m in _CREATE_INDEX.finditer(text)]
-            current, added = line[6:], []
-        elif line.startswith("+") and not line.startswith("+++"):
-            added.append(line[1:])
+    for added in sql_additions(diff).values():
+        text = re.sub(r"--[^\n]*", "", "\n".join(added))
+        found += [Index(m.group(0).strip(), m.group(1), m.group(2)) for m in _CREATE_INDEX.finditer(text)]
     return found
 
 

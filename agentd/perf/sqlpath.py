@@ -19,7 +19,7 @@ from agentd.kernel.policy import SqlRules
 from agentd.kernel.sqlguard import check_sql
 from agentd.perf.indexes import IndexCheck, IndexCheckError, check_index, migration_for
 from agentd.perf.plans import IndexSuggestion, analyze_plan, execution_ms, total_cost
-from agentd.perf.sql_sources import find_sql_calls, top_statements
+from agentd.perf.sql_sources import find_sql_calls, sql_additions, top_statements
 from agentd.targetdb import execute_read_only
 
 _PARAMETER = re.compile(r"\$\d+|\?")
@@ -111,14 +111,10 @@ def _measured(check: IndexCheck) -> str:
 def added_indexes(diff: str) -> list[IndexSuggestion]:
     """CREATE INDEX statements a diff adds in .sql files."""
     found = []
-    current = ""
-    for line in diff.splitlines():
-        if line.startswith("+++ b/"):
-            current = line[6:]
-        elif line.startswith("+") and current.endswith(".sql"):
-            for _name, schema, table, columns in _CREATE_INDEX.findall(line):
-                names = tuple(c.strip().strip('"') for c in columns.split(",") if c.strip())
-                found.append(IndexSuggestion(table, names, schema or None))
+    for line in (line for added in sql_additions(diff).values() for line in added):
+        for _name, schema, table, columns in _CREATE_INDEX.findall(line):
+            names = tuple(c.strip().strip('"') for c in columns.split(",") if c.strip())
+            found.append(IndexSuggestion(table, names, schema or None))
     return found
 
 
