@@ -22,6 +22,7 @@ from agentd.models.scripted import Script, ScriptedModelServer
 from agentd.store import open_store
 from agentd.store.base import Task
 from tests.conftest import git
+from tests.support.daemons import write_config
 
 pytestmark = pytest.mark.docker
 DEMO = json.loads((Path(__file__).parents[2] / "agentd" / "models" / "scripts" / "demo.json").read_text())
@@ -59,15 +60,7 @@ def setup(tmp_path: Path, sample_repo: Path, script: dict[str, Any], extra: str 
     """Break the sample repo's Total on main and write a config with the given script."""
     (sample_repo / "cart" / "cart.go").write_text(BROKEN_CART_GO)
     git(sample_repo, "commit", "-qam", "cart: apply quantities at checkout")
-    (tmp_path / "script.json").write_text(json.dumps(script))
-    path = tmp_path / "agentd.toml"
-    path.write_text(
-        f'[daemon]\nstate_dir = "{tmp_path / "state"}"\nlease_s = 6\n'
-        f'[repository]\npath = "{sample_repo}"\n'
-        f'[models.default]\nprovider = "scripted"\nmodel = "m"\nscript = "{tmp_path / "script.json"}"\n'
-        f"[prices.m]\ninput_usd_per_mtok = 0.0\noutput_usd_per_mtok = 0.0\n{extra}"
-    )
-    return path
+    return write_config(tmp_path, f'path = "{sample_repo}"', script, extra)
 
 
 def run_task(config_path: Path, description: str = "TestTotal fails; fix cart.Total") -> tuple[Task, dict[str, Any]]:
